@@ -1,0 +1,45 @@
+// Bundles the hand-written contract and generates TypeScript types from it.
+//   tsx scripts/generate.ts            writes generated/
+//   tsx scripts/generate.ts --check    fails when generated/ differs from what the contract produces
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+
+function generate(outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  const bundle = join(outDir, 'openapi.json');
+  execFileSync(bin('redocly'), ['bundle', join(root, 'openapi/openapi.yaml'), '-o', bundle], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  execFileSync(
+    bin('openapi-typescript'),
+    ['openapi.json', '-o', 'openapi.d.ts', '--root-types', '--read-write-markers'],
+    // Run where there is no redocly.yaml: openapi-typescript would otherwise read the lint config's `apis`.
+    { cwd: outDir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+}
+
+const target = join(root, 'generated');
+if (process.argv.includes('--check')) {
+  const fresh = mkdtempSync(join(tmpdir(), 'openrush-generated-'));
+  try {
+    generate(fresh);
+    const stale = readdirSync(fresh).filter(
+      (file) => !existsSync(join(target, file)) || !readFileSync(join(target, file)).equals(readFileSync(join(fresh, file))),
+    );
+    if (stale.length > 0) {
+      console.error(`generated/ is stale (${stale.join(', ')}): run \`npm run generate\` and commit the result.`);
+      process.exit(1);
+    }
+    console.log('generated/ is up to date with openapi/openapi.yaml');
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+} else {
+  generate(target);
+  console.log('generated/openapi.json and generated/openapi.d.ts written from openapi/openapi.yaml');
+}
