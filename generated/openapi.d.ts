@@ -567,7 +567,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description An unexpected error. Nothing of the request was applied; it is safe to retry. */
+        /** @description An unexpected error on the server. The request id identifies it in the server logs. */
         InternalError: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];

@@ -1,0 +1,28 @@
+// Accounts, as the operator CLI and the starter account make them.
+import type { Clock } from './clock.ts';
+import { issueCredential } from './credentials.ts';
+import type { IdGenerator } from './ids.ts';
+import type { Store } from './store/types.ts';
+
+export interface NewAccount {
+  accountId: string;
+  credentialId: string;
+  /** The first API key, shown once. */
+  key: string;
+  balance: number;
+}
+
+export async function createAccountWithKey(
+  deps: { store: Store; ids: IdGenerator; clock: Clock },
+  input: { name: string; credits: number; keyName?: string },
+): Promise<NewAccount> {
+  const { store, ids, clock } = deps;
+  const createdAt = clock.now().toISOString();
+  const account = await store.createAccount({ id: ids('acct'), name: input.name, balance: 0, session_subject: null, created_at: createdAt });
+  const balance =
+    input.credits > 0
+      ? await store.grantCredits({ ledgerId: ids('led'), accountId: account.id, amount: input.credits, note: 'initial grant', createdAt })
+      : 0;
+  const issued = await issueCredential(store, ids, clock, { accountId: account.id, name: input.keyName ?? 'Default key' });
+  return { accountId: account.id, credentialId: issued.row.id, key: issued.key, balance };
+}

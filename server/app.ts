@@ -1,0 +1,103 @@
+// The way a request travels:
+//   request id → logging → caller resolution → usage metering → JSON body (≤ 64 KiB)
+//   → express-openapi-validator (contract: shape + security) → routes → problem+json errors
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import pino, { type Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { createAuthenticator, requireCaller } from './auth.ts';
+import { capabilitiesFromContract } from './capabilities.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { loadContract } from './contract.ts';
+import type { Deps } from './deps.ts';
+import { createErrorHandler } from './errors.ts';
+import { createIdGenerator } from './ids.ts';
+import { createMetering } from './metering.ts';
+import { accountRoutes } from './routes/account.ts';
+import { credentialRoutes } from './routes/credentials.ts';
+import { publicRoutes } from './routes/public.ts';
+import type { Store } from './store/types.ts';
+
+export interface AppOptions {
+  store: Store;
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Anything shaped like a key or a JWT is cut out of logged URLs.
+const SECRET_IN_URL = /or_[0-9A-Za-z]{6,}|eyJ[\w-]+\.[\w-]+\.[\w-]*/g;
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'key'], censor: '[REDACTED]' },
+  });
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const { store, config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger };
+  const contract = loadContract();
+  const capabilities = capabilitiesFromContract(contract);
+  const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.get('X-Request-Id');
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
+    req.ctx = { requestId, startedAt: performance.now(), requestBytes: 0, usageRecorded: false };
+    res.set('X-Request-Id', requestId);
+    next();
+  });
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req) => (req as Request).ctx.requestId,
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url.replace(SECRET_IN_URL, '[REDACTED]'),
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customProps: (req) => ({ account_id: (req as Request).ctx?.caller?.accountId }),
+    }),
+  );
+  app.use(createAuthenticator(deps));
+  app.use(metering.recordUsage);
+  app.use(
+    express.json({
+      limit: config.bodyLimitBytes,
+      verify: (req, _res, buffer) => {
+        (req as Request).ctx.requestBytes = buffer.length;
+      },
+    }),
+  );
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: contract as never,
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+      validateResponses: config.validateResponses ? { removeAdditional: false } : false,
+      validateSecurity: { handlers: { bearerAuth: requireCaller, apiKeyAuth: requireCaller } },
+      validateFormats: true,
+      ignoreUndocumented: false,
+    }),
+  );
+
+  app.use(publicRoutes(deps, () => capabilities));
+  app.use(accountRoutes(deps));
+  app.use(credentialRoutes(deps));
+  app.use(createErrorHandler(logger));
+  return app;
+}

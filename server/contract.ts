@@ -1,0 +1,25 @@
+// The contract, as bundled by `npm run generate`. The server reads everything it needs from here.
+import { readFileSync } from 'node:fs';
+
+export interface ContractOperation {
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  security?: Array<Record<string, string[]>>;
+  requestBody?: { content?: Record<string, { schema?: unknown }> };
+  [extension: `x-${string}`]: unknown;
+}
+
+export interface ContractDocument {
+  openapi: string;
+  paths: Record<string, Record<string, ContractOperation>>;
+  components?: Record<string, Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+const BUNDLE = new URL('../generated/openapi.json', import.meta.url);
+
+/** A fresh copy of the bundled contract (the validator annotates the object it is given). */
+export function loadContract(): ContractDocument {
+  return JSON.parse(readFileSync(BUNDLE, 'utf8')) as ContractDocument;
+}

@@ -1,0 +1,86 @@
+// Turns anything thrown on the way (our Problems, the validator's HttpErrors, body-parser's errors) into one
+// problem+json answer. Nothing internal (stack, SQL, file path) reaches the client; 5xx are logged in full.
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
+
+interface ValidatorError {
+  status: number;
+  message?: string;
+  path?: string;
+  errors?: Array<{ path?: string; message?: string }>;
+  headers?: Record<string, string>;
+}
+
+const LOCATIONS: Record<string, ValidationErrorItem['location']> = {
+  body: 'body',
+  query: 'query',
+  path: 'path',
+  params: 'path',
+  headers: 'header',
+  header: 'header',
+};
+
+function validationItems(errors: ValidatorError['errors'] = []): ValidationErrorItem[] {
+  return errors.slice(0, 100).map((error) => {
+    const [, first = '', ...rest] = (error.path ?? '').split('/');
+    const location = LOCATIONS[first];
+    return {
+      location: location ?? 'body',
+      pointer: location ? (rest.length ? `/${rest.join('/')}` : '') : (error.path ?? ''),
+      message: (error.message ?? 'is invalid').slice(0, 512),
+    };
+  });
+}
+
+function isValidatorError(error: unknown): error is ValidatorError {
+  return typeof error === 'object' && error !== null && typeof (error as { status?: unknown }).status === 'number';
+}
+
+export function toProblem(error: unknown, req: Request): Problem {
+  if (error instanceof Problem) return error;
+  const bodyParserType = (error as { type?: unknown } | null)?.type;
+  if (bodyParserType === 'entity.too.large') {
+    return new Problem(413, 'payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);
+  }
+  if (bodyParserType === 'entity.parse.failed') {
+    return new Problem(400, 'malformed_json', 'The request body is not valid JSON.');
+  }
+  if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
+    return new Problem(415, 'unsupported_media_type', 'Send the request body as UTF-8 application/json.');
+  }
+  if (isValidatorError(error)) {
+    switch (error.status) {
+      case 400:
+        return validationFailed(validationItems(error.errors));
+      case 401:
+        return req.ctx.authFailure ?? unauthorized('Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".');
+      case 404:
+        return notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`);
+      case 405:
+        return new Problem(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path.slice(0, 200)}.`, {
+          headers: error.headers ?? {},
+        });
+      case 413:
+        return new Problem(413, 'payload_too_large', 'The request body is too large.');
+      case 415:
+        return new Problem(415, 'unsupported_media_type', 'Send the request body as application/json.');
+    }
+  }
+  return new Problem(500, 'internal_error', 'Something went wrong on our side. Quote the request_id when you contact support.');
+}
+
+export function createErrorHandler(logger: Logger) {
+  return function handleError(error: unknown, req: Request, res: Response, _next: NextFunction): void {
+    const problem = toProblem(error, req);
+    if (problem.status >= 500) logger.error({ err: error, request_id: req.ctx.requestId }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    req.ctx.problem = problem;
+    res.status(problem.status);
+    if (problem.options.headers) res.set(problem.options.headers);
+    res.type('application/problem+json').json(problem.body(req.ctx.requestId));
+  };
+}

@@ -1,0 +1,114 @@
+// One usage record per authenticated request, written before the response leaves, so that nothing a client
+// has seen acknowledged is missing from its usage. Metered tools write theirs (with the charge) themselves.
+import { performance } from 'node:perf_hooks';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
+import type { IdGenerator } from './ids.ts';
+import { Problem } from './problem.ts';
+import { InsufficientCreditsError } from './store/errors.ts';
+import type { Store, UsageRow } from './store/types.ts';
+
+const ENDPOINT_MAX = 2048;
+const ERROR_MESSAGE_MAX = 1024;
+
+export interface MeteringDeps {
+  store: Store;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** last_used_at is written at most once per this many milliseconds per key. */
+  lastUsedGranularityMs: number;
+}
+
+export function createMetering(deps: MeteringDeps) {
+  function usageRecord(req: Request, statusCode: number, responseBytes: number, extra: Partial<UsageRow> = {}): UsageRow {
+    const caller = req.ctx.caller!;
+    const problem: Problem | undefined = req.ctx.problem;
+    return {
+      id: deps.ids('log'),
+      account_id: caller.accountId,
+      credential_id: caller.credentialId,
+      auth_source: caller.authSource,
+      endpoint: req.path.slice(0, ENDPOINT_MAX),
+      method: req.method,
+      status_code: statusCode,
+      response_time_ms: Math.round(performance.now() - req.ctx.startedAt),
+      request_bytes: req.ctx.requestBytes,
+      response_bytes: responseBytes,
+      dataforseo_cost_usd: 0,
+      credits_charged: 0,
+      error_type: problem ? problem.problemType : null,
+      error_message: problem ? problem.detail.slice(0, ERROR_MESSAGE_MAX) : null,
+      created_at: deps.clock.now().toISOString(),
+      ...extra,
+    };
+  }
+
+  function touchBefore(req: Request): string | undefined {
+    const caller = req.ctx.caller!;
+    if (caller.credentialId === null) return undefined;
+    const threshold = deps.clock.now().getTime() - deps.lastUsedGranularityMs;
+    // Skip the write entirely when the key was marked used recently: the hot path stays one insert.
+    if (caller.lastUsedAt !== null && Date.parse(caller.lastUsedAt) >= threshold) return undefined;
+    return new Date(threshold).toISOString();
+  }
+
+  /** Middleware: records the response of every request whose caller was resolved. */
+  function recordUsage(req: Request, res: Response, next: NextFunction): void {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = function endAfterRecording(this: Response, ...args: unknown[]): Response {
+      if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
+      req.ctx.usageRecorded = true;
+      const [chunk, encoding] = args;
+      const bytes =
+        typeof chunk === 'string'
+          ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+          : chunk instanceof Uint8Array
+            ? chunk.byteLength
+            : 0;
+      const record = usageRecord(req, res.statusCode, bytes);
+      deps.store
+        .recordUsage(record, { touchCredentialIfUsedBefore: touchBefore(req) })
+        .catch((error: unknown) => deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written'))
+        .finally(() => end(...args));
+      return res;
+    } as Response['end'];
+    next();
+  }
+
+  /**
+   * For metered handlers: charges `credits` and writes the usage record in one transaction, then sends the body.
+   * With too few credits nothing is written here and a 402 problem is thrown (recorded, uncharged, by recordUsage).
+   */
+  async function chargeAndSend(
+    req: Request,
+    res: Response,
+    reply: { status: number; body: unknown; credits: number; upstreamCostUsd?: number },
+  ): Promise<void> {
+    // res.json serialises exactly like this, so the recorded size is the size sent.
+    const record = usageRecord(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body)), {
+      credits_charged: reply.credits,
+      dataforseo_cost_usd: reply.upstreamCostUsd ?? 0,
+    });
+    try {
+      await deps.store.recordUsage(record, {
+        charge: reply.credits > 0 ? { ledgerId: deps.ids('led'), amount: reply.credits } : undefined,
+        touchCredentialIfUsedBefore: touchBefore(req),
+      });
+    } catch (error) {
+      if (error instanceof InsufficientCreditsError) {
+        throw new Problem(
+          402,
+          'payment_required',
+          `This call costs ${error.required} credits and the balance is ${error.balance}. Buy credits at https://openrush.io/dashboard/billing.`,
+        );
+      }
+      throw error;
+    }
+    req.ctx.usageRecorded = true;
+    res.status(reply.status).json(reply.body);
+  }
+
+  return { recordUsage, chargeAndSend };
+}

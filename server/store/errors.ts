@@ -1,0 +1,15 @@
+/** The account's balance cannot cover a charge; nothing was written. */
+export class InsufficientCreditsError extends Error {
+  constructor(readonly balance: number, readonly required: number) {
+    super(`balance ${balance} is below the ${required} credits required`);
+    this.name = 'InsufficientCreditsError';
+  }
+}
+
+/** Another request already stored a response under this idempotency key; nothing was written. */
+export class IdempotencyConflictError extends Error {
+  constructor() {
+    super('idempotency key already used');
+    this.name = 'IdempotencyConflictError';
+  }
+}

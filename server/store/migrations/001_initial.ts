@@ -1,0 +1,84 @@
+import { type Kysely, sql } from 'kysely';
+
+// Portable schema: the same statements run on SQLite and PostgreSQL.
+export async function up(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('accounts')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('balance', 'bigint', (c) => c.notNull().defaultTo(0).check(sql`balance >= 0`))
+    .addColumn('session_subject', 'text', (c) => c.unique())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('credit_ledger')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+    .addColumn('amount', 'bigint', (c) => c.notNull())
+    .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('grant', 'charge')`))
+    .addColumn('usage_id', 'text')
+    .addColumn('note', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('credit_ledger_account').on('credit_ledger').columns(['account_id', 'id']).execute();
+
+  await db.schema
+    .createTable('credentials')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('prefix', 'text', (c) => c.notNull())
+    .addColumn('fingerprint', 'text', (c) => c.notNull())
+    .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('last_used_at', 'text')
+    .addColumn('expires_at', 'text')
+    .addColumn('revoked_at', 'text')
+    .execute();
+  await db.schema.createIndex('credentials_account').on('credentials').columns(['account_id', 'id']).execute();
+
+  await db.schema
+    .createTable('usage_records')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('credential_id', 'text')
+    .addColumn('auth_source', 'text', (c) => c.notNull())
+    .addColumn('endpoint', 'text', (c) => c.notNull())
+    .addColumn('method', 'text', (c) => c.notNull())
+    .addColumn('status_code', 'integer', (c) => c.notNull())
+    .addColumn('response_time_ms', 'integer', (c) => c.notNull())
+    .addColumn('request_bytes', 'integer', (c) => c.notNull())
+    .addColumn('response_bytes', 'integer', (c) => c.notNull())
+    .addColumn('dataforseo_cost_usd', 'double precision', (c) => c.notNull().defaultTo(0))
+    .addColumn('credits_charged', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('error_type', 'text')
+    .addColumn('error_message', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  // Ids are ULIDs, so (account_id, id) orders by time: newest-first pages are index range scans.
+  await db.schema.createIndex('usage_records_account').on('usage_records').columns(['account_id', 'id']).execute();
+  await db.schema
+    .createIndex('usage_records_credential')
+    .on('usage_records')
+    .columns(['account_id', 'credential_id', 'id'])
+    .execute();
+
+  await db.schema
+    .createTable('idempotency_records')
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('key_hash', 'text', (c) => c.notNull())
+    .addColumn('request_hash', 'text', (c) => c.notNull())
+    .addColumn('status_code', 'integer', (c) => c.notNull())
+    .addColumn('response_ciphertext', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('idempotency_records_pk', ['account_id', 'key_hash'])
+    .execute();
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  for (const table of ['idempotency_records', 'usage_records', 'credentials', 'credit_ledger', 'accounts']) {
+    await db.schema.dropTable(table).execute();
+  }
+}

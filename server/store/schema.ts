@@ -1,0 +1,75 @@
+// Row types of the database, shared by every store implementation. Timestamps are ISO 8601 strings in UTC
+// (millisecond precision), so that both databases sort and compare them the same way.
+import type { Generated } from 'kysely';
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  /** Cached sum of the account's ledger entries, kept in the same transaction as each entry; never negative. */
+  balance: number;
+  session_subject: string | null;
+  created_at: string;
+}
+
+export interface CreditLedgerTable {
+  id: string;
+  account_id: string;
+  /** Positive for grants, negative for charges. */
+  amount: number;
+  kind: 'grant' | 'charge';
+  usage_id: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+export interface CredentialsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  prefix: string;
+  fingerprint: string;
+  key_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface UsageRecordsTable {
+  id: string;
+  account_id: string;
+  credential_id: string | null;
+  auth_source: 'api_key' | 'session';
+  endpoint: string;
+  method: string;
+  status_code: number;
+  response_time_ms: number;
+  request_bytes: number;
+  response_bytes: number;
+  dataforseo_cost_usd: number;
+  credits_charged: number;
+  error_type: string | null;
+  error_message: string | null;
+  created_at: string;
+}
+
+export interface IdempotencyRecordsTable {
+  account_id: string;
+  key_hash: string;
+  request_hash: string;
+  status_code: number;
+  /** The response, AES-256-GCM encrypted with a key derived from the idempotency key the client holds. */
+  response_ciphertext: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  credit_ledger: CreditLedgerTable;
+  credentials: CredentialsTable;
+  usage_records: UsageRecordsTable;
+  idempotency_records: IdempotencyRecordsTable;
+}
+
+export type { Generated };
