@@ -1,0 +1,31 @@
+// Starts the two targets of the contract suite once for the whole run:
+//   mock  — `prism mock` of the bundled contract;
+//   proxy — the real server (real SQLite file, real port) behind `prism proxy --errors`, which reports any
+//           request or response that breaks the contract in an `sl-violations` header.
+import type { TestProject } from 'vitest/node';
+import { startPrism, BUNDLED_CONTRACT } from './helpers/prism.ts';
+import { startTestServer } from './helpers/server.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    mockUrl: string;
+    proxyUrl: string;
+    /** An API key of the real server's test account (any key works on the mock). */
+    realKey: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const server = await startTestServer();
+  const [mock, proxy] = await Promise.all([
+    startPrism(['mock', BUNDLED_CONTRACT]),
+    startPrism(['proxy', BUNDLED_CONTRACT, server.url, '--errors']),
+  ]);
+  project.provide('mockUrl', mock.url);
+  project.provide('proxyUrl', proxy.url);
+  project.provide('realKey', server.account.key);
+  return async () => {
+    await Promise.all([mock.stop(), proxy.stop()]);
+    await server.close();
+  };
+}

@@ -1,0 +1,82 @@
+// A real server for tests: a real SQLite file in a temp folder, a real HTTP port, the real app.
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createAccountWithKey, type NewAccount } from '../../server/accounts.ts';
+import { createApp } from '../../server/app.ts';
+import { type Clock, systemClock } from '../../server/clock.ts';
+import { type Config, loadConfig } from '../../server/config.ts';
+import { createIdGenerator } from '../../server/ids.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
+import type { Store } from '../../server/store/types.ts';
+
+export interface TestServer {
+  url: string;
+  store: Store;
+  /** Path of the SQLite file. */
+  databaseFile: string;
+  clock: Clock;
+  /** The account made at start, with its first key. */
+  account: NewAccount;
+  /** Every log line the server wrote, as JSON text. */
+  logs: string[];
+  newAccount(credits?: number): Promise<NewAccount>;
+  /** fetch against the server with the account's key (unless headers say otherwise). */
+  call(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  options: { clock?: Clock; credits?: number; config?: Partial<Config>; store?: Store } = {},
+): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'openrush-test-'));
+  const databaseFile = join(dir, 'openrush.db');
+  const store = options.store ?? openSqliteStore(databaseFile);
+  await store.migrate();
+  const clock = options.clock ?? systemClock;
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+  const config: Config = { ...loadConfig({}), logLevel: 'debug', validateResponses: true, ...options.config };
+  const app = createApp({ store, config, clock, logger });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const ids = createIdGenerator(clock);
+  const newAccount = (credits = 500) => createAccountWithKey({ store, ids, clock }, { name: 'Test account', credits });
+  const account = await newAccount(options.credits ?? 500);
+
+  return {
+    url,
+    store,
+    databaseFile,
+    clock,
+    account,
+    logs,
+    newAccount,
+    call(path, init = {}) {
+      const { key = account.key, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (key !== null && !headers.has('authorization') && !headers.has('x-api-key')) {
+        headers.set('Authorization', `Bearer ${key}`);
+      }
+      return fetch(url + path, { ...rest, headers });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POSTs JSON. */
+export function jsonInit(body: unknown, init: RequestInit & { key?: string | null } = {}): RequestInit & { key?: string | null } {
+  const headers = new Headers(init.headers);
+  headers.set('Content-Type', 'application/json');
+  return { method: 'POST', ...init, headers, body: typeof body === 'string' ? body : JSON.stringify(body) };
+}
