@@ -48,13 +48,12 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
   it('a request without a credential is a 401 problem with WWW-Authenticate', async () => {
     const response = await fetch(`${baseUrl}/v1/me/credits`);
     expect(response.status).toBe(401);
-    // Through `prism proxy` the 401 for a missing credential comes from Prism itself, which only promises the
-    // scheme; the server's exact realm is checked in test/server/auth.test.ts.
+    // Through `prism proxy --errors` the 401 for a missing credential comes from Prism itself (it refuses the
+    // request before forwarding it), so only what both promise is checked here; the server's own problem
+    // body and exact realm are checked in test/server/auth.test.ts.
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const problem = await response.json();
-    expect(problem).toMatchObject({ status: 401, type: expect.stringMatching(/unauthorized$/) });
-    expect(typeof problem.request_id).toBe('string');
+    expect(await response.json()).toMatchObject({ status: 401, type: expect.any(String), title: expect.any(String) });
   });
 
   it('POST /v1/me/api-credentials returns the key once, with no-store', async () => {
