@@ -143,6 +143,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tools/inspect_domain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inspect a domain
+         * @description Parses a host name or URL against the public suffix list: host name, registrable domain, public suffix,
+         *     subdomain, whether the suffix is an ICANN or a private one, whether the host is an IP address, and its ASCII
+         *     (punycode) and Unicode forms. Computed offline. Costs 3 credits per successful call; input that is not a host
+         *     name or URL is a `400` and costs nothing.
+         */
+        post: operations["inspectDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -394,7 +417,9 @@ export interface components {
              *       }
              *     }
              */
-            input_schema: Record<string, never>;
+            input_schema: {
+                [key: string]: unknown;
+            };
         };
         /** @description A data source behind one or more tools. */
         Source: {
@@ -413,6 +438,69 @@ export interface components {
              * @example true
              */
             enabled: boolean;
+        };
+        /** @description The host to inspect. */
+        InspectDomainRequest: {
+            /**
+             * @description A host name (`example.co.uk`, `münchen.de`) or a URL (`https://blog.example.co.uk/x`).
+             * @example https://blog.example.co.uk/posts/1
+             */
+            domain: string;
+        };
+        /** @description What the public suffix list says about a host. */
+        DomainInspection: {
+            /**
+             * @description The `domain` as sent.
+             * @example https://blog.example.co.uk/posts/1
+             */
+            input: string;
+            /**
+             * @description The host, lower-cased, in ASCII.
+             * @example blog.example.co.uk
+             */
+            hostname: string;
+            /**
+             * @description The host in ASCII (punycode, `xn--…` labels).
+             * @example blog.example.co.uk
+             */
+            ascii: string;
+            /**
+             * @description The host in Unicode.
+             * @example blog.example.co.uk
+             */
+            unicode: string;
+            /**
+             * @description Whether the host is an IPv4 or IPv6 address (then the fields below are null).
+             * @example false
+             */
+            is_ip: boolean;
+            /**
+             * @description The registrable domain (public suffix plus one label), or null.
+             * @example example.co.uk
+             */
+            domain: string | null;
+            /**
+             * @description The registrable domain without its public suffix, or null.
+             * @example example
+             */
+            domain_without_suffix: string | null;
+            /**
+             * @description The public suffix, or null for an IP address.
+             * @example co.uk
+             */
+            public_suffix: string | null;
+            /**
+             * @description The labels left of the registrable domain, or null when there are none.
+             * @example blog
+             */
+            subdomain: string | null;
+            /**
+             * @description `icann` for a suffix from the ICANN section of the list, `private` for one from its private section
+             *     (`github.io`), `unlisted` for a suffix the list does not know (`localhost`), null for an IP address.
+             * @example icann
+             * @enum {string|null}
+             */
+            suffix_type: "icann" | "private" | "unlisted" | null;
         };
         /** @description A health check answer. */
         Health: {
@@ -556,6 +644,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The balance cannot cover the call; nothing was charged. */
+        PaymentRequired: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Too many requests; wait `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
@@ -599,7 +697,7 @@ export interface components {
         /** @description Only records of requests made with this credential. */
         CredentialIdFilter: components["schemas"]["CredentialId"];
         /**
-         * @description How many records to return. Clamped between 1 and 500: smaller values give 1, larger values give 500. A
+         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
          *     value that is not an integer is a `400`.
          * @example 50
          */
@@ -654,6 +752,8 @@ export type SchemaCapabilitiesQuery = components['schemas']['CapabilitiesQuery']
 export type SchemaCapabilities = components['schemas']['Capabilities'];
 export type SchemaTool = components['schemas']['Tool'];
 export type SchemaSource = components['schemas']['Source'];
+export type SchemaInspectDomainRequest = components['schemas']['InspectDomainRequest'];
+export type SchemaDomainInspection = components['schemas']['DomainInspection'];
 export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
@@ -665,6 +765,7 @@ export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponsePayloadTooLarge = components['responses']['PayloadTooLarge'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
 export type ResponseIdempotencyKeyReused = components['responses']['IdempotencyKeyReused'];
+export type ResponsePaymentRequired = components['responses']['PaymentRequired'];
 export type ResponseTooManyRequests = components['responses']['TooManyRequests'];
 export type ResponseInternalError = components['responses']['InternalError'];
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
@@ -802,7 +903,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description How many records to return. Clamped between 1 and 500: smaller values give 1, larger values give 500. A
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
                  *     value that is not an integer is a `400`.
                  * @example 50
                  */
@@ -869,6 +970,38 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    inspectDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InspectDomainRequest"];
+            };
+        };
+        responses: {
+            /** @description What the public suffix list says about the host. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainInspection"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -8,24 +8,28 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { createAuthenticator, requireCaller } from './auth.ts';
-import { capabilitiesFromContract } from './capabilities.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
 import { createErrorHandler } from './errors.ts';
+import { notFound } from './problem.ts';
 import { createIdGenerator } from './ids.ts';
 import { createMetering } from './metering.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { publicRoutes } from './routes/public.ts';
 import type { Store } from './store/types.ts';
+import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from './tools/index.ts';
+import { toolRoutes } from './routes/tools.ts';
 
 export interface AppOptions {
   store: Store;
   config: Config;
   clock?: Clock;
   logger?: Logger;
+  /** More metered tools, each with its operation for the contract and a handler. */
+  tools?: ToolDefinition[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -45,7 +49,9 @@ export function createApp(options: AppOptions): express.Express {
   const logger = options.logger ?? createLogger(config.logLevel);
   const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger };
   const contract = loadContract();
-  const capabilities = capabilitiesFromContract(contract);
+  const definitions = [...builtinTools, ...(options.tools ?? [])];
+  const tools = resolveTools(contract, definitions);
+  const capabilities = capabilitiesOf(contract, tools, definitions);
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
 
   const app = express();
@@ -74,7 +80,7 @@ export function createApp(options: AppOptions): express.Express {
       customProps: (req) => ({ account_id: (req as Request).ctx?.caller?.accountId }),
     }),
   );
-  app.use(createAuthenticator(deps));
+  app.use(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
   app.use(metering.recordUsage);
   app.use(
     express.json({
@@ -98,6 +104,8 @@ export function createApp(options: AppOptions): express.Express {
   app.use(publicRoutes(deps, () => capabilities));
   app.use(accountRoutes(deps));
   app.use(credentialRoutes(deps));
+  app.use(toolRoutes(tools, metering));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));
   return app;
 }

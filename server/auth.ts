@@ -1,9 +1,14 @@
-// Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …`.
+// Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …`: an API key, or a Dashboard session
+// token. Failed attempts are counted per client address; past the limit, that address is answered 429 for a
+// while without any credential being looked at, so guessing gets nowhere. Valid callers are never counted.
 import type { NextFunction, Request, Response } from 'express';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import type { Caller } from './context.ts';
+import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
-import { type Problem, unauthorized } from './problem.ts';
+import { Problem, unauthorized } from './problem.ts';
+import { createSessionVerifier, isSessionConfigured, looksLikeJwt, type SessionConfig } from './sessions.ts';
 import type { Store } from './store/types.ts';
 
 export type AuthResult = { caller: Caller } | { failure: Problem };
@@ -28,41 +33,73 @@ function presentedCredential(req: Request): string | Problem | undefined {
   return bearer ?? apiKey;
 }
 
-export function createAuthenticator(deps: { store: Store; clock: Clock }) {
+export interface AuthenticatorDeps {
+  store: Store;
+  clock: Clock;
+  ids: IdGenerator;
+  session: SessionConfig;
+  authFailuresPerMinute: number;
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps) {
+  const { store, clock } = deps;
+  const verifySession = isSessionConfigured(deps.session) ? createSessionVerifier(deps.session) : undefined;
+  const failures = new RateLimiterMemory({ points: deps.authFailuresPerMinute, duration: 60, blockDuration: 60 });
+
   async function authenticateApiKey(key: string): Promise<AuthResult> {
     // The checksum catches typos and truncation before the database is asked.
     if (!isWellFormedKey(key)) return { failure: unauthorized('The API key is malformed: check that it was copied whole.') };
-    const credential = await deps.store.findCredentialByHash(hashKey(key));
+    const credential = await store.findCredentialByHash(hashKey(key));
     if (!credential) return { failure: unauthorized('The API key is not valid.') };
     if (credential.revoked_at !== null) return { failure: unauthorized('The API key was revoked.') };
-    if (credential.expires_at !== null && Date.parse(credential.expires_at) <= deps.clock.now().getTime()) {
+    if (credential.expires_at !== null && Date.parse(credential.expires_at) <= clock.now().getTime()) {
       return { failure: unauthorized('The API key has expired.') };
     }
     return {
-      caller: {
-        accountId: credential.account_id,
-        credentialId: credential.id,
-        authSource: 'api_key',
-        lastUsedAt: credential.last_used_at,
-      },
+      caller: { accountId: credential.account_id, credentialId: credential.id, authSource: 'api_key', lastUsedAt: credential.last_used_at },
     };
+  }
+
+  async function authenticateSession(token: string): Promise<AuthResult> {
+    if (!verifySession) return { failure: unauthorized('Session tokens are not accepted by this server.') };
+    const session = await verifySession(token);
+    if ('failure' in session) return { failure: unauthorized(session.failure) };
+    const account = await store.sessionAccount(
+      session.subject,
+      deps.session.autoprovision
+        ? { id: deps.ids('acct'), name: session.email ?? 'Dashboard user', balance: 0, session_subject: session.subject, created_at: clock.now().toISOString() }
+        : undefined,
+    );
+    if (!account) return { failure: unauthorized('No OpenRush account is linked to this session.') };
+    return { caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null } };
+  }
+
+  function authenticate(credential: string): Promise<AuthResult> {
+    if (credential.startsWith(KEY_PREFIX)) return authenticateApiKey(credential);
+    if (looksLikeJwt(credential)) return authenticateSession(credential);
+    return Promise.resolve({ failure: unauthorized('The credential is neither an OpenRush API key (or_…) nor a session token.') });
   }
 
   /** Runs on every request that presents credentials; the contract's security handlers decide whether they were needed. */
   return async function resolveCaller(req: Request, _res: Response, next: NextFunction): Promise<void> {
     const credential = presentedCredential(req);
     if (credential === undefined) return next();
-    if (typeof credential !== 'string') {
-      req.ctx.authFailure = credential;
+    const address = req.ip ?? 'unknown';
+    const record = await failures.get(address);
+    if (record && record.consumedPoints > deps.authFailuresPerMinute) {
+      const seconds = Math.max(1, Math.ceil(record.msBeforeNext / 1000));
+      req.ctx.authFailure = new Problem(429, 'too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
+        headers: { 'Retry-After': String(seconds) },
+      });
       return next();
     }
-    if (!credential.startsWith(KEY_PREFIX)) {
-      req.ctx.authFailure = unauthorized('The credential is not an OpenRush API key (they start with "or_").');
-      return next();
+    const result = typeof credential === 'string' ? await authenticate(credential) : { failure: credential };
+    if ('caller' in result) {
+      req.ctx.caller = result.caller;
+    } else {
+      req.ctx.authFailure = result.failure;
+      await failures.consume(address).catch(() => undefined); // past the limit: the address is now blocked
     }
-    const result = await authenticateApiKey(credential);
-    if ('caller' in result) req.ctx.caller = result.caller;
-    else req.ctx.authFailure = result.failure;
     next();
   };
 }

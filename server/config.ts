@@ -1,4 +1,5 @@
 // Configuration, read once from the environment by the CLI and passed to createApp.
+import type { SessionConfig } from './sessions.ts';
 export interface Config {
   port: number;
   /** Unset: ./data/openrush.db; `sqlite:/path/file.db`. */
@@ -12,12 +13,22 @@ export interface Config {
   lastUsedGranularityMs: number;
   /** Express `trust proxy` setting, for the client address behind a load balancer. */
   trustProxy: boolean | number | string;
+  /** Dashboard session tokens (Supabase JWTs); off when neither a JWKS nor a secret is set. */
+  session: SessionConfig;
+  /** Failed authentications one client address may make per minute before it is answered 429 for a minute. */
+  authFailuresPerMinute: number;
 }
 
 function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
   if (value === undefined || value === '' || value === 'false') return false;
   if (value === 'true') return true;
   return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+function wholeNumber(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`${name} must be a whole number of at least 1, got "${value}"`);
+  return Number(value);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -33,5 +44,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: 64 * 1024,
     lastUsedGranularityMs: 60_000,
     trustProxy: parseTrustProxy(env.OPENRUSH_TRUST_PROXY),
+    session: {
+      jwksUrl: env.OPENRUSH_SESSION_JWKS_URL || undefined,
+      jwksFile: env.OPENRUSH_SESSION_JWKS_FILE || undefined,
+      jwtSecret: env.OPENRUSH_SESSION_JWT_SECRET || undefined,
+      issuer: env.OPENRUSH_SESSION_ISSUER || undefined,
+      autoprovision: env.OPENRUSH_SESSION_AUTOPROVISION !== 'false',
+    },
+    authFailuresPerMinute: wholeNumber(env.OPENRUSH_AUTH_FAILURES_PER_MINUTE, 'OPENRUSH_AUTH_FAILURES_PER_MINUTE', 20),
   };
 }

@@ -50,6 +50,8 @@ export function toProblem(error: unknown, req: Request): Problem {
     return new Problem(415, 'unsupported_media_type', 'Send the request body as UTF-8 application/json.');
   }
   if (isValidatorError(error)) {
+    // The security handler refused the caller: answer with the reason found when resolving it (401, or 429 when throttled).
+    if ((error.status === 401 || error.status === 429) && req.ctx.authFailure) return req.ctx.authFailure;
     switch (error.status) {
       case 400:
         return validationFailed(validationItems(error.errors));

@@ -56,6 +56,19 @@ export class KyselyStore implements Store {
     return row && { ...row, balance: Number(row.balance) };
   }
 
+  async sessionAccount(subject: string, create?: AccountRow): Promise<AccountRow | undefined> {
+    const find = () => this.db.selectFrom('accounts').selectAll().where('session_subject', '=', subject).executeTakeFirst();
+    const found = await find();
+    if (found || !create) return found && { ...found, balance: Number(found.balance) };
+    await this.db
+      .insertInto('accounts')
+      .values({ ...create, session_subject: subject })
+      .onConflict((oc) => oc.column('session_subject').doNothing())
+      .execute();
+    const row = await find();
+    return row && { ...row, balance: Number(row.balance) };
+  }
+
   async grantCredits(grant: { ledgerId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const updated = await trx

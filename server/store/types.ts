@@ -44,6 +44,11 @@ export interface Store {
   countAccounts(): Promise<number>;
   createAccount(account: AccountRow): Promise<AccountRow>;
   getAccount(accountId: string): Promise<AccountRow | undefined>;
+  /**
+   * The account linked to a Dashboard session subject. When there is none and `create` is given, inserts it
+   * (concurrent first sessions of one subject end up with the same single account).
+   */
+  sessionAccount(subject: string, create?: AccountRow): Promise<AccountRow | undefined>;
   /** Appends a grant to the ledger and returns the new balance. */
   grantCredits(grant: { ledgerId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number>;
   getBalance(accountId: string): Promise<number | undefined>;

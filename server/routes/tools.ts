@@ -1,0 +1,21 @@
+import { type NextFunction, type Request, type Response, Router } from 'express';
+import type { createMetering } from '../metering.ts';
+import type { Tool } from '../tools/index.ts';
+
+/** One POST route per tool: run it, then charge its price and record the call in one transaction. */
+export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createMetering>): Router {
+  const router = Router();
+  for (const tool of tools) {
+    router.post(tool.path, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const output = await tool.handler(req.body, { accountId: req.ctx.caller!.accountId, requestId: req.ctx.requestId });
+        const upstream = output.upstreamCostUsd ?? 0;
+        if (!Number.isFinite(upstream) || upstream < 0) throw new Error(`tool ${tool.name} reported an invalid upstream cost`);
+        await metering.chargeAndSend(req, res, { status: 200, body: output.result, credits: tool.credits, upstreamCostUsd: upstream });
+      } catch (error) {
+        next(error);
+      }
+    });
+  }
+  return router;
+}
