@@ -166,6 +166,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys
+         * @description Lists the account's API keys, newest first, in pages. `token_hash` and the raw key are never in a list
+         *     response. Keys made with `POST /v1/me/api-credentials` are here too: v1 credentials and v2 API keys are the
+         *     same keys.
+         *
+         *     Pagination is by cursor: pass the `api_key_id` of the last item as `starting_after` for the next (older)
+         *     page, or of the first item as `ending_before` for the previous (newer) page; `has_more` says whether more
+         *     keys lie in that direction. A key scoped to a single project sees only that project's keys.
+         */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * Create an API key
+         * @description Creates an API key and returns it once, in `api_key`, with `Cache-Control: no-store`. Owner, project scope,
+         *     permission mode, access and constraints default to: the calling account as user, all projects, full access,
+         *     no constraints. A key scoped to a single project can only create keys of that project. Supports
+         *     `Idempotency-Key` as `POST /v1/me/api-credentials` does.
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/api-keys/{api_key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an API key
+         * @description One API key of the account. Another account's key, or one outside the caller's project, is `404`.
+         */
+        get: operations["getApiKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update an API key
+         * @description Changes the name, the constraints or the status of a key. `status` may be set to `1` (active) or `2`
+         *     (disabled: refused until set active again); a revoked key cannot be changed. In `constraints`, a field set
+         *     to null is removed and a field left out is kept.
+         */
+        patch: operations["updateApiKey"];
+        trace?: never;
+    };
+    "/v2/api-keys/{api_key_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an API key
+         * @description Revokes a key (and any old secret still in its rotation grace period): it is refused from the next request
+         *     on, everywhere. Idempotent.
+         */
+        post: operations["revokeApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/api-keys/{api_key_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an API key
+         * @description Gives the key a new secret, returned once in `api_key`. The old secret keeps working for
+         *     `grace_period_seconds` (`0`: it stops at once). At most one old secret is ever alive: rotating again ends
+         *     the previous one's grace period. The key's id, settings and history stay.
+         */
+        post: operations["rotateApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -360,6 +462,264 @@ export interface components {
              */
             error_message: string | null;
             created_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description The id of an API key (the same id as its v1 credential).
+         * @example cred_01KW1WT6F8KK8E8PW71NXT39GC
+         */
+        ApiKeyId: string;
+        /**
+         * @description The id of a project.
+         * @example proj_marketing
+         */
+        ProjectId: string;
+        /**
+         * @description Who acted: the API key used (`cred_…`), or the account (`acct_…`) for a Dashboard session or the operator CLI.
+         * @example cred_01KW1WT6F8KK8E8PW71NXT39GC
+         */
+        PrincipalId: string;
+        /**
+         * @description A name to recognise the key by, 1–120 characters, not only white space.
+         * @example Marketing dashboard
+         */
+        ApiKeyName: string;
+        /**
+         * @description `1` ACTIVE: the key works. `2` DISABLED: set with `PATCH`, refused until set back to `1`. `3` REVOKED: final.
+         *     `4` EXPIRED: past `constraints.expires_at`, final.
+         * @example 1
+         * @enum {integer}
+         */
+        ApiKeyStatus: 1 | 2 | 3 | 4;
+        /**
+         * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads and metered tool calls; creating,
+         *     changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
+         * @example 1
+         * @enum {integer}
+         */
+        PermissionMode: 1 | 2 | 3;
+        /**
+         * @description `1` DAILY: the current UTC day. `2` WEEKLY: the current ISO week, from Monday 00:00 UTC. `3` MONTHLY: the
+         *     current UTC calendar month.
+         * @example 3
+         * @enum {integer}
+         */
+        BudgetPeriod: 1 | 2 | 3;
+        /**
+         * @description Who the key belongs to, exactly one of `user` or `service_account`.
+         * @example {
+         *       "user": {
+         *         "user_id": "acct_01KW1WT5G0S1V3Q93S90MB6D3B"
+         *       }
+         *     }
+         */
+        ApiKeyOwner: {
+            /** @description A person; `user_id` is the account id unless given otherwise. */
+            user?: {
+                /**
+                 * @description The user's id.
+                 * @example acct_01KW1WT5G0S1V3Q93S90MB6D3B
+                 */
+                user_id: string;
+            };
+            /** @description A machine identity, not a person. */
+            service_account?: Record<string, never>;
+        };
+        /**
+         * @description Which projects the key acts on, exactly one of `all` or `single`.
+         * @example {
+         *       "all": {}
+         *     }
+         */
+        ProjectScope: {
+            /** @description Every project of the account. */
+            all?: Record<string, never>;
+            /** @description One project; the key sees and manages only that project's keys. */
+            single?: {
+                project_id: components["schemas"]["ProjectId"];
+            };
+        };
+        /**
+         * @description What a RESTRICTED key (`permission_mode` 3) may do, per resource; a resource left out is `none`. Ignored for
+         *     the other modes.
+         * @example {
+         *       "credits": "read",
+         *       "tools": "use"
+         *     }
+         */
+        ApiKeyAccess: {
+            /**
+             * @description Listing and reading keys (`read`); creating, changing, rotating and revoking them (`write`).
+             * @example read
+             * @enum {string}
+             */
+            api_keys?: "none" | "read" | "write";
+            /**
+             * @description Reading the credit balance.
+             * @example read
+             * @enum {string}
+             */
+            credits?: "none" | "read";
+            /**
+             * @description Reading usage records.
+             * @example none
+             * @enum {string}
+             */
+            usage?: "none" | "read";
+            /**
+             * @description Calling metered tools.
+             * @example use
+             * @enum {string}
+             */
+            tools?: "none" | "use";
+        };
+        /**
+         * @description At most `amount` credits may be charged through this key per `period`; a metered call that would pass it is
+         *     refused with `402` and charges nothing.
+         */
+        ApiKeyBudget: {
+            period: components["schemas"]["BudgetPeriod"];
+            /**
+             * @description Credits per period.
+             * @example 1000
+             */
+            amount: number;
+            /**
+             * @description Kept for compatibility with orq.ai clients: stored and returned, not enforced (OpenRush meters credits,
+             *     not tokens).
+             * @example null
+             */
+            token_limit?: string | null;
+        };
+        /** @description At most `requests_per_minute` requests with this key in any one-minute window; past that, `429`. */
+        ApiKeyRateLimit: {
+            /**
+             * @description Requests allowed per minute.
+             * @example 60
+             */
+            requests_per_minute: number;
+        };
+        /** @description The limits the server enforces on every request made with the key; null when unset. */
+        ApiKeyConstraints: {
+            /**
+             * Format: date-time
+             * @description When the key stops working, or null.
+             * @example null
+             */
+            expires_at: string | null;
+            /** @description A spending limit, or null. */
+            budget: components["schemas"]["ApiKeyBudget"] | null;
+            /** @description A request rate limit, or null. */
+            rate_limit: components["schemas"]["ApiKeyRateLimit"] | null;
+        };
+        /** @description Constraints to set. A field left out is kept (unset on create); a field set to null is removed. */
+        ApiKeyConstraintsInput: {
+            /**
+             * Format: date-time
+             * @description When the key stops working (in the future), or null.
+             * @example 2027-06-26T12:00:00Z
+             */
+            expires_at?: string | null;
+            /** @description A spending limit, or null. */
+            budget?: components["schemas"]["ApiKeyBudget"] | null;
+            /** @description A request rate limit, or null. */
+            rate_limit?: components["schemas"]["ApiKeyRateLimit"] | null;
+        };
+        /** @description An API key, without its secret. */
+        ApiKey: {
+            api_key_id: components["schemas"]["ApiKeyId"];
+            name: components["schemas"]["ApiKeyName"];
+            owner: components["schemas"]["ApiKeyOwner"];
+            project_scope: components["schemas"]["ProjectScope"];
+            permission_mode: components["schemas"]["PermissionMode"];
+            access: components["schemas"]["ApiKeyAccess"];
+            /**
+             * @description The first characters of the current secret, for display.
+             * @example or_abc123...
+             */
+            token_prefix: string;
+            status: components["schemas"]["ApiKeyStatus"];
+            constraints: components["schemas"]["ApiKeyConstraints"];
+            created_by_id: components["schemas"]["PrincipalId"];
+            updated_by_id: components["schemas"]["PrincipalId"];
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description When the key last authenticated a request (updated at most once a minute), or null.
+             * @example null
+             */
+            last_used_at: string | null;
+        };
+        /** @description An API key with its raw secret in `api_key`, shown once (on create and rotate). */
+        ApiKeyWithSecret: {
+            api_key: components["schemas"]["ApiKeySecret"];
+            api_key_id: components["schemas"]["ApiKeyId"];
+            name: components["schemas"]["ApiKeyName"];
+            owner: components["schemas"]["ApiKeyOwner"];
+            project_scope: components["schemas"]["ProjectScope"];
+            permission_mode: components["schemas"]["PermissionMode"];
+            access: components["schemas"]["ApiKeyAccess"];
+            /**
+             * @description The first characters of the new secret.
+             * @example or_abc123...
+             */
+            token_prefix: string;
+            status: components["schemas"]["ApiKeyStatus"];
+            constraints: components["schemas"]["ApiKeyConstraints"];
+            created_by_id: components["schemas"]["PrincipalId"];
+            updated_by_id: components["schemas"]["PrincipalId"];
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description When the key last authenticated a request, or null.
+             * @example null
+             */
+            last_used_at: string | null;
+        };
+        /** @description A page of API keys. */
+        ApiKeyList: {
+            /**
+             * @description Object discriminator for list responses; always `list`.
+             * @example list
+             * @constant
+             */
+            object: "list";
+            /** @description Page of api-keys, ordered newest first. `token_hash` and `api_key` are always elided in list responses. */
+            data: components["schemas"]["ApiKey"][];
+            /**
+             * @description Whether more api-keys are available in the selected pagination direction.
+             * @example false
+             */
+            has_more: boolean;
+        };
+        /** @description The key to create; everything but `name` has a default. */
+        ApiKeyCreate: {
+            name: components["schemas"]["ApiKeyName"];
+            owner?: components["schemas"]["ApiKeyOwner"];
+            project_scope?: components["schemas"]["ProjectScope"];
+            permission_mode?: components["schemas"]["PermissionMode"];
+            access?: components["schemas"]["ApiKeyAccess"];
+            constraints?: components["schemas"]["ApiKeyConstraintsInput"];
+        };
+        /** @description What to change; at least one field. */
+        ApiKeyUpdate: {
+            name?: components["schemas"]["ApiKeyName"];
+            constraints?: components["schemas"]["ApiKeyConstraintsInput"];
+            /**
+             * @description `1` to activate, `2` to disable.
+             * @example 2
+             * @enum {integer}
+             */
+            status?: 1 | 2;
+        };
+        /** @description How long the old secret keeps working. */
+        ApiKeyRotate: {
+            /**
+             * @description Seconds the old secret keeps working, up to a week; `0` stops it at once.
+             * @example 3600
+             */
+            grace_period_seconds: number;
         };
         /** @description An empty object; reserved for future filters. */
         CapabilitiesQuery: Record<string, never>;
@@ -563,6 +923,36 @@ export interface components {
         };
     };
     responses: {
+        /** @description The API key. */
+        ApiKey: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApiKey"];
+            };
+        };
+        /** @description The credential is valid but its permission mode, access or project scope does not allow this. */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The key's state does not allow the change (it is revoked or expired). */
+        Conflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The enabled tools and sources. */
         Capabilities: {
             headers: {
@@ -644,7 +1034,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The balance cannot cover the call; nothing was charged. */
+        /** @description The balance, or the key's budget for the period, cannot cover the call; nothing was charged. */
         PaymentRequired: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -659,6 +1049,8 @@ export interface components {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "Retry-After": components["headers"]["RetryAfter"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -707,6 +1099,27 @@ export interface components {
          *     returned. An id that is not one of the account's records is a `400`.
          */
         UsageStartingAfter: components["schemas"]["UsageRecordId"];
+        /** @description The `api_key_id` of a key of the current account. */
+        ApiKeyIdPath: components["schemas"]["ApiKeyId"];
+        /**
+         * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+         * @example 25
+         */
+        ApiKeysLimit: number;
+        /**
+         * @description Cursor for forward pagination: the `api_key_id` of the last item of the previous page. Must be a key the
+         *     caller can see; cannot be combined with `ending_before`.
+         */
+        ApiKeysStartingAfter: components["schemas"]["ApiKeyId"];
+        /**
+         * @description Cursor for backward pagination: the `api_key_id` of the first item of the previous page. Must be a key the
+         *     caller can see; cannot be combined with `starting_after`.
+         */
+        ApiKeysEndingBefore: components["schemas"]["ApiKeyId"];
+        /** @description Only keys of this project. When omitted, returns workspace-scoped and any single-project keys. */
+        ProjectIdFilter: components["schemas"]["ProjectId"];
+        /** @description Only keys with this status. */
+        ApiKeyStatusFilter: components["schemas"]["ApiKeyStatus"];
     };
     requestBodies: never;
     headers: {
@@ -735,6 +1148,17 @@ export interface components {
          * @example 30
          */
         RetryAfter: number;
+        /**
+         * @description The caller's current quota under its key's rate limit, in the IETF httpapi-ratelimit-headers draft form:
+         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`.
+         * @example "per-key";r=0;t=42
+         */
+        RateLimit: string;
+        /**
+         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`.
+         * @example "per-key";q=60;w=60
+         */
+        RateLimitPolicy: string;
     };
     pathItems: never;
 }
@@ -748,6 +1172,26 @@ export type SchemaApiCredentialCreate = components['schemas']['ApiCredentialCrea
 export type SchemaApiCredentialCreated = components['schemas']['ApiCredentialCreated'];
 export type SchemaApiKeySecret = components['schemas']['ApiKeySecret'];
 export type SchemaUsageRecord = components['schemas']['UsageRecord'];
+export type SchemaApiKeyId = components['schemas']['ApiKeyId'];
+export type SchemaProjectId = components['schemas']['ProjectId'];
+export type SchemaPrincipalId = components['schemas']['PrincipalId'];
+export type SchemaApiKeyName = components['schemas']['ApiKeyName'];
+export type SchemaApiKeyStatus = components['schemas']['ApiKeyStatus'];
+export type SchemaPermissionMode = components['schemas']['PermissionMode'];
+export type SchemaBudgetPeriod = components['schemas']['BudgetPeriod'];
+export type SchemaApiKeyOwner = components['schemas']['ApiKeyOwner'];
+export type SchemaProjectScope = components['schemas']['ProjectScope'];
+export type SchemaApiKeyAccess = components['schemas']['ApiKeyAccess'];
+export type SchemaApiKeyBudget = components['schemas']['ApiKeyBudget'];
+export type SchemaApiKeyRateLimit = components['schemas']['ApiKeyRateLimit'];
+export type SchemaApiKeyConstraints = components['schemas']['ApiKeyConstraints'];
+export type SchemaApiKeyConstraintsInput = components['schemas']['ApiKeyConstraintsInput'];
+export type SchemaApiKey = components['schemas']['ApiKey'];
+export type SchemaApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+export type SchemaApiKeyList = components['schemas']['ApiKeyList'];
+export type SchemaApiKeyCreate = components['schemas']['ApiKeyCreate'];
+export type SchemaApiKeyUpdate = components['schemas']['ApiKeyUpdate'];
+export type SchemaApiKeyRotate = components['schemas']['ApiKeyRotate'];
 export type SchemaCapabilitiesQuery = components['schemas']['CapabilitiesQuery'];
 export type SchemaCapabilities = components['schemas']['Capabilities'];
 export type SchemaTool = components['schemas']['Tool'];
@@ -757,6 +1201,9 @@ export type SchemaDomainInspection = components['schemas']['DomainInspection'];
 export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
+export type ResponseApiKey = components['responses']['ApiKey'];
+export type ResponseForbidden = components['responses']['Forbidden'];
+export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseCapabilities = components['responses']['Capabilities'];
 export type ResponseHealthy = components['responses']['Healthy'];
 export type ResponseValidationFailed = components['responses']['ValidationFailed'];
@@ -774,11 +1221,19 @@ export type ParameterCredentialIdPath = components['parameters']['CredentialIdPa
 export type ParameterCredentialIdFilter = components['parameters']['CredentialIdFilter'];
 export type ParameterUsageLimit = components['parameters']['UsageLimit'];
 export type ParameterUsageStartingAfter = components['parameters']['UsageStartingAfter'];
+export type ParameterApiKeyIdPath = components['parameters']['ApiKeyIdPath'];
+export type ParameterApiKeysLimit = components['parameters']['ApiKeysLimit'];
+export type ParameterApiKeysStartingAfter = components['parameters']['ApiKeysStartingAfter'];
+export type ParameterApiKeysEndingBefore = components['parameters']['ApiKeysEndingBefore'];
+export type ParameterProjectIdFilter = components['parameters']['ProjectIdFilter'];
+export type ParameterApiKeyStatusFilter = components['parameters']['ApiKeyStatusFilter'];
 export type HeaderXRequestId = components['headers']['XRequestId'];
 export type HeaderCacheControlNoStore = components['headers']['CacheControlNoStore'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderLink = components['headers']['Link'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
+export type HeaderRateLimit = components['headers']['RateLimit'];
+export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
 export type $defs = Record<string, never>;
 export interface operations {
     getCredits: {
@@ -802,6 +1257,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -827,6 +1283,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -863,6 +1320,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
@@ -894,6 +1352,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -935,6 +1394,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -999,6 +1459,201 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+                 * @example 25
+                 */
+                limit?: components["parameters"]["ApiKeysLimit"];
+                /**
+                 * @description Cursor for forward pagination: the `api_key_id` of the last item of the previous page. Must be a key the
+                 *     caller can see; cannot be combined with `ending_before`.
+                 */
+                starting_after?: components["parameters"]["ApiKeysStartingAfter"];
+                /**
+                 * @description Cursor for backward pagination: the `api_key_id` of the first item of the previous page. Must be a key the
+                 *     caller can see; cannot be combined with `starting_after`.
+                 */
+                ending_before?: components["parameters"]["ApiKeysEndingBefore"];
+                /** @description Only keys of this project. When omitted, returns workspace-scoped and any single-project keys. */
+                project_id?: components["parameters"]["ProjectIdFilter"];
+                /** @description Only keys with this status. */
+                status?: components["parameters"]["ApiKeyStatusFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of API keys, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value chosen by the client (a UUID, for example) that makes the request safe to retry for 24 hours.
+                 * @example 5f1b7c1e-8a4e-4b7e-9f3a-0c2d6e8f1a2b
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyCreate"];
+            };
+        };
+        responses: {
+            /** @description The key was created. `api_key` is shown only this once. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyWithSecret"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `api_key_id` of a key of the current account. */
+                api_key_id: components["parameters"]["ApiKeyIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ApiKey"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `api_key_id` of a key of the current account. */
+                api_key_id: components["parameters"]["ApiKeyIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyUpdate"];
+            };
+        };
+        responses: {
+            200: components["responses"]["ApiKey"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `api_key_id` of a key of the current account. */
+                api_key_id: components["parameters"]["ApiKeyIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ApiKey"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    rotateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `api_key_id` of a key of the current account. */
+                api_key_id: components["parameters"]["ApiKeyIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyRotate"];
+            };
+        };
+        responses: {
+            /** @description The key with its new secret, shown only this once. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyWithSecret"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

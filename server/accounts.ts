@@ -23,6 +23,6 @@ export async function createAccountWithKey(
     input.credits > 0
       ? await store.grantCredits({ ledgerId: ids('led'), accountId: account.id, amount: input.credits, note: 'initial grant', createdAt })
       : 0;
-  const issued = await issueCredential(store, ids, clock, { accountId: account.id, name: input.keyName ?? 'Default key' });
+  const issued = await issueCredential(store, ids, clock, { accountId: account.id, name: input.keyName ?? 'Default key', by: account.id });
   return { accountId: account.id, credentialId: issued.row.id, key: issued.key, balance };
 }

@@ -1,6 +1,6 @@
 // The way a request travels:
-//   request id → logging → caller resolution → usage metering → JSON body (≤ 64 KiB)
-//   → express-openapi-validator (contract: shape + security) → routes → problem+json errors
+//   request id → logging → caller resolution → usage metering → per-key rate limit → JSON body (≤ 64 KiB)
+//   → express-openapi-validator (contract: shape + security) → permissions → routes → problem+json errors
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -18,6 +18,8 @@ import { createIdGenerator } from './ids.ts';
 import { createMetering } from './metering.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
+import { authorize, createRateLimiter } from './policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import type { Store } from './store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from './tools/index.ts';
@@ -82,6 +84,7 @@ export function createApp(options: AppOptions): express.Express {
   );
   app.use(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
   app.use(metering.recordUsage);
+  app.use(createRateLimiter());
   app.use(
     express.json({
       limit: config.bodyLimitBytes,
@@ -101,9 +104,11 @@ export function createApp(options: AppOptions): express.Express {
     }),
   );
 
+  app.use(authorize);
   app.use(publicRoutes(deps, () => capabilities));
   app.use(accountRoutes(deps));
   app.use(credentialRoutes(deps));
+  app.use(apiKeyRoutes(deps));
   app.use(toolRoutes(tools, metering));
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));

@@ -4,6 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
+import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
@@ -49,14 +50,27 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   async function authenticateApiKey(key: string): Promise<AuthResult> {
     // The checksum catches typos and truncation before the database is asked.
     if (!isWellFormedKey(key)) return { failure: unauthorized('The API key is malformed: check that it was copied whole.') };
-    const credential = await store.findCredentialByHash(hashKey(key));
+    const hash = hashKey(key);
+    const credential = await store.findCredentialByHash(hash);
     if (!credential) return { failure: unauthorized('The API key is not valid.') };
+    const now = clock.now();
     if (credential.revoked_at !== null) return { failure: unauthorized('The API key was revoked.') };
-    if (credential.expires_at !== null && Date.parse(credential.expires_at) <= clock.now().getTime()) {
-      return { failure: unauthorized('The API key has expired.') };
+    if (isExpired(credential, now)) return { failure: unauthorized('The API key has expired.') };
+    if (credential.disabled_at !== null) return { failure: unauthorized('The API key is disabled.') };
+    if (
+      credential.key_hash !== hash &&
+      (credential.previous_key_expires_at === null || Date.parse(credential.previous_key_expires_at) <= now.getTime())
+    ) {
+      return { failure: unauthorized('The API key was rotated and its grace period is over.') };
     }
     return {
-      caller: { accountId: credential.account_id, credentialId: credential.id, authSource: 'api_key', lastUsedAt: credential.last_used_at },
+      caller: {
+        accountId: credential.account_id,
+        credentialId: credential.id,
+        authSource: 'api_key',
+        lastUsedAt: credential.last_used_at,
+        key: credential,
+      },
     };
   }
 

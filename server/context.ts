@@ -1,5 +1,6 @@
 // What the server knows about one request, as it travels through the middleware.
 import type { Problem } from './problem.ts';
+import type { CredentialRow } from './store/types.ts';
 
 export interface Caller {
   accountId: string;
@@ -8,6 +9,18 @@ export interface Caller {
   authSource: 'api_key' | 'session';
   /** The credential's last_used_at when the request arrived (null if never used or a session). */
   lastUsedAt: string | null;
+  /** The key's row as it was when the request arrived: its permissions and constraints. Absent for a session. */
+  key?: CredentialRow;
+}
+
+/** Who acted, for created_by_id / updated_by_id: the key used, or the account for a session. */
+export function principalOf(caller: Caller): string {
+  return caller.credentialId ?? caller.accountId;
+}
+
+/** The project a single-project key is confined to, or undefined for keys of all projects and sessions. */
+export function projectScopeOf(caller: Caller): string | undefined {
+  return caller.key?.project_id ?? undefined;
 }
 
 export interface RequestContext {

@@ -1,4 +1,4 @@
-// API credentials: issuing, presenting and revoking keys.
+// API keys, as both surfaces see them: v1 "API credentials" and v2 "API keys" are views of the same rows.
 import type { components } from '../generated/openapi.d.ts';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
@@ -6,19 +6,78 @@ import { generateKey } from './keys.ts';
 import type { CredentialRow, IdempotencyRow, Store } from './store/types.ts';
 
 export type ApiCredential = components['schemas']['ApiCredential'];
+export type ApiKey = components['schemas']['ApiKey'];
+export type ApiKeyAccess = components['schemas']['ApiKeyAccess'];
+export type ApiKeyBudget = components['schemas']['ApiKeyBudget'];
+
+export const KeyStatus = { ACTIVE: 1, DISABLED: 2, REVOKED: 3, EXPIRED: 4 } as const;
+export const PermissionMode = { FULL_ACCESS: 1, READ_ONLY: 2, RESTRICTED: 3 } as const;
+
+export function isExpired(row: Pick<CredentialRow, 'expires_at'>, now: Date): boolean {
+  return row.expires_at !== null && Date.parse(row.expires_at) <= now.getTime();
+}
+
+export function keyStatus(row: CredentialRow, now: Date): ApiKey['status'] {
+  if (row.revoked_at !== null) return KeyStatus.REVOKED;
+  if (isExpired(row, now)) return KeyStatus.EXPIRED;
+  if (row.disabled_at !== null) return KeyStatus.DISABLED;
+  return KeyStatus.ACTIVE;
+}
 
 export function toApiCredential(row: CredentialRow, now: Date): ApiCredential {
-  const expired = row.expires_at !== null && Date.parse(row.expires_at) <= now.getTime();
   return {
     id: row.id,
     account_id: row.account_id,
     name: row.name,
     prefix: row.prefix,
-    is_active: row.revoked_at === null && !expired,
+    is_active: keyStatus(row, now) === KeyStatus.ACTIVE,
     created_at: row.created_at,
     last_used_at: row.last_used_at,
     expires_at: row.expires_at,
   };
+}
+
+export function budgetOf(row: CredentialRow): ApiKeyBudget | null {
+  if (row.budget_period === null || row.budget_amount === null) return null;
+  return { period: row.budget_period as ApiKeyBudget['period'], amount: Number(row.budget_amount), token_limit: row.budget_token_limit };
+}
+
+export function toApiKey(row: CredentialRow, now: Date): ApiKey {
+  return {
+    api_key_id: row.id,
+    name: row.name,
+    owner: row.owner_type === 'service_account' ? { service_account: {} } : { user: { user_id: row.owner_user_id ?? row.account_id } },
+    project_scope: row.project_id === null ? { all: {} } : { single: { project_id: row.project_id } },
+    permission_mode: row.permission_mode as ApiKey['permission_mode'],
+    access: JSON.parse(row.access) as ApiKeyAccess,
+    token_prefix: row.prefix,
+    status: keyStatus(row, now),
+    constraints: {
+      expires_at: row.expires_at,
+      budget: budgetOf(row),
+      rate_limit: row.rate_limit_rpm === null ? null : { requests_per_minute: row.rate_limit_rpm },
+    },
+    created_by_id: row.created_by_id,
+    updated_by_id: row.updated_by_id,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    last_used_at: row.last_used_at,
+  };
+}
+
+/** Everything a new key can be given; all but name and `by` have defaults (a full-access key of all projects). */
+export interface KeySettings {
+  accountId: string;
+  name: string;
+  /** Who is creating it: the key used (`cred_…`) or the account (`acct_…`). */
+  by: string;
+  expiresAt?: string | null;
+  owner?: ApiKey['owner'];
+  projectId?: string | null;
+  permissionMode?: ApiKey['permission_mode'];
+  access?: ApiKeyAccess;
+  budget?: ApiKeyBudget | null;
+  rateLimitRpm?: number | null;
 }
 
 export interface IssuedCredential {
@@ -28,25 +87,38 @@ export interface IssuedCredential {
 }
 
 /** Makes a new key and its credential row (not yet stored). */
-export function newCredential(
-  ids: IdGenerator,
-  clock: Clock,
-  input: { accountId: string; name: string; expiresAt?: string | null },
-): IssuedCredential {
+export function newCredential(ids: IdGenerator, clock: Clock, settings: KeySettings): IssuedCredential {
   const { key, hash, prefix, fingerprint } = generateKey();
+  const now = clock.now().toISOString();
+  const serviceAccount = settings.owner !== undefined && 'service_account' in settings.owner;
   return {
     key,
     row: {
       id: ids('cred'),
-      account_id: input.accountId,
-      name: input.name,
+      account_id: settings.accountId,
+      name: settings.name,
       prefix,
       fingerprint,
       key_hash: hash,
-      created_at: clock.now().toISOString(),
+      created_at: now,
       last_used_at: null,
-      expires_at: input.expiresAt ? new Date(input.expiresAt).toISOString() : null,
+      expires_at: settings.expiresAt ? new Date(settings.expiresAt).toISOString() : null,
       revoked_at: null,
+      disabled_at: null,
+      owner_type: serviceAccount ? 'service_account' : 'user',
+      owner_user_id: serviceAccount ? null : (settings.owner?.user?.user_id ?? settings.accountId),
+      project_id: settings.projectId ?? null,
+      permission_mode: settings.permissionMode ?? PermissionMode.FULL_ACCESS,
+      access: JSON.stringify(settings.access ?? {}),
+      budget_period: settings.budget?.period ?? null,
+      budget_amount: settings.budget?.amount ?? null,
+      budget_token_limit: settings.budget?.token_limit ?? null,
+      rate_limit_rpm: settings.rateLimitRpm ?? null,
+      created_by_id: settings.by,
+      updated_by_id: settings.by,
+      updated_at: now,
+      previous_key_hash: null,
+      previous_key_expires_at: null,
     },
   };
 }
@@ -55,10 +127,10 @@ export async function issueCredential(
   store: Store,
   ids: IdGenerator,
   clock: Clock,
-  input: { accountId: string; name: string; expiresAt?: string | null },
+  settings: KeySettings,
   idempotency?: (issued: IssuedCredential) => IdempotencyRow,
 ): Promise<IssuedCredential> {
-  const issued = newCredential(ids, clock, input);
+  const issued = newCredential(ids, clock, settings);
   await store.createCredential(issued.row, idempotency?.(issued));
   return issued;
 }

@@ -2,6 +2,10 @@
 // encrypted with a key derived from the Idempotency-Key, which only the client holds: the database alone
 // cannot reveal it. Lookups go by a hash of the Idempotency-Key, never by the key itself.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Clock } from './clock.ts';
+import { Problem } from './problem.ts';
+import { IdempotencyConflictError } from './store/errors.ts';
+import type { IdempotencyRow, Store } from './store/types.ts';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -36,4 +40,51 @@ export function openResponse(accountId: string, idempotencyKey: string, cipherte
   const decipher = createDecipheriv('aes-256-gcm', derive('seal', accountId, idempotencyKey), raw.subarray(0, 12));
   decipher.setAuthTag(raw.subarray(12, 28));
   return JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8'));
+}
+
+/**
+ * Runs a key-creating request at most once per Idempotency-Key: a retry with the same body gets the first
+ * response back (flagged `Idempotent-Replayed: true`), another body is a 422, and of two concurrent requests one
+ * creates while the other replays. Without an Idempotency-Key, `create` simply runs.
+ */
+export async function oncePerIdempotencyKey<T>(
+  deps: { store: Store; clock: Clock },
+  request: { accountId: string; idempotencyKey: string | undefined; body: unknown },
+  create: (seal?: (response: T) => IdempotencyRow) => Promise<T>,
+): Promise<{ response: T; replayed: boolean }> {
+  const { store, clock } = deps;
+  const { accountId, idempotencyKey } = request;
+  if (idempotencyKey === undefined) return { response: await create(), replayed: false };
+  const keyHash = idempotencyKeyHash(accountId, idempotencyKey);
+  const bodyHash = requestHash(request.body);
+  const replay = async () => {
+    const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
+    if (!stored) return undefined;
+    if (stored.request_hash !== bodyHash) {
+      throw new Problem(422, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
+    }
+    return { response: openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T, replayed: true };
+  };
+  const previous = await replay();
+  if (previous) return previous;
+  const now = clock.now();
+  const seal = (response: T): IdempotencyRow => ({
+    account_id: accountId,
+    key_hash: keyHash,
+    request_hash: bodyHash,
+    status_code: 201,
+    response_ciphertext: sealResponse(accountId, idempotencyKey, response),
+    created_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+  });
+  try {
+    return { response: await create(seal), replayed: false };
+  } catch (error) {
+    // A concurrent request with the same Idempotency-Key won the race: answer with its response.
+    if (error instanceof IdempotencyConflictError) {
+      const winner = await replay();
+      if (winner) return winner;
+    }
+    throw error;
+  }
 }

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
 import { Problem } from './problem.ts';
-import { InsufficientCreditsError } from './store/errors.ts';
+import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
+import { budgetFor } from './policy.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
 const ENDPOINT_MAX = 2048;
@@ -94,6 +95,7 @@ export function createMetering(deps: MeteringDeps) {
     try {
       await deps.store.recordUsage(record, {
         charge: reply.credits > 0 ? { ledgerId: deps.ids('led'), amount: reply.credits } : undefined,
+        budget: reply.credits > 0 ? budgetFor(req.ctx.caller!, deps.clock.now()) : undefined,
         touchCredentialIfUsedBefore: touchBefore(req),
       });
     } catch (error) {
@@ -102,6 +104,13 @@ export function createMetering(deps: MeteringDeps) {
           402,
           'payment_required',
           `This call costs ${error.required} credits and the balance is ${error.balance}. Buy credits at https://openrush.io/dashboard/billing.`,
+        );
+      }
+      if (error instanceof BudgetExceededError) {
+        throw new Problem(
+          402,
+          'budget_exhausted',
+          `This API key's budget of ${error.amount} credits for the period that began ${error.periodStart} is spent.`,
         );
       }
       throw error;

@@ -9,6 +9,7 @@ const TITLES: Record<string, string> = {
   malformed_json: 'Malformed JSON',
   unauthorized: 'Unauthorized',
   payment_required: 'Payment required',
+  budget_exhausted: 'Budget exhausted',
   forbidden: 'Forbidden',
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',

@@ -13,3 +13,11 @@ export class IdempotencyConflictError extends Error {
     this.name = 'IdempotencyConflictError';
   }
 }
+
+/** The key's budget for the current period cannot cover a charge; nothing was written. */
+export class BudgetExceededError extends Error {
+  constructor(readonly amount: number, readonly periodStart: string) {
+    super(`key budget of ${amount} credits for the period from ${periodStart} is spent`);
+    this.name = 'BudgetExceededError';
+  }
+}

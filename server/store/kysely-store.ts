@@ -4,6 +4,7 @@ import { type Kysely, Migrator, type Migration, sql } from 'kysely';
 import type { Database } from './schema.ts';
 import type {
   AccountRow,
+  ApiKeyPage,
   CredentialRow,
   IdempotencyRow,
   RecordUsageOptions,
@@ -11,10 +12,11 @@ import type {
   UsagePage,
   UsageRow,
 } from './types.ts';
-import { IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
+import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
 import * as m001 from './migrations/001_initial.ts';
+import * as m002 from './migrations/002_api_key_administration.ts';
 
-const migrations: Record<string, Migration> = { '001_initial': m001 };
+const migrations: Record<string, Migration> = { '001_initial': m001, '002_api_key_administration': m002 };
 
 export class KyselyStore implements Store {
   constructor(
@@ -142,7 +144,11 @@ export class KyselyStore implements Store {
   }
 
   async findCredentialByHash(keyHash: string): Promise<CredentialRow | undefined> {
-    return this.db.selectFrom('credentials').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+    return this.db
+      .selectFrom('credentials')
+      .selectAll()
+      .where((eb) => eb.or([eb('key_hash', '=', keyHash), eb('previous_key_hash', '=', keyHash)]))
+      .executeTakeFirst();
   }
 
   async getCredential(accountId: string, credentialId: string): Promise<CredentialRow | undefined> {
@@ -154,19 +160,45 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
   }
 
-  async listCredentials(accountId: string): Promise<CredentialRow[]> {
-    return this.db
-      .selectFrom('credentials')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .orderBy('id', 'desc')
-      .execute();
+  async listCredentials(accountId: string, projectId?: string): Promise<CredentialRow[]> {
+    let query = this.db.selectFrom('credentials').selectAll().where('account_id', '=', accountId);
+    if (projectId !== undefined) query = query.where('project_id', '=', projectId);
+    return query.orderBy('id', 'desc').execute();
   }
 
-  async revokeCredential(accountId: string, credentialId: string, now: string): Promise<CredentialRow | undefined> {
+  async listApiKeys(accountId: string, page: ApiKeyPage): Promise<{ rows: CredentialRow[]; hasMore: boolean }> {
+    const backwards = page.endingBefore !== undefined;
+    let query = this.db.selectFrom('credentials').selectAll().where('account_id', '=', accountId);
+    if (page.projectId !== undefined) query = query.where('project_id', '=', page.projectId);
+    if (page.status !== undefined) {
+      const { now } = page;
+      query = query.where((eb) => {
+        const live = eb.and([eb('revoked_at', 'is', null), eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])]);
+        switch (page.status) {
+          case 1:
+            return eb.and([live, eb('disabled_at', 'is', null)]);
+          case 2:
+            return eb.and([live, eb('disabled_at', 'is not', null)]);
+          case 3:
+            return eb('revoked_at', 'is not', null);
+          default:
+            return eb.and([eb('revoked_at', 'is', null), eb('expires_at', '<=', now)]);
+        }
+      });
+    }
+    // Keyset pagination on the (account_id, id) index: any page costs what the first does, however deep.
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    if (backwards) query = query.where('id', '>', page.endingBefore!);
+    const rows = await query.orderBy('id', backwards ? 'asc' : 'desc').limit(page.limit + 1).execute();
+    const hasMore = rows.length > page.limit;
+    const pageRows = rows.slice(0, page.limit);
+    return { rows: backwards ? pageRows.reverse() : pageRows, hasMore };
+  }
+
+  async revokeCredential(accountId: string, credentialId: string, now: string, by: string): Promise<CredentialRow | undefined> {
     await this.db
       .updateTable('credentials')
-      .set({ revoked_at: now })
+      .set({ revoked_at: now, updated_at: now, updated_by_id: by, previous_key_hash: null, previous_key_expires_at: null })
       .where('account_id', '=', accountId)
       .where('id', '=', credentialId)
       .where('revoked_at', 'is', null)
@@ -174,9 +206,34 @@ export class KyselyStore implements Store {
     return this.getCredential(accountId, credentialId);
   }
 
+  async updateCredential(
+    accountId: string,
+    credentialId: string,
+    changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
+  ): Promise<CredentialRow | undefined> {
+    await this.db.updateTable('credentials').set(changes).where('account_id', '=', accountId).where('id', '=', credentialId).execute();
+    return this.getCredential(accountId, credentialId);
+  }
+
   async recordUsage(record: UsageRow, options: RecordUsageOptions = {}): Promise<void> {
-    const { charge, touchCredentialIfUsedBefore } = options;
+    const { charge, budget, touchCredentialIfUsedBefore } = options;
     await this.db.transaction().execute(async (trx) => {
+      if (charge && budget) {
+        // Upsert guarded by the budget: the row only grows while it stays within the amount.
+        const spent = await trx
+          .insertInto('key_spend')
+          .values({ credential_id: budget.credentialId, period_start: budget.periodStart, spent: charge.amount })
+          .onConflict((oc) =>
+            oc
+              .columns(['credential_id', 'period_start'])
+              .doUpdateSet((eb) => ({ spent: eb('key_spend.spent', '+', charge.amount) }))
+              .where((eb) => eb(eb('key_spend.spent', '+', charge.amount), '<=', budget.amount)),
+          )
+          .executeTakeFirst();
+        if (charge.amount > budget.amount || Number(spent.numInsertedOrUpdatedRows ?? 0n) !== 1) {
+          throw new BudgetExceededError(budget.amount, budget.periodStart);
+        }
+      }
       if (charge) {
         // The conditional update is the whole concurrency story: it never takes the balance below zero.
         const charged = await trx

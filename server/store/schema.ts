@@ -33,6 +33,33 @@ export interface CredentialsTable {
   last_used_at: string | null;
   expires_at: string | null;
   revoked_at: string | null;
+  /** Set when the key is disabled (v2 status 2); cleared when it is activated again. */
+  disabled_at: string | null;
+  owner_type: 'user' | 'service_account';
+  owner_user_id: string | null;
+  /** Null for a key of all projects. */
+  project_id: string | null;
+  /** 1 full access, 2 read-only, 3 restricted (see `access`). */
+  permission_mode: number;
+  /** JSON text of the v2 `access` object. */
+  access: string;
+  budget_period: number | null;
+  budget_amount: number | null;
+  budget_token_limit: string | null;
+  rate_limit_rpm: number | null;
+  created_by_id: string;
+  updated_by_id: string;
+  updated_at: string;
+  /** The secret before the last rotation, alive until previous_key_expires_at. */
+  previous_key_hash: string | null;
+  previous_key_expires_at: string | null;
+}
+
+export interface KeySpendTable {
+  credential_id: string;
+  /** ISO start of the budget period (UTC day, ISO week or month). */
+  period_start: string;
+  spent: number;
 }
 
 export interface UsageRecordsTable {
@@ -70,6 +97,7 @@ export interface Database {
   credentials: CredentialsTable;
   usage_records: UsageRecordsTable;
   idempotency_records: IdempotencyRecordsTable;
+  key_spend: KeySpendTable;
 }
 
 export type { Generated };

@@ -20,9 +20,31 @@ export interface Charge {
   amount: number;
 }
 
+export interface BudgetCharge {
+  credentialId: string;
+  /** ISO start of the key's current budget period. */
+  periodStart: string;
+  /** The most the key may spend in that period. */
+  amount: number;
+}
+
+export interface ApiKeyPage {
+  limit: number;
+  /** Keys older than this one (newest first). */
+  startingAfter?: string;
+  /** Keys newer than this one (still returned newest first). */
+  endingBefore?: string;
+  projectId?: string;
+  /** 1 active, 2 disabled, 3 revoked, 4 expired, as of `now`. */
+  status?: number;
+  now: string;
+}
+
 export interface RecordUsageOptions {
   /** Take these credits in the same transaction; throws InsufficientCreditsError (and writes nothing) if the balance is short. */
   charge?: Charge;
+  /** Count the charge against the key's budget too; throws BudgetExceededError (and writes nothing) past it. */
+  budget?: BudgetCharge;
   /** Set the credential's last_used_at to the record's time when it is older than this instant (or never set). */
   touchCredentialIfUsedBefore?: string;
 }
@@ -62,12 +84,21 @@ export interface Store {
   createCredential(credential: CredentialRow, idempotency?: IdempotencyRow): Promise<void>;
   /** The live (unexpired at `now`) idempotency record, if any. */
   findIdempotencyRecord(accountId: string, keyHash: string, now: string): Promise<IdempotencyRow | undefined>;
+  /** The credential whose current secret, or whose previous (rotated) secret, has this hash. */
   findCredentialByHash(keyHash: string): Promise<CredentialRow | undefined>;
   getCredential(accountId: string, credentialId: string): Promise<CredentialRow | undefined>;
-  /** Newest first. */
-  listCredentials(accountId: string): Promise<CredentialRow[]>;
-  /** Sets revoked_at unless already set; undefined when the account has no such credential. */
-  revokeCredential(accountId: string, credentialId: string, now: string): Promise<CredentialRow | undefined>;
+  /** Newest first; only one project's keys when projectId is given. */
+  listCredentials(accountId: string, projectId?: string): Promise<CredentialRow[]>;
+  /** A page of keys, newest first, by keyset on the id; hasMore is about the direction asked for. */
+  listApiKeys(accountId: string, page: ApiKeyPage): Promise<{ rows: CredentialRow[]; hasMore: boolean }>;
+  /** Sets revoked_at unless already set, and ends any rotated secret; undefined when the account has no such credential. */
+  revokeCredential(accountId: string, credentialId: string, now: string, by: string): Promise<CredentialRow | undefined>;
+  /** Changes the given columns; undefined when the account has no such credential. */
+  updateCredential(
+    accountId: string,
+    credentialId: string,
+    changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
+  ): Promise<CredentialRow | undefined>;
 
   /** Writes one usage record, with its charge and last-used update, atomically. */
   recordUsage(record: UsageRow, options?: RecordUsageOptions): Promise<void>;

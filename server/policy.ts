@@ -1,0 +1,74 @@
+// What a key may do, enforced on every request made with it:
+//   rate limit   — requests per minute per key (429 + Retry-After, RateLimit, RateLimit-Policy), checked early;
+//   permissions  — the operation's x-openrush-access against the key's permission_mode and access (403);
+//   budget       — the period start a metered charge is counted against (see chargeAndSend).
+import type { NextFunction, Request, Response } from 'express';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { components } from '../generated/openapi.d.ts';
+import { PermissionMode } from './credentials.ts';
+import type { Caller } from './context.ts';
+import { Problem } from './problem.ts';
+import type { BudgetCharge } from './store/types.ts';
+
+type Access = components['schemas']['ApiKeyAccess'];
+type Resource = keyof Access;
+type Level = 'read' | 'write' | 'use';
+
+const RANK: Record<string, number> = { none: 0, read: 1, use: 1, write: 2 };
+
+export function createRateLimiter() {
+  // One limiter per distinct requests-per-minute value; keys are counted by id within it.
+  const limiters = new Map<number, RateLimiterMemory>();
+  return async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const key = req.ctx.caller?.key;
+    const rpm = key?.rate_limit_rpm;
+    if (!key || !rpm) return next();
+    let limiter = limiters.get(rpm);
+    if (!limiter) limiters.set(rpm, (limiter = new RateLimiterMemory({ points: rpm, duration: 60 })));
+    res.set('RateLimit-Policy', `"per-key";q=${rpm};w=60`);
+    try {
+      const state = await limiter.consume(key.id);
+      res.set('RateLimit', `"per-key";r=${state.remainingPoints};t=${Math.ceil(state.msBeforeNext / 1000)}`);
+      next();
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) return next(error);
+      const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+      res.set('RateLimit', `"per-key";r=0;t=${seconds}`);
+      next(
+        new Problem(429, 'too_many_requests', `This API key allows ${rpm} requests per minute. Try again in ${seconds} seconds.`, {
+          headers: { 'Retry-After': String(seconds) },
+        }),
+      );
+    }
+  };
+}
+
+function refusal(caller: Caller, resource: Resource, level: Level): string | undefined {
+  const key = caller.key;
+  if (!key || key.permission_mode === PermissionMode.FULL_ACCESS) return undefined;
+  if (key.permission_mode === PermissionMode.READ_ONLY) {
+    return level === 'write' ? 'This API key is read-only; it cannot create, change, rotate or revoke keys.' : undefined;
+  }
+  const granted = (JSON.parse(key.access) as Access)[resource] ?? 'none';
+  return (RANK[granted] ?? 0) >= (RANK[level] ?? 2) ? undefined : `This API key's access does not include ${level} on ${resource}.`;
+}
+
+/** After the validator: it has matched the operation, whose x-openrush-access names what it needs. */
+export function authorize(req: Request, _res: Response, next: NextFunction): void {
+  const caller = req.ctx.caller;
+  const operation = (req as Request & { openapi?: { schema?: Record<string, unknown> } }).openapi?.schema;
+  const need = operation?.['x-openrush-access'] as { resource: Resource; level: Level } | undefined;
+  if (!caller || !need) return next();
+  const reason = refusal(caller, need.resource, need.level);
+  next(reason ? new Problem(403, 'forbidden', reason) : undefined);
+}
+
+/** The key's budget for the period containing `now`, if it has one. */
+export function budgetFor(caller: Caller, now: Date): BudgetCharge | undefined {
+  const key = caller.key;
+  if (!key || key.budget_period === null || key.budget_amount === null) return undefined;
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  if (key.budget_period === 2) start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7)); // back to Monday
+  if (key.budget_period === 3) start.setUTCDate(1);
+  return { credentialId: key.id, periodStart: start.toISOString(), amount: Number(key.budget_amount) };
+}

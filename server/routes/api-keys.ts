@@ -1,0 +1,183 @@
+// The v2 API-key administration surface. Same rows as /v1/me/api-credentials, richer view.
+import { Router } from 'express';
+import type { components } from '../../generated/openapi.d.ts';
+import { type Caller, principalOf, projectScopeOf } from '../context.ts';
+import { type ApiKey, KeyStatus, newCredential, toApiKey } from '../credentials.ts';
+import type { Deps } from '../deps.ts';
+import { oncePerIdempotencyKey } from '../idempotency.ts';
+import { generateKey } from '../keys.ts';
+import { notFound, Problem, validationFailed } from '../problem.ts';
+import type { CredentialRow } from '../store/types.ts';
+import { route } from './typed.ts';
+
+type WithSecret = components['schemas']['ApiKeyWithSecret'];
+type ConstraintsInput = components['schemas']['ApiKeyConstraintsInput'];
+
+const NO_STORE = { 'Cache-Control': 'no-store' };
+export const API_KEYS_DEFAULT_LIMIT = 25;
+
+function withSecret(key: string, row: CredentialRow, now: Date): WithSecret {
+  return { api_key: key, ...toApiKey(row, now) };
+}
+
+function requireFuture(expiresAt: string | null | undefined, now: Date, pointer: string): void {
+  if (expiresAt && Date.parse(expiresAt) <= now.getTime()) {
+    throw validationFailed([{ location: 'body', pointer, message: 'must be in the future' }]);
+  }
+}
+
+/** Columns for the constraints given: a field left out is kept, null removes it. */
+function constraintChanges(constraints: ConstraintsInput | undefined): Partial<CredentialRow> {
+  const changes: Partial<CredentialRow> = {};
+  if (!constraints) return changes;
+  if (constraints.expires_at !== undefined) {
+    changes.expires_at = constraints.expires_at === null ? null : new Date(constraints.expires_at).toISOString();
+  }
+  if (constraints.budget !== undefined) {
+    changes.budget_period = constraints.budget?.period ?? null;
+    changes.budget_amount = constraints.budget?.amount ?? null;
+    changes.budget_token_limit = constraints.budget?.token_limit ?? null;
+  }
+  if (constraints.rate_limit !== undefined) changes.rate_limit_rpm = constraints.rate_limit?.requests_per_minute ?? null;
+  return changes;
+}
+
+export function apiKeyRoutes(deps: Deps): Router {
+  const { store, clock, ids } = deps;
+  const router = Router();
+
+  /** The caller's key with this id, within its project scope; 404 otherwise (never says whether it exists). */
+  async function visibleKey(caller: Caller, apiKeyId: string): Promise<CredentialRow> {
+    const row = await store.getCredential(caller.accountId, apiKeyId);
+    const scope = projectScopeOf(caller);
+    if (!row || (scope !== undefined && row.project_id !== scope)) throw notFound('No API key with this id.');
+    return row;
+  }
+
+  function requireChangeable(row: CredentialRow, now: Date): void {
+    const status = toApiKey(row, now).status;
+    if (status === KeyStatus.REVOKED) throw new Problem(409, 'conflict', 'This API key is revoked; it cannot be changed.');
+    if (status === KeyStatus.EXPIRED) throw new Problem(409, 'conflict', 'This API key has expired; it cannot be changed.');
+  }
+
+  route(router, 'get', '/v2/api-keys', async (req, { query }) => {
+    const caller = req.ctx.caller!;
+    if (query.starting_after !== undefined && query.ending_before !== undefined) {
+      throw validationFailed(
+        [{ location: 'query', pointer: '/ending_before', message: 'cannot be combined with starting_after' }],
+        'Pass starting_after or ending_before, not both.',
+      );
+    }
+    const scope = projectScopeOf(caller);
+    if (scope !== undefined && query.project_id !== undefined && query.project_id !== scope) {
+      throw new Problem(403, 'forbidden', `This API key only sees keys of project ${scope}.`);
+    }
+    const cursorName = query.starting_after !== undefined ? 'starting_after' : 'ending_before';
+    const cursor = query.starting_after ?? query.ending_before;
+    if (cursor !== undefined) {
+      const row = await store.getCredential(caller.accountId, cursor);
+      if (!row || (scope !== undefined && row.project_id !== scope)) {
+        throw validationFailed(
+          [{ location: 'query', pointer: `/${cursorName}`, message: 'is not the id of one of your API keys' }],
+          `${cursorName} must be the api_key_id of one of your keys.`,
+        );
+      }
+    }
+    const now = clock.now();
+    const { rows, hasMore } = await store.listApiKeys(caller.accountId, {
+      limit: query.limit ?? API_KEYS_DEFAULT_LIMIT,
+      startingAfter: query.starting_after,
+      endingBefore: query.ending_before,
+      projectId: scope ?? query.project_id,
+      status: query.status,
+      now: now.toISOString(),
+    });
+    return { status: 200, body: { object: 'list' as const, data: rows.map((row) => toApiKey(row, now)), has_more: hasMore } };
+  });
+
+  route(router, 'post', '/v2/api-keys', async (req, { body }) => {
+    const caller = req.ctx.caller!;
+    const now = clock.now();
+    requireFuture(body.constraints?.expires_at, now, '/constraints/expires_at');
+    const scope = projectScopeOf(caller);
+    const requested = body.project_scope?.single?.project_id ?? (body.project_scope?.all ? null : undefined);
+    if (scope !== undefined && requested !== undefined && requested !== scope) {
+      throw new Problem(403, 'forbidden', `This API key can only create keys of project ${scope}.`);
+    }
+    const { response, replayed } = await oncePerIdempotencyKey<WithSecret>(
+      deps,
+      { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), body },
+      async (seal) => {
+        const issued = newCredential(ids, clock, {
+          accountId: caller.accountId,
+          name: body.name,
+          by: principalOf(caller),
+          owner: body.owner,
+          projectId: scope ?? requested ?? null,
+          permissionMode: body.permission_mode,
+          access: body.access,
+          expiresAt: body.constraints?.expires_at,
+          budget: body.constraints?.budget,
+          rateLimitRpm: body.constraints?.rate_limit?.requests_per_minute,
+        });
+        const created = withSecret(issued.key, issued.row, now);
+        await store.createCredential(issued.row, seal?.(created));
+        return created;
+      },
+    );
+    return { status: 201, body: response, headers: replayed ? { ...NO_STORE, 'Idempotent-Replayed': 'true' } : NO_STORE };
+  });
+
+  route(router, 'get', '/v2/api-keys/{api_key_id}', async (req, { params }) => {
+    const row = await visibleKey(req.ctx.caller!, params.api_key_id);
+    return { status: 200, body: toApiKey(row, clock.now()) };
+  });
+
+  route(router, 'patch', '/v2/api-keys/{api_key_id}', async (req, { params, body }) => {
+    const caller = req.ctx.caller!;
+    const now = clock.now();
+    const row = await visibleKey(caller, params.api_key_id);
+    requireChangeable(row, now);
+    requireFuture(body.constraints?.expires_at, now, '/constraints/expires_at');
+    const changes: Partial<CredentialRow> = {
+      ...constraintChanges(body.constraints),
+      updated_at: now.toISOString(),
+      updated_by_id: principalOf(caller),
+    };
+    if (body.name !== undefined) changes.name = body.name;
+    if (body.status !== undefined) changes.disabled_at = body.status === KeyStatus.DISABLED ? (row.disabled_at ?? now.toISOString()) : null;
+    const updated = await store.updateCredential(caller.accountId, row.id, changes);
+    return { status: 200, body: toApiKey(updated!, now) };
+  });
+
+  route(router, 'post', '/v2/api-keys/{api_key_id}/revoke', async (req, { params }) => {
+    const caller = req.ctx.caller!;
+    const row = await visibleKey(caller, params.api_key_id);
+    const revoked = await store.revokeCredential(caller.accountId, row.id, clock.now().toISOString(), principalOf(caller));
+    return { status: 200, body: toApiKey(revoked!, clock.now()) };
+  });
+
+  route(router, 'post', '/v2/api-keys/{api_key_id}/rotate', async (req, { params, body }) => {
+    const caller = req.ctx.caller!;
+    const now = clock.now();
+    const row = await visibleKey(caller, params.api_key_id);
+    requireChangeable(row, now);
+    const { key, hash, prefix, fingerprint } = generateKey();
+    const grace = body.grace_period_seconds;
+    // The secret in use until now becomes the one old secret; an older one still in its grace period dies here.
+    const rotated = await store.updateCredential(caller.accountId, row.id, {
+      key_hash: hash,
+      prefix,
+      fingerprint,
+      previous_key_hash: grace > 0 ? row.key_hash : null,
+      previous_key_expires_at: grace > 0 ? new Date(now.getTime() + grace * 1000).toISOString() : null,
+      updated_at: now.toISOString(),
+      updated_by_id: principalOf(caller),
+    });
+    return { status: 200, body: withSecret(key, rotated!, now), headers: NO_STORE };
+  });
+
+  return router;
+}
+
+export type { ApiKey };
