@@ -96,10 +96,14 @@ export function createApp(options: AppOptions): express.Express {
   app.use(
     OpenApiValidator.middleware({
       apiSpec: contract as never,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+      // Bodies are JSON and must already have the right types ("name": 42 is refused); query and path values are
+      // strings on the wire and are always coerced by the validator.
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
       validateResponses: config.validateResponses ? { removeAdditional: false } : false,
       validateSecurity: { handlers: { bearerAuth: requireCaller, apiKeyAuth: requireCaller } },
+      // 'full' checks real calendar dates: 2099-02-30 and month 13 are refused, not rolled over.
       validateFormats: true,
+      ajvFormats: { mode: 'full' },
       ignoreUndocumented: false,
     }),
   );
