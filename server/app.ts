@@ -113,7 +113,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(accountRoutes(deps));
   app.use(credentialRoutes(deps));
   app.use(apiKeyRoutes(deps));
-  app.use(toolRoutes(tools, metering));
+  app.use(toolRoutes(tools, metering, store));
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));
   return app;

@@ -121,5 +121,8 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
 /** express-openapi-validator security handler: the caller was resolved earlier, here we only insist on one. */
 export function requireCaller(req: Request): true {
   if (req.ctx.caller) return true;
-  throw req.ctx.authFailure ?? unauthorized(MISSING);
+  // The validator only passes on statuses it knows (a 429 would become a 500), so it is always told 401 and the
+  // error handler answers with the real reason kept in req.ctx.authFailure (401, or 429 when throttled).
+  req.ctx.authFailure ??= unauthorized(MISSING);
+  throw Object.assign(new Error(req.ctx.authFailure.detail), { status: 401 });
 }

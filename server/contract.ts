@@ -6,7 +6,10 @@ export interface ContractOperation {
   summary?: string;
   description?: string;
   security?: Array<Record<string, string[]>>;
-  requestBody?: { content?: Record<string, { schema?: unknown }> };
+  tags?: string[];
+  parameters?: unknown[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> };
+  responses?: Record<string, unknown>;
   [extension: `x-${string}`]: unknown;
 }
 

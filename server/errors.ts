@@ -51,7 +51,7 @@ export function toProblem(error: unknown, req: Request): Problem {
   }
   if (isValidatorError(error)) {
     // The security handler refused the caller: answer with the reason found when resolving it (401, or 429 when throttled).
-    if ((error.status === 401 || error.status === 429) && req.ctx.authFailure) return req.ctx.authFailure;
+    if (error.status === 401 && req.ctx.authFailure) return req.ctx.authFailure;
     switch (error.status) {
       case 400:
         return validationFailed(validationItems(error.errors));

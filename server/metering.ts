@@ -22,6 +22,14 @@ export interface MeteringDeps {
   lastUsedGranularityMs: number;
 }
 
+export function insufficientCredits(required: number, balance: number): Problem {
+  return new Problem(
+    402,
+    'payment_required',
+    `This call costs ${required} credits and the balance is ${balance}. Buy credits at https://openrush.io/dashboard/billing.`,
+  );
+}
+
 export function createMetering(deps: MeteringDeps) {
   function usageRecord(req: Request, statusCode: number, responseBytes: number, extra: Partial<UsageRow> = {}): UsageRow {
     const caller = req.ctx.caller!;
@@ -99,13 +107,7 @@ export function createMetering(deps: MeteringDeps) {
         touchCredentialIfUsedBefore: touchBefore(req),
       });
     } catch (error) {
-      if (error instanceof InsufficientCreditsError) {
-        throw new Problem(
-          402,
-          'payment_required',
-          `This call costs ${error.required} credits and the balance is ${error.balance}. Buy credits at https://openrush.io/dashboard/billing.`,
-        );
-      }
+      if (error instanceof InsufficientCreditsError) throw insufficientCredits(error.required, error.balance);
       if (error instanceof BudgetExceededError) {
         throw new Problem(
           402,

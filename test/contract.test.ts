@@ -1,10 +1,17 @@
 // One contract suite, two targets: the Prism mock of the contract, and the real server behind `prism proxy`.
 // It goes through the published client, and any `sl-violations` header fails the test.
+import { readFileSync } from 'node:fs';
 import type { Middleware } from 'openapi-fetch';
 import { describe, expect, inject, it } from 'vitest';
 import { createOpenRushClient } from '../client/index.ts';
 
 const KEY_PATTERN = /^or_[0-9A-Za-z]{38}$/;
+const contract = JSON.parse(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'));
+const INSPECT = '/v1/tools/inspect_domain';
+// The mock answers with the contract's example; asking the real server about the example's own input makes both
+// targets promise the same answer.
+const INSPECTION_EXAMPLE = contract.components.examples.DomainInspection.value;
+const INSPECT_PRICE: number = contract.paths[INSPECT].post['x-openrush-credits'];
 const targets = [
   { name: 'prism mock', baseUrl: inject('mockUrl'), apiKey: inject('realKey') },
   { name: 'real server behind prism proxy', baseUrl: inject('proxyUrl'), apiKey: inject('realKey') },
@@ -98,6 +105,22 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
         'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms', 'status_code',
       ],
     );
+  });
+
+  it('POST /v1/tools/inspect_domain answers a DomainInspection', async () => {
+    const { data, response } = await client.POST(INSPECT, { body: { domain: INSPECTION_EXAMPLE.input } });
+    expect(response.status).toBe(200);
+    expect(Object.keys(data!).sort()).toEqual(
+      ['ascii', 'domain', 'domain_without_suffix', 'hostname', 'input', 'is_ip', 'public_suffix', 'subdomain', 'suffix_type', 'unicode'],
+    );
+    expect(data).toEqual(INSPECTION_EXAMPLE);
+  });
+
+  it('capabilities list inspect_domain at its contract price', async () => {
+    const { data } = await anonymous.GET('/v1/capabilities');
+    const tool = data!.tools.find((t) => t.path === INSPECT);
+    expect(tool).toMatchObject({ name: 'inspect_domain', method: 'POST', credits_per_call: INSPECT_PRICE });
+    expect(data!.sources.map((s) => s.id)).toContain(tool!.source);
   });
 
   it('GET /healthz answers ok', async () => {

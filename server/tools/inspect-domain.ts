@@ -14,7 +14,9 @@ function invalid(message: string) {
 /** The host of a URL or bare host name, lower-cased and in ASCII (punycode); IPv6 without brackets. */
 function asciiHost(input: string): string {
   const text = input.trim();
-  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  // A bare IPv6 address ("2001:db8::1") needs brackets to be read as a URL's host.
+  const host = /^[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*$/i.test(text) ? `[${text}]` : text;
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(host) ? host : `http://${host}`;
   let hostname: string;
   try {
     hostname = new URL(url).hostname;
@@ -43,6 +45,8 @@ export function inspectDomain(input: string): DomainInspection {
     };
   }
   if (!parsed.hostname || !parsed.publicSuffix) throw invalid('is not a valid host name');
+  // DNS names stop at 253 characters (tldts allows 255).
+  if (parsed.hostname.length > 253) throw invalid('is longer than 253 characters');
   return {
     input,
     hostname: parsed.hostname,

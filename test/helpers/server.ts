@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createAccountWithKey, type NewAccount } from '../../server/accounts.ts';
 import { createApp } from '../../server/app.ts';
+import type { ToolDefinition } from '../../server/tools/index.ts';
 import { type Clock, systemClock } from '../../server/clock.ts';
 import { type Config, loadConfig } from '../../server/config.ts';
 import { createIdGenerator } from '../../server/ids.ts';
@@ -30,7 +31,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { clock?: Clock; credits?: number; config?: Partial<Config>; store?: Store } = {},
+  options: { clock?: Clock; credits?: number; config?: Partial<Config>; store?: Store; tools?: ToolDefinition[] } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'openrush-test-'));
   const databaseFile = join(dir, 'openrush.db');
@@ -40,7 +41,7 @@ export async function startTestServer(
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
   const config: Config = { ...loadConfig({}), logLevel: 'debug', validateResponses: true, ...options.config };
-  const app = createApp({ store, config, clock, logger });
+  const app = createApp({ store, config, clock, logger, tools: options.tools });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
