@@ -41,3 +41,7 @@ export function createOpenRushClient(options: OpenRushClientOptions): OpenRushCl
   }
   return client;
 }
+
+export { allApiKeys, allUsage, OpenRushError } from './paginate.ts';
+export type ApiKey = components['schemas']['ApiKey'];
+export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];

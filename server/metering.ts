@@ -77,10 +77,20 @@ export function createMetering(deps: MeteringDeps) {
             ? chunk.byteLength
             : 0;
       const record = usageRecord(req, res.statusCode, bytes);
-      deps.store
-        .recordUsage(record, { touchCredentialIfUsedBefore: touchBefore(req) })
-        .catch((error: unknown) => deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written'))
-        .finally(() => end(...args));
+      deps.store.recordUsage(record, { touchCredentialIfUsedBefore: touchBefore(req) }).then(
+        () => end(...args),
+        (error: unknown) => {
+          // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
+          // Idempotency-Key where it matters).
+          deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
+          const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
+          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
+          res.statusCode = 503;
+          res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+          res.setHeader('Retry-After', '1');
+          end(JSON.stringify(problem.body(req.ctx.requestId)));
+        },
+      );
       return res;
     } as Response['end'];
     next();
