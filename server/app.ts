@@ -57,6 +57,9 @@ export function createApp(options: AppOptions): express.Express {
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
 
   const app = express();
+  // The app's id generator, for in-process callers (tests, embedders) that create rows next to the app: ids from
+  // one monotonic generator sort in creation order even within one millisecond.
+  app.locals.ids = deps.ids;
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
 
@@ -84,7 +87,7 @@ export function createApp(options: AppOptions): express.Express {
   );
   app.use(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
   app.use(metering.recordUsage);
-  app.use(createRateLimiter());
+  app.use(createRateLimiter(store));
   app.use(
     express.json({
       limit: config.bodyLimitBytes,

@@ -2,7 +2,6 @@
 // token. Failed attempts are counted per client address; past the limit, that address is answered 429 for a
 // while without any credential being looked at, so guessing gets nowhere. Valid callers are never counted.
 import type { NextFunction, Request, Response } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
@@ -45,7 +44,8 @@ export interface AuthenticatorDeps {
 export function createAuthenticator(deps: AuthenticatorDeps) {
   const { store, clock } = deps;
   const verifySession = isSessionConfigured(deps.session) ? createSessionVerifier(deps.session) : undefined;
-  const failures = new RateLimiterMemory({ points: deps.authFailuresPerMinute, duration: 60, blockDuration: 60 });
+  // Counted in the store, so that every instance sees the same count (in memory for SQLite).
+  const failures = store.rateLimiter({ keyPrefix: 'auth_failures', points: deps.authFailuresPerMinute, duration: 60, blockDuration: 60 });
 
   async function authenticateApiKey(key: string): Promise<AuthResult> {
     // The checksum catches typos and truncation before the database is asked.

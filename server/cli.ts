@@ -18,7 +18,7 @@ Commands:
                                                 create an account and its first API key
   credits grant ACCOUNT_ID N                    add N credits to an account
 
-Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db), PORT, LOG_LEVEL.`;
+Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db; postgres://…), PORT, LOG_LEVEL.`;
 
 class UsageError extends Error {}
 
@@ -30,8 +30,14 @@ function positiveInteger(text: string | undefined, what: string, allowZero = fal
   return value;
 }
 
+const MAINTENANCE_INTERVAL_MS = 6 * 60 * 60 * 1000;
+
+function open(config: Config): Store {
+  return openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+}
+
 async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStore(config.databaseUrl);
+  const store = open(config);
   try {
     await store.migrate();
     return await work(store);
@@ -41,9 +47,17 @@ async function withStore<T>(config: Config, work: (store: Store) => Promise<T>):
 }
 
 async function serve(config: Config): Promise<void> {
-  const store = openStore(config.databaseUrl);
+  const store = open(config);
   await store.migrate();
   const logger = createLogger(config.logLevel);
+  // Usage partitions ahead of time (PostgreSQL) and retention, now and every few hours.
+  const maintain = () =>
+    store
+      .maintain(systemClock.now(), { retentionDays: config.usageRetentionDays })
+      .then((result) => logger.info(result, 'maintenance done'))
+      .catch((error: unknown) => logger.error({ err: error }, 'maintenance failed'));
+  await maintain();
+  const maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS).unref();
   if ((await store.countAccounts()) === 0) {
     const ids = createIdGenerator(systemClock);
     const starter = await createAccountWithKey({ store, ids, clock: systemClock }, { name: 'Starter account', credits: 500 });
@@ -64,6 +78,7 @@ async function serve(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'finishing requests in flight, then exiting');
+    clearInterval(maintenance);
     server.close(() => {
       store.close().finally(() => process.exit(0));
     });

@@ -17,6 +17,10 @@ export interface Config {
   session: SessionConfig;
   /** Failed authentications one client address may make per minute before it is answered 429 for a minute. */
   authFailuresPerMinute: number;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
+  /** Usage records older than this many days are removed by maintenance; unset keeps them all. */
+  usageRetentionDays: number | undefined;
 }
 
 function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
@@ -51,6 +55,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       issuer: env.OPENRUSH_SESSION_ISSUER || undefined,
       autoprovision: env.OPENRUSH_SESSION_AUTOPROVISION !== 'false',
     },
+    databasePoolSize: wholeNumber(env.OPENRUSH_DB_POOL_SIZE, 'OPENRUSH_DB_POOL_SIZE', 10),
+    usageRetentionDays: env.OPENRUSH_USAGE_RETENTION_DAYS
+      ? wholeNumber(env.OPENRUSH_USAGE_RETENTION_DAYS, 'OPENRUSH_USAGE_RETENTION_DAYS', 1)
+      : undefined,
     authFailuresPerMinute: wholeNumber(env.OPENRUSH_AUTH_FAILURES_PER_MINUTE, 'OPENRUSH_AUTH_FAILURES_PER_MINUTE', 20),
   };
 }

@@ -2,6 +2,7 @@
 // problem+json answer. Nothing internal (stack, SQL, file path) reaches the client; 5xx are logged in full.
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { isConnectionError } from './store/index.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
 
 interface ValidatorError {
@@ -39,6 +40,9 @@ function isValidatorError(error: unknown): error is ValidatorError {
 
 export function toProblem(error: unknown, req: Request): Problem {
   if (error instanceof Problem) return error;
+  if (isConnectionError(error)) {
+    return new Problem(503, 'service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
+  }
   const bodyParserType = (error as { type?: unknown } | null)?.type;
   if (bodyParserType === 'entity.too.large') {
     return new Problem(413, 'payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);

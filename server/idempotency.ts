@@ -49,19 +49,20 @@ export function openResponse(accountId: string, idempotencyKey: string, cipherte
  */
 export async function oncePerIdempotencyKey<T>(
   deps: { store: Store; clock: Clock },
-  request: { accountId: string; idempotencyKey: string | undefined; body: unknown },
+  request: { accountId: string; idempotencyKey: string | undefined; operation: string; body: unknown },
   create: (seal?: (response: T) => IdempotencyRow) => Promise<T>,
 ): Promise<{ response: T; replayed: boolean }> {
   const { store, clock } = deps;
   const { accountId, idempotencyKey } = request;
   if (idempotencyKey === undefined) return { response: await create(), replayed: false };
   const keyHash = idempotencyKeyHash(accountId, idempotencyKey);
-  const bodyHash = requestHash(request.body);
+  // The operation is part of the request: the same Idempotency-Key on another endpoint is a different request (422).
+  const bodyHash = requestHash({ operation: request.operation, body: request.body });
   const replay = async () => {
     const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
     if (!stored) return undefined;
     if (stored.request_hash !== bodyHash) {
-      throw new Problem(422, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
+      throw new Problem(422, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
     }
     return { response: openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T, replayed: true };
   };

@@ -3,12 +3,12 @@
 //   permissions  — the operation's x-openrush-access against the key's permission_mode and access (403);
 //   budget       — the period start a metered charge is counted against (see chargeAndSend).
 import type { NextFunction, Request, Response } from 'express';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { components } from '../generated/openapi.d.ts';
 import { PermissionMode } from './credentials.ts';
 import type { Caller } from './context.ts';
 import { Problem } from './problem.ts';
-import type { BudgetCharge } from './store/types.ts';
+import type { BudgetCharge, Store } from './store/types.ts';
 
 type Access = components['schemas']['ApiKeyAccess'];
 type Resource = keyof Access;
@@ -16,15 +16,16 @@ type Level = 'read' | 'write' | 'use';
 
 const RANK: Record<string, number> = { none: 0, read: 1, use: 1, write: 2 };
 
-export function createRateLimiter() {
-  // One limiter per distinct requests-per-minute value; keys are counted by id within it.
-  const limiters = new Map<number, RateLimiterMemory>();
+export function createRateLimiter(store: Store) {
+  // One limiter per distinct requests-per-minute value; keys are counted by id within it, in the store, so the
+  // count is shared by every instance.
+  const limiters = new Map<number, RateLimiterAbstract>();
   return async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
     const key = req.ctx.caller?.key;
     const rpm = key?.rate_limit_rpm;
     if (!key || !rpm) return next();
     let limiter = limiters.get(rpm);
-    if (!limiter) limiters.set(rpm, (limiter = new RateLimiterMemory({ points: rpm, duration: 60 })));
+    if (!limiter) limiters.set(rpm, (limiter = store.rateLimiter({ keyPrefix: `rpm_${rpm}`, points: rpm, duration: 60 })));
     res.set('RateLimit-Policy', `"per-key";q=${rpm};w=60`);
     try {
       const state = await limiter.consume(key.id);

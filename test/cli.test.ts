@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../server/store/sqlite.ts';
+import { openTestStore } from './helpers/stores.ts';
 import { freePort } from './helpers/prism.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -75,7 +76,7 @@ describe('accounts and credits', () => {
     created = await run(file, 'accounts', 'create', '--name', 'Acme', '--credits', '25', '--json');
     account = JSON.parse(created.stdout) as typeof account;
     // The real app on the same file: what the CLI wrote is what the API serves.
-    server = await startTestServer({ store: openSqliteStore(file) });
+    server = await startTestServer({ database: { ...openTestStore('sqlite'), store: openSqliteStore(file) }, sharedDatabase: true });
   });
   afterAll(async () => {
     await server?.close();

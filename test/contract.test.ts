@@ -129,3 +129,90 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
     expect(data).toEqual({ status: 'ok' });
   });
 });
+
+// v2 API keys on both targets. On the mock every answer is the contract's example, so only status codes and
+// shapes are asserted, never ids; the keys changed here are ones the test made, never the suite's own key.
+const API_KEY_FIELDS = [
+  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'name', 'owner', 'permission_mode',
+  'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
+];
+const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
+
+describe.each(targets)('contract v2 API keys: $name', ({ baseUrl, apiKey }) => {
+  const client = createOpenRushClient({ baseUrl, apiKey });
+  client.use(failOnViolations);
+
+  function expectApiKey(key: unknown, withSecret = false): void {
+    const fields = withSecret ? [...API_KEY_FIELDS, 'api_key'].sort() : API_KEY_FIELDS;
+    expect(Object.keys(key as object).sort()).toEqual(fields);
+    const { token_prefix, status, constraints } = key as { token_prefix: string; status: number; constraints: object };
+    expect(token_prefix).toMatch(TOKEN_PREFIX);
+    expect([1, 2, 3, 4]).toContain(status);
+    expect(Object.keys(constraints).sort()).toEqual(['budget', 'expires_at', 'rate_limit']);
+  }
+
+  async function created(): Promise<string> {
+    const { data, response } = await client.POST('/v2/api-keys', { body: { name: 'contract v2' } });
+    expect(response.status).toBe(201);
+    return data!.api_key_id;
+  }
+
+  it('GET /v2/api-keys answers a page in the seed shape', async () => {
+    await created();
+    const { data, response } = await client.GET('/v2/api-keys', { params: { query: { limit: 5 } } });
+    expect(response.status).toBe(200);
+    expect(Object.keys(data!).sort()).toEqual(['data', 'has_more', 'object']);
+    expect(data!.object).toBe('list');
+    expect(typeof data!.has_more).toBe('boolean');
+    expect(data!.data.length).toBeGreaterThan(0);
+    expect(data!.data.length).toBeLessThanOrEqual(5);
+    for (const key of data!.data) expectApiKey(key);
+  });
+
+  it('POST /v2/api-keys returns the key once, with no-store', async () => {
+    // The contract's example, with an expiry that stays in the future however long this suite lives.
+    const example = contract.components.examples.ApiKeyCreate.value;
+    const body = { ...example, constraints: { ...example.constraints, expires_at: '2099-01-01T00:00:00Z' } };
+    const { data, response } = await client.POST('/v2/api-keys', { body });
+    expect(response.status).toBe(201);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expectApiKey(data, true);
+    expect(data!.api_key).toMatch(KEY_PATTERN);
+  });
+
+  it('GET /v2/api-keys/{api_key_id} answers an API key', async () => {
+    const id = await created();
+    const { data, response } = await client.GET('/v2/api-keys/{api_key_id}', { params: { path: { api_key_id: id } } });
+    expect(response.status).toBe(200);
+    expectApiKey(data);
+  });
+
+  it('PATCH /v2/api-keys/{api_key_id} answers the changed API key', async () => {
+    const id = await created();
+    const { data, response } = await client.PATCH('/v2/api-keys/{api_key_id}', {
+      params: { path: { api_key_id: id } },
+      body: contract.components.examples.ApiKeyUpdate.value,
+    });
+    expect(response.status).toBe(200);
+    expectApiKey(data);
+  });
+
+  it('POST /v2/api-keys/{api_key_id}/revoke answers the API key', async () => {
+    const id = await created();
+    const { data, response } = await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path: { api_key_id: id } } });
+    expect(response.status).toBe(200);
+    expectApiKey(data);
+  });
+
+  it('POST /v2/api-keys/{api_key_id}/rotate answers the new secret, with no-store', async () => {
+    const id = await created();
+    const { data, response } = await client.POST('/v2/api-keys/{api_key_id}/rotate', {
+      params: { path: { api_key_id: id } },
+      body: { grace_period_seconds: 0 },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expectApiKey(data, true);
+    expect(data!.api_key).toMatch(KEY_PATTERN);
+  });
+});

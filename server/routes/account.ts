@@ -22,7 +22,8 @@ export function accountRoutes(deps: Deps): Router {
     }
     // Clamped, not refused: the seed documents `limit` as "clamped between 1 and 500".
     const limit = Math.min(USAGE_LIMIT.max, Math.max(USAGE_LIMIT.min, query.limit ?? USAGE_LIMIT.default));
-    if (query.starting_after !== undefined && !(await store.getUsageRecord(accountId, query.starting_after))) {
+    const after = query.starting_after === undefined ? undefined : await store.getUsageRecord(accountId, query.starting_after);
+    if (query.starting_after !== undefined && !after) {
       throw validationFailed(
         [{ location: 'query', pointer: '/starting_after', message: 'is not the id of a usage record of this account' }],
         'starting_after must be the id of one of your usage records.',
@@ -30,7 +31,7 @@ export function accountRoutes(deps: Deps): Router {
     }
     const rows = await store.listUsage(accountId, {
       limit: limit + 1,
-      startingAfter: query.starting_after,
+      startingAfter: after,
       credentialId: query.credential_id,
     });
     const page = rows.slice(0, limit);

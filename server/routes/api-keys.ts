@@ -106,7 +106,7 @@ export function apiKeyRoutes(deps: Deps): Router {
     }
     const { response, replayed } = await oncePerIdempotencyKey<WithSecret>(
       deps,
-      { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), body },
+      { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation: 'POST /v2/api-keys', body },
       async (seal) => {
         const issued = newCredential(ids, clock, {
           accountId: caller.accountId,

@@ -30,7 +30,7 @@ export function credentialRoutes(deps: Deps): Router {
     }
     const { response, replayed } = await oncePerIdempotencyKey<Created>(
       deps,
-      { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), body },
+      { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation: 'POST /v1/me/api-credentials', body },
       async (seal) => {
         // A single-project key makes keys of its own project.
         const issued = newCredential(ids, clock, {

@@ -2,9 +2,12 @@
 // error codes) lives in the files that construct this class.
 import { type Kysely, Migrator, type Migration, sql } from 'kysely';
 import type { Database } from './schema.ts';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type {
   AccountRow,
   ApiKeyPage,
+  MaintenanceResult,
+  RateLimiterOptions,
   CredentialRow,
   IdempotencyRow,
   RecordUsageOptions,
@@ -15,16 +18,41 @@ import type {
 import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
+import * as m003 from './migrations/003_shared_counters.ts';
 
-const migrations: Record<string, Migration> = { '001_initial': m001, '002_api_key_administration': m002 };
+const migrations: Record<string, Migration> = {
+  '001_initial': m001,
+  '002_api_key_administration': m002,
+  '003_shared_counters': m003,
+};
+
+/** What differs between the databases; everything else is the shared queries below. */
+export interface DialectHooks {
+  kind: Store['kind'];
+  isUniqueViolation(error: unknown): boolean;
+  rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
+  /** Runs before the migrations (PostgreSQL: creates the configured schema). */
+  beforeMigrate?(db: Kysely<Database>): Promise<void>;
+  /** Runs after the migrations (PostgreSQL: makes the coming months' usage partitions). */
+  afterMigrate?(db: Kysely<Database>, now: Date): Promise<void>;
+  /** Removes usage records created before `cutoff` (ISO); returns what it removed. */
+  expireUsage(db: Kysely<Database>, cutoff: string): Promise<MaintenanceResult>;
+  close?(): Promise<void>;
+}
 
 export class KyselyStore implements Store {
+  readonly kind: Store['kind'];
+
   constructor(
     protected readonly db: Kysely<Database>,
-    private readonly isUniqueViolation: (error: unknown) => boolean,
-  ) {}
+    private readonly hooks: DialectHooks,
+  ) {
+    this.kind = hooks.kind;
+  }
 
   async migrate(): Promise<void> {
+    // Kysely's migrator takes a lock (a row lock on PostgreSQL), so instances starting together wait their turn.
+    await this.hooks.beforeMigrate?.(this.db);
     const migrator = new Migrator({
       db: this.db,
       provider: { getMigrations: async () => migrations },
@@ -33,6 +61,18 @@ export class KyselyStore implements Store {
     });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error;
+    await this.hooks.afterMigrate?.(this.db, new Date());
+  }
+
+  async maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult> {
+    await this.hooks.afterMigrate?.(this.db, now);
+    if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [] };
+    const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
+    return this.hooks.expireUsage(this.db, cutoff);
+  }
+
+  rateLimiter(options: RateLimiterOptions): RateLimiterAbstract {
+    return this.hooks.rateLimiter(options);
   }
 
   async ping(): Promise<void> {
@@ -41,6 +81,7 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     await this.db.destroy();
+    await this.hooks.close?.();
   }
 
   async countAccounts(): Promise<number> {
@@ -128,7 +169,7 @@ export class KyselyStore implements Store {
         await trx.insertInto('credentials').values(credential).execute();
       });
     } catch (error) {
-      if (this.isUniqueViolation(error)) throw new IdempotencyConflictError();
+      if (this.hooks.isUniqueViolation(error)) throw new IdempotencyConflictError();
       throw error;
     }
   }
@@ -274,8 +315,9 @@ export class KyselyStore implements Store {
   async listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]> {
     let query = this.db.selectFrom('usage_records').selectAll().where('account_id', '=', accountId);
     if (page.credentialId) query = query.where('credential_id', '=', page.credentialId);
-    if (page.startingAfter) query = query.where('id', '<', page.startingAfter);
-    const rows = await query.orderBy('id', 'desc').limit(page.limit).execute();
+    const after = page.startingAfter;
+    if (after) query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.created_at, after.id)));
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map((row) => ({ ...row, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) }));
   }
 

@@ -1,6 +1,7 @@
 // The store: everything the server keeps, behind one async interface. It knows nothing of HTTP, and nothing
 // outside server/store/ knows which database is behind it.
 import type { Selectable } from 'kysely';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type {
   AccountsTable,
   CredentialsTable,
@@ -51,14 +52,40 @@ export interface RecordUsageOptions {
 
 export interface UsagePage {
   limit: number;
-  /** Only records older than this one (a record of the account's, checked by the caller). */
-  startingAfter?: string;
+  /** Only records older than this one (a record of the account's, looked up by the caller). */
+  startingAfter?: Pick<UsageRow, 'id' | 'created_at'>;
   credentialId?: string;
 }
 
+export interface RateLimiterOptions {
+  /** Separates this limiter's counters from the others'. */
+  keyPrefix: string;
+  points: number;
+  /** Window, in seconds. */
+  duration: number;
+  /** Once past the points, refuse for this many seconds. */
+  blockDuration?: number;
+}
+
+export interface MaintenanceResult {
+  /** Usage records deleted past the retention period (SQLite, in bounded batches). */
+  deletedRecords: number;
+  /** Whole monthly partitions dropped past the retention period (PostgreSQL). */
+  droppedPartitions: string[];
+}
+
 export interface Store {
-  /** Applies the numbered migrations that have not run yet. */
+  /** `sqlite` or `postgres`. */
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies the numbered migrations that have not run yet; safe when several instances start at once. */
   migrate(): Promise<void>;
+  /**
+   * Housekeeping, run at start-up and periodically: makes the coming months' usage partitions (PostgreSQL) and
+   * drops or deletes usage records older than `retentionDays`.
+   */
+  maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult>;
+  /** A rate limiter whose counters live where every instance sees them (in memory for SQLite: one instance). */
+  rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

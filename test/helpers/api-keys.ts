@@ -67,7 +67,7 @@ export function apiKeysOf(server: TestServer) {
       return (await response.json()) as ApiKeyWithSecret;
     },
     list: (key: string, query: Record<string, string | number> = {}) =>
-      call(`/v2/api-keys?${new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]))}`, { key }),
+      call(`/v2/api-keys?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`, { key }),
     async page(key: string, query: Record<string, string | number> = {}): Promise<ApiKeyList> {
       const response = await api.list(key, query);
       expect(response.status, await response.clone().text()).toBe(200);

@@ -1,22 +1,19 @@
-// A real SQLite store that counts how often each of its methods is called, to prove that a request did (or did
+// A real store that counts how often each of its methods is called, to prove that a request did (or did
 // not) reach the database. Nothing is replaced: every call goes to the real store.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openSqliteStore } from '../../server/store/sqlite.ts';
+import { openTestStore, type TestStore } from './stores.ts';
 import type { Store } from '../../server/store/types.ts';
 
 export interface CountingStore {
   store: Store;
   /** How many times the named method has been called so far. */
   calls(method: keyof Store): number;
-  /** Removes the temp folder; the server closes the store itself. */
-  cleanup(): void;
+  /** The database, for startTestServer({ database }); its store is the wrapped one. */
+  database: TestStore;
 }
 
 export function countingStore(): CountingStore {
-  const dir = mkdtempSync(join(tmpdir(), 'openrush-counting-'));
-  const real = openSqliteStore(join(dir, 'openrush.db'));
+  const database = openTestStore();
+  const real = database.store;
   const counts = new Map<PropertyKey, number>();
   const store = new Proxy(real, {
     get(target, property, receiver) {
@@ -31,6 +28,6 @@ export function countingStore(): CountingStore {
   return {
     store,
     calls: (method) => counts.get(method) ?? 0,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    database: { ...database, store },
   };
 }

@@ -1,19 +1,16 @@
-// A real SQLite store with some methods replaced, to see how the server behaves when the database fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openSqliteStore } from '../../server/store/sqlite.ts';
+// A real store with some methods replaced, to see how the server behaves when the database fails.
+import { openTestStore, type TestStore } from './stores.ts';
 import type { Store } from '../../server/store/types.ts';
 
 export interface FaultyStore {
   store: Store;
-  /** Removes the temp folder; the server closes the store itself. */
-  cleanup(): void;
+  /** The database, for startTestServer({ database }); its store is the wrapped one. */
+  database: TestStore;
 }
 
 export function faultyStore(overrides: Partial<Store>): FaultyStore {
-  const dir = mkdtempSync(join(tmpdir(), 'openrush-faulty-'));
-  const real = openSqliteStore(join(dir, 'openrush.db'));
+  const database = openTestStore();
+  const real = database.store;
   const store = new Proxy(real, {
     get(target, property, receiver) {
       if (Object.hasOwn(overrides, property)) return overrides[property as keyof Store];
@@ -21,5 +18,5 @@ export function faultyStore(overrides: Partial<Store>): FaultyStore {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   }) as Store;
-  return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { store, database: { ...database, store } };
 }

@@ -1,24 +1,22 @@
-// A real server for tests: a real SQLite file in a temp folder, a real HTTP port, the real app.
-import { mkdtempSync, rmSync } from 'node:fs';
+// A real server for tests: a real database (a SQLite file in a temp folder, or a PostgreSQL schema: see
+// stores.ts), a real HTTP port, the real app.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { createAccountWithKey, type NewAccount } from '../../server/accounts.ts';
 import { createApp } from '../../server/app.ts';
 import type { ToolDefinition } from '../../server/tools/index.ts';
 import { type Clock, systemClock } from '../../server/clock.ts';
 import { type Config, loadConfig } from '../../server/config.ts';
-import { createIdGenerator } from '../../server/ids.ts';
-import { openSqliteStore } from '../../server/store/sqlite.ts';
+import type { IdGenerator } from '../../server/ids.ts';
+import { openTestStore, type TestStore } from './stores.ts';
 import type { Store } from '../../server/store/types.ts';
 
 export interface TestServer {
   url: string;
   store: Store;
-  /** Path of the SQLite file. */
-  databaseFile: string;
+  /** The database behind the store: read it directly to prove what is (not) stored. */
+  database: TestStore;
   clock: Clock;
   /** The account made at start, with its first key. */
   account: NewAccount;
@@ -31,11 +29,19 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { clock?: Clock; credits?: number; config?: Partial<Config>; store?: Store; tools?: ToolDefinition[] } = {},
+  options: {
+    clock?: Clock;
+    credits?: number;
+    config?: Partial<Config>;
+    /** A database prepared by the test (a wrapped store, a second instance's); a fresh one otherwise. */
+    database?: TestStore;
+    /** Close nothing but this server's own store: the database belongs to someone else. */
+    sharedDatabase?: boolean;
+    tools?: ToolDefinition[];
+  } = {},
 ): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'openrush-test-'));
-  const databaseFile = join(dir, 'openrush.db');
-  const store = options.store ?? openSqliteStore(databaseFile);
+  const database = options.database ?? openTestStore();
+  const { store } = database;
   await store.migrate();
   const clock = options.clock ?? systemClock;
   const logs: string[] = [];
@@ -46,14 +52,14 @@ export async function startTestServer(
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const ids = createIdGenerator(clock);
+  const ids = app.locals.ids as IdGenerator;
   const newAccount = (credits = 500) => createAccountWithKey({ store, ids, clock }, { name: 'Test account', credits });
   const account = await newAccount(options.credits ?? 500);
 
   return {
     url,
     store,
-    databaseFile,
+    database,
     clock,
     account,
     logs,
@@ -70,7 +76,7 @@ export async function startTestServer(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.sharedDatabase) await database.cleanup();
     },
   };
 }

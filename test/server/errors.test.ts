@@ -136,15 +136,8 @@ describe('a working server', () => {
 
 describe('a server whose database fails', () => {
   async function serverWith(overrides: Partial<Store>) {
-    const { store, cleanup } = faultyStore(overrides);
-    const server = await startTestServer({ store });
-    return {
-      server,
-      async close() {
-        await server.close();
-        cleanup();
-      },
-    };
+    const server = await startTestServer({ database: faultyStore(overrides).database });
+    return { server, close: () => server.close() };
   }
 
   it('answers an internal failure with a 500 problem that hides the cause and logs it under the request id', async () => {

@@ -1,5 +1,4 @@
 // GET /v1/me/usage, and the metering of every authenticated request, against a real server on a real SQLite file.
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import type { NewAccount } from '../../server/accounts.ts';
@@ -178,31 +177,26 @@ describe('metering of authenticated requests', () => {
     expect(revoke.status).toBe(200);
 
     // Read the table itself: a 401 has no account, so no listing could show where it went.
-    const db = new Database(server.databaseFile, { readonly: true, fileMustExist: true });
-    try {
-      const count = () => (db.prepare('select count(*) as n from usage_records').get() as { n: number }).n;
-      const before = count();
-      const refused: Array<Record<string, string>> = [
-        {},
-        { Authorization: 'Bearer or_abc' },
-        { Authorization: `Bearer ${generateKey().key}` },
-        { 'X-API-Key': generateKey().key },
-        { Authorization: `Bearer ${revoked.key}` },
-        { 'X-API-Key': revoked.key },
-        { Authorization: 'Basic dXNlcjpwYXNz' },
-      ];
-      for (const headers of refused) {
-        const response = await fetch(`${server.url}/v1/me/credits`, { headers });
-        expect(response.status, JSON.stringify(headers)).toBe(401);
-      }
-      expect(count()).toBe(before);
-
-      // The counter does see an authenticated request.
-      expect((await server.call('/v1/me/credits')).status).toBe(200);
-      expect(count()).toBe(before + 1);
-    } finally {
-      db.close();
+    const count = () => server.database.countRows('usage_records');
+    const before = await count();
+    const refused: Array<Record<string, string>> = [
+      {},
+      { Authorization: 'Bearer or_abc' },
+      { Authorization: `Bearer ${generateKey().key}` },
+      { 'X-API-Key': generateKey().key },
+      { Authorization: `Bearer ${revoked.key}` },
+      { 'X-API-Key': revoked.key },
+      { Authorization: 'Basic dXNlcjpwYXNz' },
+    ];
+    for (const headers of refused) {
+      const response = await fetch(`${server.url}/v1/me/credits`, { headers });
+      expect(response.status, JSON.stringify(headers)).toBe(401);
     }
+    expect(await count()).toBe(before);
+
+    // The counter does see an authenticated request.
+    expect((await server.call('/v1/me/credits')).status).toBe(200);
+    expect(await count()).toBe(before + 1);
   });
 
   it('has the record as soon as the response is received', async () => {

@@ -1,0 +1,91 @@
+// The store a test runs on: a SQLite file in a temp folder, or — with OPENRUSH_TEST_STORE=postgres — a fresh
+// schema of the PostgreSQL server at TEST_DATABASE_URL. Both are real databases; nothing is imitated.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { openPostgresStore } from '../../server/store/postgres.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
+import type { Store } from '../../server/store/types.ts';
+
+export const TEST_STORE: Store['kind'] = process.env.OPENRUSH_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+
+const TABLES = ['accounts', 'credit_ledger', 'credentials', 'usage_records', 'idempotency_records', 'key_spend'];
+
+export interface TestStore {
+  store: Store;
+  kind: Store['kind'];
+  /** Another store on the same database (its own connections): a second server instance. */
+  openAnother(): Store;
+  /** Everything in the database as text, to prove what is (not) stored. */
+  dumpText(): Promise<string>;
+  countRows(table: string): Promise<number>;
+  /** Removes the temp folder or drops the schema (after the stores are closed). */
+  cleanup(): Promise<void>;
+}
+
+export function newPostgresSchema(): string {
+  return `test_${randomBytes(6).toString('hex')}`;
+}
+
+export function openTestStore(kind: Store['kind'] = TEST_STORE): TestStore {
+  if (kind === 'postgres') {
+    if (!TEST_DATABASE_URL) throw new Error('OPENRUSH_TEST_STORE=postgres needs TEST_DATABASE_URL=postgres://…');
+    const url = TEST_DATABASE_URL;
+    const schema = newPostgresSchema();
+    const open = () => openPostgresStore(url, { schema, poolSize: 4 });
+    const query = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
+      const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+      await client.connect();
+      try {
+        return (await client.query<T>(text)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    return {
+      store: open(),
+      kind,
+      openAnother: open,
+      async dumpText() {
+        const parts = await Promise.all(TABLES.map((table) => query<{ text: string }>(`select t::text as text from ${table} t`)));
+        return parts.flat().map((row) => row.text).join('\n');
+      },
+      async countRows(table) {
+        const [row] = await query<{ n: string }>(`select count(*) as n from ${table}`);
+        return Number(row!.n);
+      },
+      async cleanup() {
+        await query(`drop schema if exists ${schema} cascade`);
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'openrush-test-'));
+  const file = join(dir, 'openrush.db');
+  const store = openSqliteStore(file);
+  return {
+    store,
+    kind,
+    openAnother: () => openSqliteStore(file),
+    async dumpText() {
+      return [file, `${file}-wal`]
+        .filter((path) => existsSync(path))
+        .map((path) => readFileSync(path).toString('latin1'))
+        .join('\n');
+    },
+    async countRows(table) {
+      const reader = new BetterSqlite3(file, { readonly: true });
+      try {
+        return (reader.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+      } finally {
+        reader.close();
+      }
+    },
+    async cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
