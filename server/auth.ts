@@ -2,6 +2,7 @@
 // token. Failed attempts are counted per client address; past the limit, that address is answered 429 for a
 // while without any credential being looked at, so guessing gets nowhere. Valid callers are never counted.
 import type { NextFunction, Request, Response } from 'express';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
@@ -44,8 +45,16 @@ export interface AuthenticatorDeps {
 export function createAuthenticator(deps: AuthenticatorDeps) {
   const { store, clock } = deps;
   const verifySession = isSessionConfigured(deps.session) ? createSessionVerifier(deps.session) : undefined;
-  // Counted in the store, so that every instance sees the same count (in memory for SQLite).
-  const failures = store.rateLimiter({ keyPrefix: 'auth_failures', points: deps.authFailuresPerMinute, duration: 60, blockDuration: 60 });
+  // Counted in the store, so that every instance sees the same count (in memory for SQLite). The failure that goes
+  // past authFailuresPerMinute is still answered 401 and blocks the address: everything after is 429 for a minute.
+  const limit = deps.authFailuresPerMinute;
+  const failures = store.rateLimiter({ keyPrefix: 'auth_failures', points: limit, duration: 60, blockDuration: 60 });
+  const throttled = (msBeforeNext: number) => {
+    const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
+    return new Problem(429, 'too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
+      headers: { 'Retry-After': String(seconds) },
+    });
+  };
 
   async function authenticateApiKey(key: string): Promise<AuthResult> {
     // The checksum catches typos and truncation before the database is asked.
@@ -99,21 +108,23 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     const credential = presentedCredential(req);
     if (credential === undefined) return next();
     const address = req.ip ?? 'unknown';
+    // A blocked address gets no credential looked at, so guessing learns nothing.
     const record = await failures.get(address);
-    if (record && record.consumedPoints > deps.authFailuresPerMinute) {
-      const seconds = Math.max(1, Math.ceil(record.msBeforeNext / 1000));
-      req.ctx.authFailure = new Problem(429, 'too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
-        headers: { 'Retry-After': String(seconds) },
-      });
+    if (record && record.consumedPoints > limit) {
+      req.ctx.authFailure = throttled(record.msBeforeNext);
       return next();
     }
     const result = typeof credential === 'string' ? await authenticate(credential) : { failure: credential };
     if ('caller' in result) {
       req.ctx.caller = result.caller;
-    } else {
-      req.ctx.authFailure = result.failure;
-      await failures.consume(address).catch(() => undefined); // past the limit: the address is now blocked
+      return next();
     }
+    req.ctx.authFailure = result.failure;
+    // Counting is atomic in the store: however many failures arrive at once, only the allowed number are 401s.
+    await failures.consume(address).catch((refused: unknown) => {
+      if (!(refused instanceof RateLimiterRes)) throw refused;
+      if (refused.consumedPoints > limit + 1) req.ctx.authFailure = throttled(refused.msBeforeNext);
+    });
     next();
   };
 }

@@ -29,6 +29,8 @@ const migrations: Record<string, Migration> = {
 /** What differs between the databases; everything else is the shared queries below. */
 export interface DialectHooks {
   kind: Store['kind'];
+  /** The schema the migration tables live in (PostgreSQL, when not the default one). */
+  schema?: string;
   isUniqueViolation(error: unknown): boolean;
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Runs before the migrations (PostgreSQL: creates the configured schema). */
@@ -58,6 +60,7 @@ export class KyselyStore implements Store {
       provider: { getMigrations: async () => migrations },
       migrationTableName: 'schema_migrations',
       migrationLockTableName: 'schema_migrations_lock',
+      ...(this.hooks.schema ? { migrationTableSchema: this.hooks.schema } : {}),
     });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error;

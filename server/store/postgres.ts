@@ -54,6 +54,7 @@ export function openPostgresStore(connectionString: string, options: PostgresOpt
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore(db, {
     kind: 'postgres',
+    schema: options.schema,
     isUniqueViolation: (error) => (error as { code?: unknown } | null)?.code === '23505',
     rateLimiter: (limiter) =>
       new RateLimiterPostgres({

@@ -39,6 +39,12 @@ function keyFor(account: NewAccount, body: ApiKeyCreate): Promise<ApiKeyWithSecr
 const inspect = (key: string) => server.call(INSPECT, jsonInit({ domain: 'www.example.co.uk' }, { key }));
 const get = (key: string, path: string) => server.call(path, { key });
 
+/** Moves the test clock forward to an instant. */
+function advanceTo(millis: number): void {
+  expect(millis).toBeGreaterThanOrEqual(clock.now().getTime());
+  clock.advance(millis - clock.now().getTime());
+}
+
 /** The balance and the ledger sum of an account, straight from the store. */
 async function money(account: NewAccount): Promise<{ balance: number | undefined; ledger: number }> {
   return { balance: await server.store.getBalance(account.accountId), ledger: await server.store.sumLedger(account.accountId) };
@@ -148,8 +154,7 @@ describe('constraints.budget', () => {
     expect((await inspect(key.api_key)).status).toBe(402);
 
     const now = clock.now();
-    const nextDay = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-    clock.advance(nextDay - now.getTime() - 1);
+    advanceTo(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) - 1);
     expect((await inspect(key.api_key)).status).toBe(402);
     clock.advance(1);
     expect((await inspect(key.api_key)).status).toBe(200);
@@ -158,28 +163,35 @@ describe('constraints.budget', () => {
     expect(await money(account)).toEqual({ balance: 100 - 3 * PRICE, ledger: 100 - 3 * PRICE });
   });
 
-  it('a weekly budget starts again on Monday 00:00 UTC', async () => {
+  it('a weekly budget lasts from Monday 00:00 UTC to the next Monday', async () => {
     const account = await freshAccount(100);
     const key = await keyFor(account, { name: 'weekly', constraints: { budget: { period: 2, amount: PRICE } } });
-    expect((await inspect(key.api_key)).status).toBe(200);
+    // Spend on a Tuesday, so that the rest of the week spans other days.
     const now = clock.now();
-    const daysToMonday = ((8 - now.getUTCDay()) % 7) || 7;
-    const monday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + daysToMonday);
-    clock.advance(monday - now.getTime() - 1);
+    const daysToTuesday = (9 - now.getUTCDay()) % 7 || 7;
+    advanceTo(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + daysToTuesday, 1));
+    expect(clock.now().getUTCDay()).toBe(2);
+    expect((await inspect(key.api_key)).status).toBe(200);
+    const tuesday = clock.now();
+    advanceTo(Date.UTC(tuesday.getUTCFullYear(), tuesday.getUTCMonth(), tuesday.getUTCDate() + 6) - 1);
     expect((await inspect(key.api_key)).status).toBe(402);
     clock.advance(1);
+    expect(clock.now().getUTCDay()).toBe(1);
     expect((await inspect(key.api_key)).status).toBe(200);
   });
 
-  it('a monthly budget starts again on the 1st, 00:00 UTC', async () => {
+  it('a monthly budget lasts from the 1st, 00:00 UTC, to the next 1st', async () => {
     const account = await freshAccount(100);
     const key = await keyFor(account, { name: 'monthly', constraints: { budget: { period: 3, amount: PRICE } } });
-    expect((await inspect(key.api_key)).status).toBe(200);
+    // Spend on the 2nd, so that the rest of the month spans other days and weeks.
     const now = clock.now();
-    const firstOfNextMonth = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-    clock.advance(firstOfNextMonth - now.getTime() - 1);
+    advanceTo(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 2, 1));
+    expect((await inspect(key.api_key)).status).toBe(200);
+    const second = clock.now();
+    advanceTo(Date.UTC(second.getUTCFullYear(), second.getUTCMonth() + 1, 1) - 1);
     expect((await inspect(key.api_key)).status).toBe(402);
     clock.advance(1);
+    expect(clock.now().getUTCDate()).toBe(1);
     expect((await inspect(key.api_key)).status).toBe(200);
   });
 
