@@ -191,6 +191,11 @@ export interface paths {
          *     permission mode, access and constraints default to: the calling account as user, all projects, full access,
          *     no constraints. A key scoped to a single project can only create keys of that project. Supports
          *     `Idempotency-Key` as `POST /v1/me/api-credentials` does.
+         *
+         *     No key can make a key more powerful than itself: a RESTRICTED key makes only RESTRICTED keys with no more
+         *     `access` than its own; a key with a budget, a rate limit or an expiry passes them on to the keys it makes
+         *     (when the request leaves them out) and cannot give looser ones. Such requests, and rotating or changing a
+         *     key that can do more than the caller, are `403`. The same holds for `POST /v1/me/api-credentials`.
          */
         post: operations["createApiKey"];
         delete?: never;

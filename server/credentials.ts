@@ -80,6 +80,23 @@ export interface KeySettings {
   rateLimitRpm?: number | null;
 }
 
+/** KeySettings fields from confined powers (see policy.ts confineToCaller). */
+export function settingsFromPowers(powers: {
+  permissionMode?: number;
+  access?: ApiKeyAccess;
+  budget?: { period: number; amount: number; token_limit?: string | null } | null;
+  rateLimitRpm?: number | null;
+  expiresAt?: string | null;
+}): Partial<KeySettings> {
+  return {
+    permissionMode: powers.permissionMode as ApiKey['permission_mode'] | undefined,
+    access: powers.access,
+    budget: powers.budget ? { token_limit: null, ...powers.budget, period: powers.budget.period as ApiKeyBudget['period'] } : null,
+    rateLimitRpm: powers.rateLimitRpm ?? null,
+    expiresAt: powers.expiresAt ?? null,
+  };
+}
+
 export interface IssuedCredential {
   /** The raw key: hand it to the caller once, never store or log it. */
   key: string;

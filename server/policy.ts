@@ -8,7 +8,7 @@ import type { components } from '../generated/openapi.d.ts';
 import { PermissionMode } from './credentials.ts';
 import type { Caller } from './context.ts';
 import { Problem } from './problem.ts';
-import type { BudgetCharge, Store } from './store/types.ts';
+import type { BudgetCharge, CredentialRow, Store } from './store/types.ts';
 
 type Access = components['schemas']['ApiKeyAccess'];
 type Resource = keyof Access;
@@ -72,4 +72,70 @@ export function budgetFor(caller: Caller, now: Date): BudgetCharge | undefined {
   if (key.budget_period === 2) start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7)); // back to Monday
   if (key.budget_period === 3) start.setUTCDate(1);
   return { credentialId: key.id, periodStart: start.toISOString(), amount: Number(key.budget_amount) };
+}
+
+/** What a key being created or changed will be able to do. */
+export interface KeyPowers {
+  permissionMode: number;
+  access: Access;
+  budget: { period: number; amount: number } | null;
+  rateLimitRpm: number | null;
+  expiresAt: string | null;
+}
+
+export function powersOfKey(key: CredentialRow): KeyPowers {
+  return {
+    permissionMode: key.permission_mode,
+    access: JSON.parse(key.access) as Access,
+    budget: key.budget_period !== null && key.budget_amount !== null ? { period: key.budget_period, amount: Number(key.budget_amount) } : null,
+    rateLimitRpm: key.rate_limit_rpm,
+    expiresAt: key.expires_at,
+  };
+}
+
+/** Refuses (403) managing a key that can do more than the caller: rotating it would hand over its powers. */
+export function requireNoMorePowerful(caller: Caller, target: CredentialRow): void {
+  const powers = powersOfKey(target);
+  let within: boolean;
+  try {
+    within = JSON.stringify(confineToCaller(caller, powers)) === JSON.stringify(powers);
+  } catch {
+    within = false;
+  }
+  if (!within) throw new Problem(403, 'forbidden', 'This key cannot manage a key that can do more than itself.');
+}
+
+/**
+ * No key can make a key more powerful than itself. Fills what the request left out from the caller's own limits
+ * (a budgeted key makes budgeted keys), and refuses (403) a permission, access, budget, rate limit or expiry
+ * looser than the caller's.
+ */
+export function confineToCaller(caller: Caller, wanted: Partial<KeyPowers>): Partial<KeyPowers> {
+  if (!caller.key) return wanted; // a Dashboard session acts for the whole account
+  const own = powersOfKey(caller.key);
+  const result = { ...wanted };
+  const refuse = (what: string) => {
+    throw new Problem(403, 'forbidden', `A key cannot give another key more than it has itself: ${what}.`);
+  };
+  if (own.permissionMode !== PermissionMode.FULL_ACCESS) {
+    result.permissionMode ??= PermissionMode.RESTRICTED;
+    if (result.permissionMode !== PermissionMode.RESTRICTED) refuse('a restricted key only makes restricted keys');
+    result.access ??= own.access;
+    for (const [resource, level] of Object.entries(result.access) as Array<[Resource, string]>) {
+      if ((RANK[level] ?? 0) > (RANK[own.access[resource] ?? 'none'] ?? 0)) refuse(`${level} on ${resource}`);
+    }
+  }
+  if (own.budget) {
+    result.budget ??= own.budget;
+    if (result.budget.period !== own.budget.period || result.budget.amount > own.budget.amount) refuse('a looser budget');
+  }
+  if (own.rateLimitRpm !== null) {
+    result.rateLimitRpm ??= own.rateLimitRpm;
+    if (result.rateLimitRpm > own.rateLimitRpm) refuse('a higher rate limit');
+  }
+  if (own.expiresAt !== null) {
+    result.expiresAt ??= own.expiresAt;
+    if (Date.parse(result.expiresAt) > Date.parse(own.expiresAt)) refuse('a later expiry');
+  }
+  return result;
 }

@@ -2,7 +2,8 @@
 import { Router } from 'express';
 import type { components } from '../../generated/openapi.d.ts';
 import { type Caller, principalOf, projectScopeOf } from '../context.ts';
-import { type ApiKey, KeyStatus, newCredential, toApiKey } from '../credentials.ts';
+import { type ApiKey, KeyStatus, newCredential, settingsFromPowers, toApiKey } from '../credentials.ts';
+import { confineToCaller, requireNoMorePowerful } from '../policy.ts';
 import type { Deps } from '../deps.ts';
 import { oncePerIdempotencyKey } from '../idempotency.ts';
 import { generateKey } from '../keys.ts';
@@ -108,17 +109,20 @@ export function apiKeyRoutes(deps: Deps): Router {
       deps,
       { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation: 'POST /v2/api-keys', body },
       async (seal) => {
+        const powers = confineToCaller(caller, {
+          permissionMode: body.permission_mode,
+          access: body.access,
+          budget: body.constraints?.budget,
+          rateLimitRpm: body.constraints?.rate_limit?.requests_per_minute,
+          expiresAt: body.constraints?.expires_at,
+        });
         const issued = newCredential(ids, clock, {
           accountId: caller.accountId,
           name: body.name,
           by: principalOf(caller),
           owner: body.owner,
           projectId: scope ?? requested ?? null,
-          permissionMode: body.permission_mode,
-          access: body.access,
-          expiresAt: body.constraints?.expires_at,
-          budget: body.constraints?.budget,
-          rateLimitRpm: body.constraints?.rate_limit?.requests_per_minute,
+          ...settingsFromPowers(powers),
         });
         const created = withSecret(issued.key, issued.row, now);
         await store.createCredential(issued.row, seal?.(created));
@@ -144,6 +148,8 @@ export function apiKeyRoutes(deps: Deps): Router {
       updated_at: now.toISOString(),
       updated_by_id: principalOf(caller),
     };
+    // The key as it will be must not outdo the caller's own.
+    requireNoMorePowerful(caller, { ...row, ...changes });
     if (body.name !== undefined) changes.name = body.name;
     if (body.status !== undefined) changes.disabled_at = body.status === KeyStatus.DISABLED ? (row.disabled_at ?? now.toISOString()) : null;
     const updated = await store.updateCredential(caller.accountId, row.id, changes);
@@ -162,6 +168,7 @@ export function apiKeyRoutes(deps: Deps): Router {
     const now = clock.now();
     const row = await visibleKey(caller, params.api_key_id);
     requireChangeable(row, now);
+    requireNoMorePowerful(caller, row); // its new secret would hand over the key's powers
     const { key, hash, prefix, fingerprint } = generateKey();
     const grace = body.grace_period_seconds;
     // The secret in use until now becomes the one old secret; an older one still in its grace period dies here.

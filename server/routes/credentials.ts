@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import type { components } from '../../generated/openapi.d.ts';
 import { principalOf, projectScopeOf } from '../context.ts';
-import { newCredential, toApiCredential } from '../credentials.ts';
+import { newCredential, settingsFromPowers, toApiCredential } from '../credentials.ts';
+import { confineToCaller } from '../policy.ts';
 import type { Deps } from '../deps.ts';
 import { oncePerIdempotencyKey } from '../idempotency.ts';
 import { notFound, validationFailed } from '../problem.ts';
@@ -32,13 +33,14 @@ export function credentialRoutes(deps: Deps): Router {
       deps,
       { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation: 'POST /v1/me/api-credentials', body },
       async (seal) => {
-        // A single-project key makes keys of its own project.
+        // A key makes keys of its own project, with no more powers than its own.
+        const powers = confineToCaller(caller, { expiresAt: body.expires_at ?? null });
         const issued = newCredential(ids, clock, {
           accountId: caller.accountId,
           name: body.name,
-          expiresAt: body.expires_at,
           by: principalOf(caller),
           projectId: projectScopeOf(caller),
+          ...settingsFromPowers(powers),
         });
         const created: Created = { key: issued.key, api_credential: toApiCredential(issued.row, now) };
         await store.createCredential(issued.row, seal?.(created));
