@@ -1,8 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { isPostgres } from '../dialect.ts';
 
-// Portable schema: the same statements run on SQLite and PostgreSQL, but for the usage table, which PostgreSQL
-// partitions by month.
+// Portable schema: the same statements run on SQLite and PostgreSQL, but for the partitioning of the usage table.
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('accounts')
@@ -40,49 +39,33 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('credentials_account').on('credentials').columns(['account_id', 'id']).execute();
 
-  if (isPostgres(db)) {
-    // Partitioned by month so that retention drops whole partitions; ids and timestamps compare bytewise
-    // (COLLATE "C"), whatever the database's locale. Partitions are made ahead of time by the store's maintenance.
-    await sql`
-      create table usage_records (
-        id text collate "C" not null,
-        account_id text not null,
-        credential_id text,
-        auth_source text not null,
-        endpoint text not null,
-        method text not null,
-        status_code integer not null,
-        response_time_ms integer not null,
-        request_bytes integer not null,
-        response_bytes integer not null,
-        dataforseo_cost_usd double precision not null default 0,
-        credits_charged integer not null default 0,
-        error_type text,
-        error_message text,
-        created_at text collate "C" not null,
-        primary key (id, created_at)
-      ) partition by range (created_at)`.execute(db);
-    await sql`create table usage_records_default partition of usage_records default`.execute(db);
-  } else {
-    await db.schema
-      .createTable('usage_records')
-      .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('account_id', 'text', (c) => c.notNull())
-      .addColumn('credential_id', 'text')
-      .addColumn('auth_source', 'text', (c) => c.notNull())
-      .addColumn('endpoint', 'text', (c) => c.notNull())
-      .addColumn('method', 'text', (c) => c.notNull())
-      .addColumn('status_code', 'integer', (c) => c.notNull())
-      .addColumn('response_time_ms', 'integer', (c) => c.notNull())
-      .addColumn('request_bytes', 'integer', (c) => c.notNull())
-      .addColumn('response_bytes', 'integer', (c) => c.notNull())
-      .addColumn('dataforseo_cost_usd', 'double precision', (c) => c.notNull().defaultTo(0))
-      .addColumn('credits_charged', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('error_type', 'text')
-      .addColumn('error_message', 'text')
-      .addColumn('created_at', 'text', (c) => c.notNull())
-      .execute();
+  // PostgreSQL partitions usage by month, so that retention drops whole partitions (made ahead of time by the
+  // store's maintenance; a default partition catches the rest). The partition key must be in the primary key, and
+  // ids and timestamps compare bytewise (COLLATE "C") whatever the database's locale.
+  const postgres = isPostgres(db);
+  const sortable = postgres ? sql`text collate "C"` : sql`text`;
+  let usage = db.schema
+    .createTable('usage_records')
+    .addColumn('id', sortable, (c) => (postgres ? c.notNull() : c.primaryKey()))
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('credential_id', 'text')
+    .addColumn('auth_source', 'text', (c) => c.notNull())
+    .addColumn('endpoint', 'text', (c) => c.notNull())
+    .addColumn('method', 'text', (c) => c.notNull())
+    .addColumn('status_code', 'integer', (c) => c.notNull())
+    .addColumn('response_time_ms', 'integer', (c) => c.notNull())
+    .addColumn('request_bytes', 'integer', (c) => c.notNull())
+    .addColumn('response_bytes', 'integer', (c) => c.notNull())
+    .addColumn('dataforseo_cost_usd', 'double precision', (c) => c.notNull().defaultTo(0))
+    .addColumn('credits_charged', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('error_type', 'text')
+    .addColumn('error_message', 'text')
+    .addColumn('created_at', sortable, (c) => c.notNull());
+  if (postgres) {
+    usage = usage.addPrimaryKeyConstraint('usage_records_pk', ['id', 'created_at']).modifyEnd(sql`partition by range (created_at)`);
   }
+  await usage.execute();
+  if (postgres) await sql`create table usage_records_default partition of usage_records default`.execute(db);
   // Newest-first pages per account, and per credential, are index range scans.
   await db.schema
     .createIndex('usage_records_account')
