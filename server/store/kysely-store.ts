@@ -35,6 +35,11 @@ export interface DialectHooks {
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Runs before the migrations (PostgreSQL: creates the configured schema). */
   beforeMigrate?(db: Kysely<Database>): Promise<void>;
+  /**
+   * Runs `migrate` holding the database's write lock, for databases whose migrator lock is a no-op (SQLite); it
+   * is given a connection to migrate on, already inside the transaction.
+   */
+  exclusively?(db: Kysely<Database>, migrate: (connection: Kysely<Database>) => Promise<void>): Promise<void>;
   /** Runs after the migrations (PostgreSQL: makes the coming months' usage partitions). */
   afterMigrate?(db: Kysely<Database>, now: Date): Promise<void>;
   /** Removes usage records created before `cutoff` (ISO); returns what it removed. */
@@ -55,15 +60,20 @@ export class KyselyStore implements Store {
   async migrate(): Promise<void> {
     // Kysely's migrator takes a lock (a row lock on PostgreSQL), so instances starting together wait their turn.
     await this.hooks.beforeMigrate?.(this.db);
-    const migrator = new Migrator({
-      db: this.db,
-      provider: { getMigrations: async () => migrations },
-      migrationTableName: 'schema_migrations',
-      migrationLockTableName: 'schema_migrations_lock',
-      ...(this.hooks.schema ? { migrationTableSchema: this.hooks.schema } : {}),
-    });
-    const { error } = await migrator.migrateToLatest();
-    if (error) throw error;
+    const migrate = async (db: Kysely<Database>, disableTransactions = false) => {
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: async () => migrations },
+        migrationTableName: 'schema_migrations',
+        migrationLockTableName: 'schema_migrations_lock',
+        disableTransactions,
+        ...(this.hooks.schema ? { migrationTableSchema: this.hooks.schema } : {}),
+      });
+      const { error } = await migrator.migrateToLatest();
+      if (error) throw error;
+    };
+    if (this.hooks.exclusively) await this.hooks.exclusively(this.db, (connection) => migrate(connection, true));
+    else await migrate(this.db);
     await this.hooks.afterMigrate?.(this.db, new Date());
   }
 

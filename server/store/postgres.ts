@@ -67,7 +67,12 @@ export function openPostgresStore(connectionString: string, options: PostgresOpt
         clearExpiredByTimeout: false, // expired rows are cleared by maintain()
       }),
     async beforeMigrate(kysely) {
-      if (options.schema) await sql`create schema if not exists ${sql.id(options.schema)}`.execute(kysely);
+      if (!options.schema) return;
+      // "if not exists" is not safe when several instances start at once: one at a time.
+      await kysely.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext('openrush.schema'))`.execute(trx);
+        await sql`create schema if not exists ${sql.id(options.schema!)}`.execute(trx);
+      });
     },
     afterMigrate: ensureUsagePartitions,
     async expireUsage(kysely, cutoff) {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
 import { KyselyStore } from './kysely-store.ts';
@@ -23,6 +23,20 @@ export function openSqliteStore(file: string): KyselyStore {
     isUniqueViolation: (error) => {
       const code = (error as { code?: unknown } | null)?.code;
       return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+    },
+    // Kysely's migration lock is a no-op on SQLite: take the write lock before reading what has been applied, so
+    // that processes migrating one file at once (the CLI beside a starting server) wait for each other.
+    async exclusively(kysely, migrate) {
+      await kysely.connection().execute(async (connection) => {
+        await sql`begin immediate`.execute(connection);
+        try {
+          await migrate(connection);
+          await sql`commit`.execute(connection);
+        } catch (error) {
+          await sql`rollback`.execute(connection);
+          throw error;
+        }
+      });
     },
     // A SQLite file serves one instance, so its counters can live in that instance's memory.
     rateLimiter: (options) => new RateLimiterMemory(options),

@@ -23,6 +23,8 @@ export interface TestStore {
   /** Everything in the database as text, to prove what is (not) stored. */
   dumpText(): Promise<string>;
   countRows(table: string): Promise<number>;
+  /** Runs one SQL statement on a connection of its own (PostgreSQL: with the test schema as search_path). */
+  query<T extends Record<string, unknown> = Record<string, unknown>>(text: string): Promise<T[]>;
   /** Removes the temp folder or drops the schema (after the stores are closed). */
   cleanup(): Promise<void>;
 }
@@ -31,17 +33,18 @@ export function newPostgresSchema(): string {
   return `test_${randomBytes(6).toString('hex')}`;
 }
 
-export function openTestStore(kind: Store['kind'] = TEST_STORE): TestStore {
+/** `databaseUrl` (PostgreSQL only): another server than TEST_DATABASE_URL, e.g. a cluster of the test's own. */
+export function openTestStore(kind: Store['kind'] = TEST_STORE, databaseUrl: string | undefined = TEST_DATABASE_URL): TestStore {
   if (kind === 'postgres') {
-    if (!TEST_DATABASE_URL) throw new Error('OPENRUSH_TEST_STORE=postgres needs TEST_DATABASE_URL=postgres://…');
-    const url = TEST_DATABASE_URL;
+    if (!databaseUrl) throw new Error('OPENRUSH_TEST_STORE=postgres needs TEST_DATABASE_URL=postgres://…');
+    const url = databaseUrl;
     const schema = newPostgresSchema();
     const open = () => openPostgresStore(url, { schema, poolSize: 4 });
-    const query = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
+    const query = async <T extends Record<string, unknown>>(text: string): Promise<T[]> => {
       const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
       await client.connect();
       try {
-        return (await client.query<T>(text)).rows;
+        return (await client.query<T & pg.QueryResultRow>(text)).rows;
       } finally {
         await client.end();
       }
@@ -50,6 +53,7 @@ export function openTestStore(kind: Store['kind'] = TEST_STORE): TestStore {
       store: open(),
       kind,
       openAnother: open,
+      query,
       async dumpText() {
         const parts = await Promise.all(TABLES.map((table) => query<{ text: string }>(`select t::text as text from ${table} t`)));
         return parts.flat().map((row) => row.text).join('\n');
@@ -70,6 +74,17 @@ export function openTestStore(kind: Store['kind'] = TEST_STORE): TestStore {
     store,
     kind,
     openAnother: () => openSqliteStore(file),
+    async query<T extends Record<string, unknown>>(text: string) {
+      const connection = new BetterSqlite3(file);
+      try {
+        const statement = connection.prepare(text);
+        if (statement.reader) return statement.all() as T[];
+        statement.run();
+        return [];
+      } finally {
+        connection.close();
+      }
+    },
     async dumpText() {
       return [file, `${file}-wal`]
         .filter((path) => existsSync(path))
