@@ -1,5 +1,5 @@
 // The operator CLI: `openrush serve | migrate | accounts create | credits grant`. All honour DATABASE_URL.
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createAccountWithKey } from './accounts.ts';
 import { createApp, createLogger } from './app.ts';
@@ -73,13 +73,24 @@ async function serve(config: Config): Promise<void> {
     const address = server.address();
     logger.info({ port: typeof address === 'object' && address ? address.port : config.port }, 'openrush listening');
   });
+  // Responses not yet sent, so that on SIGTERM they can tell keep-alive clients to go away.
+  const unanswered = new Set<ServerResponse>();
   let stopping = false;
+  server.on('request', (_req, res: ServerResponse) => {
+    if (stopping) res.setHeader('Connection', 'close');
+    unanswered.add(res);
+    res.on('close', () => unanswered.delete(res));
+  });
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'finishing requests in flight, then exiting');
+    logger.info({ signal, in_flight: unanswered.size }, 'finishing requests in flight, then exiting');
     clearInterval(maintenance);
+    for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
+    // Connections go as soon as they are idle: keep-alive clients cannot hold the process open.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
     server.close(() => {
+      clearInterval(sweep);
       store.close().finally(() => process.exit(0));
     });
     server.closeIdleConnections();

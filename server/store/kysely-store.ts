@@ -29,8 +29,11 @@ const migrations: Record<string, Migration> = {
 /** What differs between the databases; everything else is the shared queries below. */
 export interface DialectHooks {
   kind: Store['kind'];
-  /** The schema the migration tables live in (PostgreSQL, when not the default one). */
-  schema?: string;
+  /**
+   * The schema the migration tables live in (PostgreSQL). Kysely otherwise finds them in any schema of the
+   * database, and would skip creating this one's.
+   */
+  migrationSchema?(db: Kysely<Database>): Promise<string>;
   isUniqueViolation(error: unknown): boolean;
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Runs before the migrations (PostgreSQL: creates the configured schema). */
@@ -60,6 +63,7 @@ export class KyselyStore implements Store {
   async migrate(): Promise<void> {
     // Kysely's migrator takes a lock (a row lock on PostgreSQL), so instances starting together wait their turn.
     await this.hooks.beforeMigrate?.(this.db);
+    const migrationTableSchema = await this.hooks.migrationSchema?.(this.db);
     const migrate = async (db: Kysely<Database>, disableTransactions = false) => {
       const migrator = new Migrator({
         db,
@@ -67,7 +71,7 @@ export class KyselyStore implements Store {
         migrationTableName: 'schema_migrations',
         migrationLockTableName: 'schema_migrations_lock',
         disableTransactions,
-        ...(this.hooks.schema ? { migrationTableSchema: this.hooks.schema } : {}),
+        ...(migrationTableSchema ? { migrationTableSchema } : {}),
       });
       const { error } = await migrator.migrateToLatest();
       if (error) throw error;

@@ -49,12 +49,19 @@ export function openPostgresStore(connectionString: string, options: PostgresOpt
     // int8 (sums, bigint columns) as numbers: credit amounts stay far below 2^53.
     types: { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as never,
   });
-  // An idle connection dropped by the server (a restart, a failover) must not crash the process.
+  // A connection dropped by the server (a restart, a failover) must not crash the process: idle ones report on the
+  // pool, busy ones on their client. The query in flight still fails (and is answered 503); the pool drops the
+  // dead client on release and connects anew.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore(db, {
     kind: 'postgres',
-    schema: options.schema,
+    async migrationSchema(kysely) {
+      if (options.schema) return options.schema;
+      const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
+      return rows[0]!.schema;
+    },
     isUniqueViolation: (error) => (error as { code?: unknown } | null)?.code === '23505',
     rateLimiter: (limiter) =>
       new RateLimiterPostgres({
