@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import type { NewAccount } from '../../server/accounts.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
+import { expectProblem } from '../helpers/api-keys.ts';
 
 type Problem = components['schemas']['Problem'];
 type ApiCredential = components['schemas']['ApiCredential'];
@@ -42,16 +43,6 @@ async function list(key: string): Promise<ApiCredential[]> {
 
 function revoke(key: string, credentialId: string): Promise<Response> {
   return server.call(`/v1/me/api-credentials/${credentialId}/revoke`, { method: 'POST', key });
-}
-
-async function expectProblem(response: Response, status: number): Promise<Problem> {
-  const text = await response.text();
-  expect(response.status, text).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const problem = JSON.parse(text) as Problem;
-  expect(problem).toMatchObject({ status, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-  expect(problem.request_id).toBe(response.headers.get('x-request-id'));
-  return problem;
 }
 
 /** A 400 whose errors[] are well-formed and include one at `location` `pointer`. */
