@@ -6,3 +6,4 @@ export { openStore, DEFAULT_DATABASE_FILE } from './store/index.ts';
 export type { Store } from './store/types.ts';
 export { createAccountWithKey } from './accounts.ts';
 export { Problem } from './problem.ts';
+export type { ToolContext, ToolDefinition, ToolOutput } from './tools/index.ts';
