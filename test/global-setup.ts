@@ -5,6 +5,7 @@
 import type { TestProject } from 'vitest/node';
 import { startPrism, BUNDLED_CONTRACT } from './helpers/prism.ts';
 import { startTestServer } from './helpers/server.ts';
+import { dropTestSchemas, TEST_DATABASE_URL } from './helpers/stores.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,5 +28,6 @@ export default async function setup(project: TestProject) {
   return async () => {
     await Promise.all([mock.stop(), proxy.stop()]);
     await server.close();
+    if (TEST_DATABASE_URL) await dropTestSchemas(TEST_DATABASE_URL);
   };
 }

@@ -63,7 +63,9 @@ export function openTestStore(kind: Store['kind'] = TEST_STORE, databaseUrl: str
         return Number(row!.n);
       },
       async cleanup() {
-        await query(`drop schema if exists ${schema} cascade`);
+        // On the shared server, schemas are dropped once, at the end of the run (dropTestSchemas): a DROP SCHEMA
+        // while another file's migrator introspects the catalog makes that migrator fail ("schema … does not exist").
+        if (url !== TEST_DATABASE_URL) await query(`drop schema if exists ${schema} cascade`);
       },
     };
   }
@@ -103,4 +105,16 @@ export function openTestStore(kind: Store['kind'] = TEST_STORE, databaseUrl: str
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Drops every schema the tests made on a PostgreSQL server (global teardown). */
+export async function dropTestSchemas(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>("select nspname as name from pg_namespace where nspname like 'test\\_%'");
+    for (const { name } of rows) await client.query(`drop schema if exists "${name}" cascade`);
+  } finally {
+    await client.end();
+  }
 }
