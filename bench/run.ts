@@ -2,10 +2,14 @@
 // bare Express and the Prism mock, on an empty database and on one with many keys and usage records.
 //
 // Every server runs in a child process of its own; autocannon (the load generator) runs in this process, so on a
-// 2-core machine each has a core. Only 127.0.0.1 is loaded. Each measurement is a short warm-up run (thrown away),
-// then a run of BENCH_DURATION seconds with BENCH_CONNECTIONS connections.
+// 2-core machine each has a core. Only 127.0.0.1 is loaded. Each measurement is a warm-up run (thrown away), then a
+// run of BENCH_DURATION seconds with BENCH_CONNECTIONS connections. The first warm-up of a fresh server process is
+// longer (BENCH_FIRST_WARMUP): a cold process spends far more CPU per request for its first few thousand requests
+// while V8 optimises, which would otherwise fall on whichever call is measured first.
+// Between the HTTP runs, bench/store-path.ts times the store's part of a request in-process, on the same database:
+// the steadiest answer to "does the cost grow with the data?".
 //
-// Environment (all optional): BENCH_DURATION (s, 8), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (20), BENCH_KEYS
+// Environment (all optional): BENCH_DURATION (s, 6), BENCH_WARMUP (s, 2), BENCH_FIRST_WARMUP (s, 6), BENCH_CONNECTIONS (20), BENCH_KEYS
 // (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (30: usage records stop there, however many are written),
 // TEST_DATABASE_URL (also runs the real server on a fresh PostgreSQL schema).
 import { type ChildProcess, fork } from 'node:child_process';
@@ -26,6 +30,7 @@ import type { Store } from '../server/store/types.ts';
 import { BUNDLED_CONTRACT, startPrism } from '../test/helpers/prism.ts';
 import { BENCH_BALANCE, CREDITS_PATH, INSPECT_BODY, INSPECT_PATH, INSPECT_RESULT } from './fixtures.ts';
 import { hotPathPlans, seedSqlite } from './seed.ts';
+import { STORE_PATH_CALLS, STORE_PATH_ROUNDS, type StorePathTiming, timeStorePath } from './store-path.ts';
 import type { ServerMessage } from './server.ts';
 
 function setting(name: string, fallback: number): number {
@@ -36,8 +41,9 @@ function setting(name: string, fallback: number): number {
   return value;
 }
 
-const DURATION = setting('BENCH_DURATION', 8);
+const DURATION = setting('BENCH_DURATION', 6);
 const WARMUP = setting('BENCH_WARMUP', 2);
+const FIRST_WARMUP = setting('BENCH_FIRST_WARMUP', 6);
 const CONNECTIONS = setting('BENCH_CONNECTIONS', 20);
 const SEED_KEYS = setting('BENCH_KEYS', 100_000);
 const SEED_USAGE = setting('BENCH_USAGE', 1_000_000);
@@ -70,6 +76,18 @@ interface Measurement {
 
 const results: Measurement[] = [];
 const notes: string[] = [];
+const storeTimings: Array<{ label: string } & StorePathTiming> = [];
+
+/** The store's part of a request, in-process, with no server running on the database. */
+async function timeStore(label: string, store: Store, account: NewAccount, calls = STORE_PATH_CALLS): Promise<void> {
+  try {
+    const timing = await timeStorePath(store, account, calls);
+    storeTimings.push({ label, ...timing });
+    log(`  store path, in-process, ${label.padEnd(18)} metered ${fmt(timing.meteredMicros)} µs/call, plain ${fmt(timing.plainMicros)} µs/call`);
+  } finally {
+    await store.close();
+  }
+}
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 function headersFor(call: Call, key: string | undefined): Record<string, string> {
@@ -96,9 +114,13 @@ interface Target {
   cpu?: () => Promise<number>;
 }
 
+const warmed = new WeakSet<Target>();
+
 async function measure(scenario: string, target: Target, call: Call, key: string | undefined): Promise<Measurement> {
   const { url } = target;
-  const warm = WARMUP > 0 ? await hammer(url, call, key, WARMUP) : undefined;
+  const warmUp = warmed.has(target) ? WARMUP : Math.max(WARMUP, FIRST_WARMUP);
+  warmed.add(target);
+  const warm = warmUp > 0 ? await hammer(url, call, key, warmUp) : undefined;
   const cpuBefore = await target.cpu?.();
   const run = await hammer(url, call, key, DURATION);
   const cpuAfter = await target.cpu?.();
@@ -225,7 +247,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   log(
     `OpenRush bench: node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), ` +
-      `${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement, 127.0.0.1 only.\n`,
+      `${CONNECTIONS} connections, ${WARMUP} s warm-up (${Math.max(WARMUP, FIRST_WARMUP)} s for a fresh process) + ${DURATION} s ` +
+      `per measurement, 127.0.0.1 only.\n`,
   );
   const [load] = loadavg();
   if (load !== undefined && load > 0.7) {
@@ -254,6 +277,7 @@ async function main(): Promise<void> {
     await server.stop();
     let after = sqliteCounts(file, account.accountId);
     meteringNote('SQLite, empty', before, after, empty);
+    await timeStore('SQLite, empty', openSqliteStore(file), account);
     notes.push(`SQLite, empty: the database held ${before.keys} key and ${before.usage} usage records at the start, ${after.usage} at the end.`);
 
     // 3. The same, after seeding many keys and usage records into the same file.
@@ -275,6 +299,8 @@ async function main(): Promise<void> {
         `(about half the bench account's), ${before.ledger} ledger entries, ${seeded.accounts + 1} accounts.`,
     );
     for (const { query, plan } of hotPathPlans(file)) notes.push(`plan: ${query}\n        → ${plan}`);
+    await timeStore('SQLite, seeded', openSqliteStore(file), account);
+    before = sqliteCounts(file, account.accountId);
     server = await startServer(['real', 'sqlite', file]);
     await check(server.url, INSPECT, account.key, INSPECT_RESULT);
     const full = [
@@ -319,6 +345,7 @@ async function main(): Promise<void> {
         ];
         await pgServer.stop();
         meteringNote('PostgreSQL, empty', pgBefore, await balance(), onPg);
+        await timeStore('PostgreSQL, empty', openPostgresStore(PG_URL, { schema }), pgAccount, STORE_PATH_CALLS / 2);
         notes.push('PostgreSQL: the database server runs on the same 2 cores as the API server and the load generator.');
       } finally {
         const client = new pg.Client({ connectionString: PG_URL });
@@ -351,6 +378,23 @@ async function main(): Promise<void> {
   if (PG_URL) {
     for (const call of [INSPECT, CREDITS]) {
       log(`  ${call.name}: PostgreSQL / SQLite (empty) = ${ratio(rps('real, PostgreSQL, empty', call), rps('real, SQLite, empty', call))}`);
+    }
+  }
+  if (storeTimings.length > 0) {
+    log(
+      `\nThe store's part of a request, in-process (median of ${STORE_PATH_ROUNDS} rounds of ${fmt(STORE_PATH_CALLS)} calls, half that on PostgreSQL; ` +
+        'metered: key by hash + balance + charge, ledger entry and usage record in one transaction; plain: key + balance + usage record):',
+    );
+    log('| database | metered µs/call | plain µs/call |');
+    log('| --- | ---: | ---: |');
+    for (const t of storeTimings) log(`| ${t.label} | ${fmt(t.meteredMicros)} | ${fmt(t.plainMicros)} |`);
+    const emptyStore = storeTimings.find((t) => t.label === 'SQLite, empty');
+    const seededStore = storeTimings.find((t) => t.label === 'SQLite, seeded');
+    if (emptyStore && seededStore) {
+      log(
+        `  seeded / empty (µs per call, higher = costlier): metered ${ratio(seededStore.meteredMicros, emptyStore.meteredMicros)}, ` +
+          `plain ${ratio(seededStore.plainMicros, emptyStore.plainMicros)}`,
+      );
     }
   }
   log('\nNotes:');
