@@ -69,6 +69,8 @@ async function seedUsage(account: NewAccount, count: number): Promise<string[]> 
       account_id: account.accountId,
       credential_id: account.credentialId,
       auth_source: 'api_key',
+      channel: 'api',
+      tool: null,
       endpoint: '/v1/me/credits',
       method: 'GET',
       status_code: 200,

@@ -107,6 +107,8 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         account_id: accountId,
         credential_id: null,
         auth_source: 'api_key',
+        channel: 'api',
+        tool: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
