@@ -194,11 +194,15 @@ export interface paths {
          *       `inputSchema` is its operation's request body schema, its `outputSchema` the operation's `200` schema.
          *     * `tools/call` runs a tool and charges its price (`x-openrush-credits`) in the same transaction as the
          *       request's usage record. The result carries the tool's answer as `structuredContent` (and as JSON text in
-         *       `content`). Anything that stops the call is a tool result with `isError: true` whose `structuredContent`
-         *       is the problem document an HTTP call would have got (`type`, `title`, `status`, `detail`, `request_id`),
-         *       and nothing is charged: too few credits or the key's budget spent (`payment_required`,
-         *       `budget_exhausted`), a key whose access lacks `tools: use` (`forbidden`; such a key may still list the
-         *       tools), arguments that do not match the tool's `inputSchema` (`validation_failed`).
+         *       `content`). Anything that stops the call is a tool result with `isError: true`, and nothing is charged:
+         *       its `content` is the problem document an HTTP call would have got (`type`, `title`, `status`, `detail`,
+         *       `request_id`) as JSON text, the same document is in `_meta["openrush.io/problem"]`, and there is no
+         *       `structuredContent` (clients check that against the tool's `outputSchema`). The problems: too few credits
+         *       or the key's budget spent (`payment_required`, `budget_exhausted`), a key whose access lacks `tools: use`
+         *       (`forbidden`; such a key may still list the tools), arguments that do not match the tool's `inputSchema`
+         *       or that the tool refuses (`validation_failed`). An unknown tool name is a JSON-RPC error (`-32602`).
+         *       A `READ_ONLY` key (`permission_mode` 2) may call tools here as over HTTP: only key management is closed
+         *       to it.
          *     * A notification (no `id`) is answered `202` with no body.
          *
          *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, and for `tools/call` the `tool`

@@ -64,14 +64,17 @@ interface CallState {
   failure?: unknown;
 }
 
-/** The tool result an agent gets when a call is refused: the HTTP problem document, nothing charged. */
+/** Where a refused call's problem document is, machine-readable, in the tool result's `_meta`. */
+export const META_PROBLEM = 'openrush.io/problem';
+
+/**
+ * The tool result an agent gets when a call is refused, nothing charged: the problem document an HTTP call would
+ * have got, as JSON text (what a model reads) and in `_meta`. Not as structuredContent, which clients check
+ * against the tool's outputSchema even on errors.
+ */
 export function toolError(problem: Problem, requestId: string): CallToolResult {
   const body = problem.body(requestId);
-  return {
-    isError: true,
-    content: [{ type: 'text', text: `${problem.problemType}: ${problem.detail}` }],
-    structuredContent: body as unknown as Record<string, unknown>,
-  };
+  return { isError: true, content: [{ type: 'text', text: JSON.stringify(body) }], _meta: { [META_PROBLEM]: body } };
 }
 
 const TRANSPORT_PROBLEMS: Record<number, ProblemType> = {
