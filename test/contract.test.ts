@@ -101,8 +101,9 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
     expect(data!.length).toBeLessThanOrEqual(5);
     expect(Object.keys(data![0]!).sort()).toEqual(
       [
-        'account_id', 'auth_source', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd', 'endpoint',
-        'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms', 'status_code',
+        'account_id', 'auth_source', 'channel', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd',
+        'endpoint', 'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms',
+        'status_code', 'tool',
       ],
     );
   });
@@ -123,6 +124,26 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
     expect(data!.sources.map((s) => s.id)).toContain(tool!.source);
   });
 
+  it('POST /mcp answers tools/list with the contract\'s tools, as JSON-RPC', async () => {
+    const { data, response } = await client.POST('/mcp', {
+      body: { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      headers: { Accept: 'application/json, text/event-stream' },
+    });
+    expect(response.status).toBe(200);
+    expect(data).toMatchObject({ jsonrpc: '2.0', id: 1 });
+    const tools = (data!.result as { tools: Array<{ name: string; inputSchema: { type: string } }> }).tools;
+    expect(tools.find((tool) => tool.name === 'inspect_domain')?.inputSchema.type).toBe('object');
+  });
+
+  it('GET /.well-known/oauth-protected-resource answers RFC 9728 metadata without a credential', async () => {
+    const { data, response } = await anonymous.GET('/.well-known/oauth-protected-resource');
+    expect(response.status).toBe(200);
+    expect(Object.keys(data!).sort()).toEqual(
+      expect.arrayContaining(['authorization_servers', 'bearer_methods_supported', 'resource', 'resource_name']),
+    );
+    expect(data!.bearer_methods_supported).toEqual(['header']);
+  });
+
   it('GET /healthz answers ok', async () => {
     const { data, response } = await anonymous.GET('/healthz');
     expect(response.status).toBe(200);
@@ -133,8 +154,8 @@ describe.each(targets)('contract: $name', ({ baseUrl, apiKey }) => {
 // v2 API keys on both targets. On the mock every answer is the contract's example, so only status codes and
 // shapes are asserted, never ids; the keys changed here are ones the test made, never the suite's own key.
 const API_KEY_FIELDS = [
-  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'name', 'owner', 'permission_mode',
-  'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
+  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
+  'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
 ];
 const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
 
