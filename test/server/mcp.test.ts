@@ -1,13 +1,20 @@
 // MCP access, through the official SDK's own client (Client + StreamableHTTPClientTransport) against the real
 // server on a real port and a real database: tools from the contract, the same keys and constraints, credits
 // charged with the usage record, and Activity telling MCP calls apart.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { checkResourceAllowed } from '@modelcontextprotocol/sdk/shared/auth-utils.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
+import { systemClock } from '../../server/clock.ts';
+import { loadConfig } from '../../server/config.ts';
 import type { ContractOperation } from '../../server/contract.ts';
+import { createIdGenerator } from '../../server/ids.ts';
 import type { ToolDefinition } from '../../server/tools/index.ts';
 import { apiKeysOf, expectProblem } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -277,6 +284,31 @@ describe('MCP access uses the same keys and constraints', () => {
     expect(await balanceOf(admin.key)).toBe(100 - PRICE);
   });
 
+  it('a Dashboard session token works as an API key does; its calls are recorded as the session\'s', async () => {
+    const secret = 'super-secret-jwt-token-with-at-least-32-characters-long';
+    const withSessions = await startTestServer({
+      config: { session: { jwksUrl: undefined, jwksFile: undefined, jwtSecret: secret, issuer: undefined, autoprovision: true } },
+    });
+    try {
+      const subject = randomUUID();
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT({ sub: subject, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 3600 })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .sign(new TextEncoder().encode(secret));
+      const client = await connect(withSessions, token);
+      const account = (await withSessions.store.sessionAccount(subject))!;
+      const ids = createIdGenerator(systemClock);
+      await withSessions.store.grantCredits({ ledgerId: ids('led'), accountId: account.id, amount: 10, note: null, createdAt: new Date().toISOString() });
+      expect((await inspect(client, 'example.com')).isError).toBeFalsy();
+      expect(await withSessions.store.getBalance(account.id)).toBe(10 - PRICE);
+      const [record] = (await usageOf(token, '&channel=mcp', withSessions)).filter((r) => r.tool === 'inspect_domain');
+      expect(record).toMatchObject({ auth_source: 'session', credential_id: null, credits_charged: PRICE });
+      await client.close();
+    } finally {
+      await withSessions.close();
+    }
+  });
+
   it("a key's rate limit counts MCP requests too: past it, 429 with Retry-After", async () => {
     const admin = await server.newAccount(100);
     const limited = await api.created(admin.key, { name: 'slow agent', constraints: { rate_limit: { requests_per_minute: 3 } } });
@@ -313,10 +345,44 @@ describe('MCP endpoint over HTTP', () => {
     expect((await fetch(`${server.url}/v1/me/credits`)).headers.get('www-authenticate')).toBe('Bearer realm="openrush"');
   });
 
-  it('an MCP client without a key is told 401 and records nothing', async () => {
+  it('the authorization server is configured, and defaults to the session issuer (a Supabase project\'s auth URL)', () => {
+    const issuer = 'https://abcdefghijklmnop.supabase.co/auth/v1';
+    expect(loadConfig({ OPENRUSH_SESSION_ISSUER: issuer }).authorizationServers).toEqual([issuer]);
+    expect(loadConfig({ OPENRUSH_SESSION_ISSUER: issuer, OPENRUSH_AUTHORIZATION_SERVER: 'https://auth.example.com/' }).authorizationServers).toEqual([
+      'https://auth.example.com',
+    ]);
+    expect(loadConfig({}).authorizationServers).toEqual([]);
+    expect(() => loadConfig({ OPENRUSH_AUTHORIZATION_SERVER: 'not a url' })).toThrow(/OPENRUSH_AUTHORIZATION_SERVER/);
+    expect(loadConfig({ OPENRUSH_PUBLIC_URL: 'https://api.example.com/' }).publicUrl).toBe('https://api.example.com');
+  });
+
+  it('with OPENRUSH_PUBLIC_URL set, the 401 and the metadata name it, whatever Host the request carried', async () => {
+    const behindProxy = await startTestServer({ config: { publicUrl: 'https://api.example.com' } });
+    try {
+      const response = await fetch(`${behindProxy.url}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toContain('resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"');
+      const metadata = (await (await fetch(`${behindProxy.url}/.well-known/oauth-protected-resource`)).json()) as { resource: string };
+      expect(metadata.resource).toBe('https://api.example.com');
+    } finally {
+      await behindProxy.close();
+    }
+  });
+
+  it("an MCP client without a key is told 401, and the SDK's own OAuth discovery finds the authorization server", async () => {
     const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`));
     const client = new Client({ name: 'anonymous-agent', version: '1.0.0' });
     await expect(client.connect(transport)).rejects.toThrow(/401/);
+
+    // What the SDK's auth() does first: read resource_metadata from the 401, fetch it, check the resource.
+    const refused = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    const { resourceMetadataUrl } = extractWWWAuthenticateParams(refused);
+    expect(resourceMetadataUrl?.href).toBe(`${server.url}/.well-known/oauth-protected-resource`);
+    const metadata = await discoverOAuthProtectedResourceMetadata(`${server.url}/mcp`, { resourceMetadataUrl });
+    expect(metadata.authorization_servers).toEqual([AUTH_SERVER]);
+    expect(checkResourceAllowed({ requestedResource: `${server.url}/mcp`, configuredResource: metadata.resource })).toBe(true);
+    // A client that only knows the endpoint's URL finds the same document by well-known discovery.
+    expect(await discoverOAuthProtectedResourceMetadata(`${server.url}/mcp`)).toEqual(metadata);
   });
 
   it('GET and DELETE are 405 with Allow: POST (the endpoint is stateless)', async () => {
