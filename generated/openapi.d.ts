@@ -206,7 +206,9 @@ export interface paths {
          *     * A notification (no `id`) is answered `202` with no body.
          *
          *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, and for `tools/call` the `tool`
-         *     name; a refused call's record holds the problem's `error_type` and `error_message`. The key's other
+         *     name; a refused call's record holds the problem's `error_type` and `error_message`, and so does a JSON-RPC
+         *     error's (`validation_failed` for invalid parameters or an unknown tool, `not_found` for an unknown method),
+         *     though the HTTP status of both is `200`. The key's other
          *     constraints hold as on every operation: an expired, revoked or disabled key is `401`, a rate-limited one
          *     `429`.
          */

@@ -13,7 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { Caller } from '../context.ts';
-import { insufficientCredits, type Metering } from '../metering.ts';
+import { type Call, insufficientCredits, type Metering } from '../metering.ts';
 import { type Level, type Resource, refusal } from '../policy.ts';
 import { Problem, type ProblemType } from '../problem.ts';
 import type { Store } from '../store/types.ts';
@@ -83,6 +83,17 @@ const TRANSPORT_PROBLEMS: Record<number, ProblemType> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
 };
+
+/** The problem a JSON-RPC error stands for, for the usage record's error_type and error_message. */
+function rpcProblem(error: { code?: unknown; message?: unknown }): Problem {
+  const type: ProblemType =
+    error.code === ErrorCode.MethodNotFound
+      ? 'not_found'
+      : error.code === ErrorCode.InvalidParams || error.code === ErrorCode.InvalidRequest || error.code === ErrorCode.ParseError
+        ? 'validation_failed'
+        : 'internal_error';
+  return new Problem(type === 'internal_error' ? 500 : type === 'not_found' ? 404 : 400, type, String(error.message ?? 'JSON-RPC error'));
+}
 
 export function createMcpHandler(deps: McpDeps) {
   const { tools, metering, store, logger } = deps;
@@ -163,7 +174,7 @@ export function createMcpHandler(deps: McpDeps) {
       return { problem: new Problem(status, TRANSPORT_PROBLEMS[status] ?? 'internal_error', detail) };
     }
 
-    const call = {
+    const call: Omit<Call, 'responseBytes'> = {
       channel: 'mcp' as const,
       endpoint: MCP_PATH,
       method: 'POST',
@@ -177,7 +188,9 @@ export function createMcpHandler(deps: McpDeps) {
       await metering.recordCall(request.caller, { ...call, statusCode: 202, responseBytes: 0 });
       return { status: 202 };
     }
-    let body = JSON.parse(text) as { result?: unknown };
+    let body = JSON.parse(text) as { result?: unknown; error?: { code?: unknown; message?: unknown } };
+    // A JSON-RPC error (unknown method or tool, malformed params) is a failed request for Activity too.
+    if (body.error) call.problem = rpcProblem(body.error);
     if (state.succeeded && state.tool) {
       try {
         await metering.recordCall(

@@ -236,6 +236,9 @@ describe('MCP tool calls are charged and recorded like API calls', () => {
     const client = await connect(server, key);
     await expect(client.callTool({ name: 'inspect_domains', arguments: {} })).rejects.toThrow(/Unknown tool: inspect_domains/);
     expect(await balanceOf(key)).toBe(10);
+    const refused = (await usageOf(key, '&channel=mcp')).filter((r) => r.error_message?.includes('Unknown tool: inspect_domains'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ credits_charged: 0, tool: null, error_type: 'validation_failed', status_code: 200 });
   });
 
   it('50 concurrent calls never overdraw: exactly as many succeed as the balance pays for', async () => {
