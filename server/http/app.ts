@@ -7,25 +7,25 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createAuthenticator, requireCaller } from './auth.ts';
-import { type Clock, systemClock } from './clock.ts';
-import type { Config } from './config.ts';
-import { loadContract } from './contract.ts';
-import type { Deps } from './deps.ts';
+import { createAuthenticator, requireCaller } from '../auth.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { loadContract } from '../contract.ts';
+import type { Deps } from '../deps.ts';
 import { createErrorHandler } from './errors.ts';
-import { notFound } from './problem.ts';
-import { createIdGenerator } from './ids.ts';
-import { createMetering } from './metering.ts';
-import { createUsageHook } from './http/metering.ts';
-import { createMcpHandler } from './mcp/index.ts';
+import { notFound } from '../problem.ts';
+import { createIdGenerator } from '../ids.ts';
+import { createMetering } from '../metering.ts';
+import { createUsageHook } from './metering.ts';
+import { createMcpHandler } from '../mcp/index.ts';
 import { mcpRoutes, mcpUnauthorized } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
-import { authorize, createRateLimiter } from './policy.ts';
+import { authorize, createRateLimiter } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
-import type { Store } from './store/types.ts';
-import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from './tools/index.ts';
+import type { Store } from '../store/types.ts';
+import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
 
 export interface AppOptions {

@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import type { Deps } from '../deps.ts';
-import { validationFailed } from '../problem.ts';
+import type { Deps } from '../../deps.ts';
+import { validationFailed } from '../../problem.ts';
 import { route } from './typed.ts';
 
 export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;

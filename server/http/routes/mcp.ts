@@ -1,11 +1,11 @@
 // HTTP glue for MCP access: POST /mcp hands the message to the MCP handler (server/mcp/), GET and DELETE are 405
 // (the endpoint is stateless), a 401 there names the OAuth protected-resource metadata, which is served here.
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import type { components } from '../../generated/openapi.d.ts';
-import type { Config } from '../config.ts';
+import type { components } from '../../../generated/openapi.d.ts';
+import type { Config } from '../../config.ts';
 import { toProblem } from '../errors.ts';
-import { MCP_PATH, type createMcpHandler } from '../mcp/index.ts';
-import { Problem } from '../problem.ts';
+import { MCP_PATH, type createMcpHandler } from '../../mcp/index.ts';
+import { Problem } from '../../problem.ts';
 import { route } from './typed.ts';
 
 type Metadata = components['schemas']['ProtectedResourceMetadata'];

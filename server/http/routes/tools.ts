@@ -1,8 +1,8 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import type { createUsageHook } from '../http/metering.ts';
-import { insufficientCredits } from '../metering.ts';
-import type { Store } from '../store/types.ts';
-import type { Tool } from '../tools/index.ts';
+import type { createUsageHook } from '../metering.ts';
+import { insufficientCredits } from '../../metering.ts';
+import type { Store } from '../../store/types.ts';
+import type { Tool } from '../../tools/index.ts';
 
 /** One POST route per tool: run it, then charge its price and record the call in one transaction. */
 export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createUsageHook>, store: Store): Router {
