@@ -128,12 +128,26 @@ describe('MCP tools come from the contract', () => {
       source: { id: 'text_lab', name: 'Text lab', enabled: true },
       handler: (input: { text: string }) => ({ result: { words: input.text.split(/\s+/).filter(Boolean).length }, upstreamCostUsd: 0.01 }),
     };
-    const embedded = await startTestServer({ tools: [wordCount] });
+    // A tool that fails in a way nobody planned for: the agent must learn nothing of its insides.
+    const broken: ToolDefinition = {
+      path: '/v1/tools/broken',
+      operation: {
+        ...operation,
+        operationId: 'broken',
+        summary: 'Broken',
+        description: 'Always fails.',
+        'x-openrush-tool': { name: 'broken', source: 'text_lab' },
+      } as ContractOperation,
+      handler: () => {
+        throw new Error('connection string postgres://admin:hunter2@db.internal failed');
+      },
+    };
+    const embedded = await startTestServer({ tools: [wordCount, broken] });
     try {
       const { key } = await embedded.newAccount(10);
       const client = await connect(embedded, key);
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['inspect_domain', 'word_count']);
+      expect(tools.map((t) => t.name).sort()).toEqual(['broken', 'inspect_domain', 'word_count']);
       expect(tools.find((t) => t.name === 'word_count')).toMatchObject({
         description: 'Counts the words of a text.',
         inputSchema: operation.requestBody.content['application/json'].schema,
@@ -145,6 +159,17 @@ describe('MCP tools come from the contract', () => {
       expect(await balanceOf(key, embedded)).toBe(8);
       const [record] = await usageOf(key, '&channel=mcp', embedded);
       expect(record).toMatchObject({ tool: 'word_count', credits_charged: 2, dataforseo_cost_usd: 0.01 });
+
+      // An unexpected failure is a 500 problem, like any failed HTTP request: no internals, nothing charged.
+      const failure = await client.callTool({ name: 'broken', arguments: { text: 'x' } }).then(
+        () => 'answered',
+        (error: unknown) => String(error),
+      );
+      expect(failure).toMatch(/500/);
+      expect(failure).toContain('internal_error');
+      expect(failure).not.toMatch(/hunter2|postgres:|db\.internal/);
+      expect(await balanceOf(key, embedded)).toBe(8);
+      expect(embedded.logs.some((line) => line.includes('request failed'))).toBe(true);
       await client.close();
     } finally {
       await embedded.close();
