@@ -20,6 +20,13 @@ import type { Store } from '../store/types.ts';
 import type { Tool } from '../tools/index.ts';
 import { createArgumentChecker, hasStructuredOutput, toMcpTool } from './tools.ts';
 
+/** Told to the agent in `initialize`: what calls cost, and what a refusal looks like. */
+const INSTRUCTIONS =
+  "OpenRush tools. Each successful tools/call costs the credits given in the tool's _meta['openrush.io/credits_per_call'], " +
+  "taken from the account's balance. A call that is refused (too few credits, the key's budget spent, no permission, " +
+  'invalid arguments) is a tool result with isError: true whose text is a problem document with type and detail; ' +
+  'it costs nothing.';
+
 /** Where the endpoint is served. */
 export const MCP_PATH = '/mcp';
 
@@ -114,7 +121,7 @@ export function createMcpHandler(deps: McpDeps) {
   }
 
   function mcpServer(request: McpRequest, state: CallState): Server {
-    const server = new Server({ name: 'openrush', version: deps.version }, { capabilities: { tools: { listChanged: false } } });
+    const server = new Server({ name: 'openrush', version: deps.version }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
     server.setRequestHandler(CallToolRequestSchema, async ({ params }) => {
       const tool = byName.get(params.name);

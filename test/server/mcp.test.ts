@@ -91,6 +91,8 @@ describe('MCP tools come from the contract', () => {
       Object.keys(bundled.components.schemas.DomainInspection.properties).sort(),
     );
     expect(listed._meta).toMatchObject({ 'openrush.io/credits_per_call': PRICE, 'openrush.io/source': capability.source });
+    expect(client.getServerVersion()).toMatchObject({ name: 'openrush', version: bundled.info.version });
+    expect(client.getInstructions()).toContain('credits_per_call');
   });
 
   it('an embedder tool registered with createApp({ tools }) is on MCP with no more code, at its price', async () => {
