@@ -183,7 +183,7 @@ export interface paths {
         put?: never;
         /**
          * Send an MCP message
-         * @description The Model Context Protocol endpoint (Streamable HTTP transport, protocol versions 2025-03-26 and later), for
+         * @description The Model Context Protocol endpoint (Streamable HTTP transport; protocol versions up to 2025-11-25), for
          *     AI agents. It is stateless: there is no `Mcp-Session-Id`, and each POST carries one JSON-RPC message and is
          *     answered on its own, as `application/json` (never an event stream). The client must send
          *     `Accept: application/json, text/event-stream` (`406` otherwise), as the MCP specification asks. A batch (a
