@@ -201,8 +201,8 @@ export interface paths {
          *       or the key's budget spent (`payment_required`, `budget_exhausted`), a key whose access lacks `tools: use`
          *       (`forbidden`; such a key may still list the tools), arguments that do not match the tool's `inputSchema`
          *       or that the tool refuses (`validation_failed`). An unknown tool name is a JSON-RPC error (`-32602`).
-         *       A `READ_ONLY` key (`permission_mode` 2) may call tools here as over HTTP: only key management is closed
-         *       to it.
+         *       A `READ_ONLY` key (`permission_mode` 2) may list the tools but not call them, here as over HTTP: a call
+         *       spends credits (`forbidden`).
          *     * A notification (no `id`) is answered `202` with no body.
          *
          *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, and for `tools/call` the `tool`
@@ -594,8 +594,8 @@ export interface components {
          */
         ApiKeyStatus: 1 | 2 | 3 | 4;
         /**
-         * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads and metered tool calls; creating,
-         *     changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
+         * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads only; calling a metered tool (it spends
+         *     credits), creating, changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
          * @example 1
          * @enum {integer}
          */

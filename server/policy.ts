@@ -49,6 +49,8 @@ export function refusal(caller: Caller, resource: Resource, level: Level): strin
   const key = caller.key;
   if (!key || key.permission_mode === PermissionMode.FULL_ACCESS) return undefined;
   if (key.permission_mode === PermissionMode.READ_ONLY) {
+    // A tool call spends credits: it is not a read.
+    if (level === 'use') return 'This API key is read-only; it cannot call metered tools.';
     return level === 'write' ? 'This API key is read-only; it cannot create, change, rotate or revoke keys.' : undefined;
   }
   const granted = (JSON.parse(key.access) as Access)[resource] ?? 'none';

@@ -297,16 +297,17 @@ describe('MCP access uses the same keys and constraints', () => {
     expect(await server.store.getBalance(accountId)).toBe(10);
   });
 
-  it('a read-only restricted key, or one without tools: use, may list the tools but not call them', async () => {
+  it('a read-only key, a restricted reader, or one without tools: use, may list the tools but not call them', async () => {
     const admin = await server.newAccount(100);
-    const readOnly = await api.created(admin.key, { name: 'reader', permission_mode: 3, access: { credits: 'read', usage: 'read' } });
+    const readOnly = await api.created(admin.key, { name: 'read-only', permission_mode: 2 });
+    const reader = await api.created(admin.key, { name: 'reader', permission_mode: 3, access: { credits: 'read', usage: 'read' } });
     const noTools = await api.created(admin.key, { name: 'no tools', permission_mode: 3, access: { api_keys: 'read', tools: 'none' } });
-    for (const key of [readOnly.api_key, noTools.api_key]) {
+    for (const key of [readOnly.api_key, reader.api_key, noTools.api_key]) {
       const client = await connect(server, key);
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('inspect_domain');
       const problem = problemOf(await inspect(client, 'example.com'));
       expect(problem).toMatchObject({ type: 'https://openrush.io/problems/forbidden', status: 403 });
-      expect(problem.detail).toContain('use on tools');
+      expect(problem.detail).toMatch(key === readOnly.api_key ? /read-only/ : /use on tools/);
     }
     expect(await balanceOf(admin.key)).toBe(100);
     const toolsOnly = await api.created(admin.key, { name: 'agent', permission_mode: 3, access: { tools: 'use' } });
