@@ -389,7 +389,10 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description Optional expiry, an RFC 3339 timestamp in the future.
+             * @description Optional expiry, an RFC 3339 timestamp in the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`9999-12-31T23:59:59-23:59` is refused with `400`). Any offset is accepted and the key answers with the
+             *     instant in UTC; a leap second (`23:59:60` in UTC) is read as the instant right after it (`00:00:00` of the
+             *     next day); fractions beyond milliseconds are cut off.
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string;
@@ -620,7 +623,9 @@ export interface components {
         ApiKeyConstraintsInput: {
             /**
              * Format: date-time
-             * @description When the key stops working (in the future), or null.
+             * @description When the key stops working, or null. In the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`400` otherwise); read like `expires_at` of `ApiCredentialCreate` (offsets normalised to UTC, a leap
+             *     second as the instant right after it).
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string | null;
