@@ -12,6 +12,7 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
+import { loggedUrl, redactPath } from './endpoint.ts';
 import { createErrorHandler } from './errors.ts';
 import { notFound } from './problem.ts';
 import { createIdGenerator } from './ids.ts';
@@ -35,8 +36,6 @@ export interface AppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-// Anything shaped like a key or a JWT is cut out of logged URLs.
-const SECRET_IN_URL = /or_[0-9A-Za-z]{6,}|eyJ[\w-]+\.[\w-]+\.[\w-]*/g;
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -78,7 +77,7 @@ export function createApp(options: AppOptions): express.Express {
       req: (req: { id: string; method: string; url: string }) => ({
         id: req.id,
         method: req.method,
-        url: req.url.replace(SECRET_IN_URL, '[REDACTED]'),
+        url: loggedUrl(req.url),
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
@@ -117,7 +116,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(credentialRoutes(deps));
   app.use(apiKeyRoutes(deps));
   app.use(toolRoutes(tools, metering, store));
-  app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));
   return app;
 }

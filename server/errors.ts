@@ -2,6 +2,7 @@
 // problem+json answer. Nothing internal (stack, SQL, file path) reaches the client; 5xx are logged in full.
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { redactPath, redactSecrets } from './endpoint.ts';
 import { isConnectionError } from './store/index.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
 
@@ -29,7 +30,7 @@ function validationItems(errors: ValidatorError['errors'] = []): ValidationError
     return {
       location: location ?? 'body',
       pointer: location ? (rest.length ? `/${rest.join('/')}` : '') : (error.path ?? ''),
-      message: (error.message ?? 'is invalid').slice(0, 512),
+      message: redactSecrets(error.message ?? 'is invalid').slice(0, 512),
     };
   });
 }
@@ -62,9 +63,9 @@ export function toProblem(error: unknown, req: Request): Problem {
       case 401:
         return req.ctx.authFailure ?? unauthorized('Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".');
       case 404:
-        return notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`);
+        return notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`);
       case 405:
-        return new Problem(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path.slice(0, 200)}.`, {
+        return new Problem(405, 'method_not_allowed', `${req.method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
           headers: error.headers ?? {},
         });
       case 413:

@@ -4,13 +4,13 @@ import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
+import { recordedEndpoint, redactSecrets } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import { budgetFor } from './policy.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
-const ENDPOINT_MAX = 2048;
 const ERROR_MESSAGE_MAX = 1024;
 
 export interface MeteringDeps {
@@ -39,7 +39,7 @@ export function createMetering(deps: MeteringDeps) {
       account_id: caller.accountId,
       credential_id: caller.credentialId,
       auth_source: caller.authSource,
-      endpoint: req.path.slice(0, ENDPOINT_MAX),
+      endpoint: recordedEndpoint(req),
       method: req.method,
       status_code: statusCode,
       response_time_ms: Math.round(performance.now() - req.ctx.startedAt),
@@ -48,7 +48,7 @@ export function createMetering(deps: MeteringDeps) {
       dataforseo_cost_usd: 0,
       credits_charged: 0,
       error_type: problem ? problem.problemType : null,
-      error_message: problem ? problem.detail.slice(0, ERROR_MESSAGE_MAX) : null,
+      error_message: problem ? redactSecrets(problem.detail).slice(0, ERROR_MESSAGE_MAX) : null,
       created_at: deps.clock.now().toISOString(),
       ...extra,
     };

@@ -101,3 +101,160 @@ describe('RFC 3339 dates: one parser for every date-time input', () => {
     await expectProblem(child, 403);
   });
 });
+
+/** The account's usage records, newest first (as the API serves them). */
+async function usage(limit = 20): Promise<UsageRecord[]> {
+  const response = await server.call(`/v1/me/usage?limit=${limit}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as UsageRecord[];
+}
+
+describe('secrets sent in a URL path', () => {
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWhlcmUtYWJj';
+  const key = () => server.account.key;
+  const paths = () => [
+    `/v1/me/credits/${key()}`,
+    `/v1/me/credits/%6F${key().slice(1)}`, // the same key, percent-encoded
+    `/v2/api-keys/${key()}`,
+    `/v2/api-keys/${key().slice(3)}`, // the key without its or_ prefix
+    `/v1/me/api-credentials/${jwt}/revoke`,
+  ];
+
+  it.each([0, 1, 2, 3, 4])('path %i: the usage record, its error message and the database never hold the secret', async (index) => {
+    const path = paths()[index]!;
+    const secret = index === 4 ? jwt : key().slice(3);
+    const response = await server.call(path, index === 4 ? { method: 'POST' } : {});
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    const requestId = response.headers.get('x-request-id');
+    const records = await usage();
+    const record = records.find((r) => r.status_code === response.status && r.endpoint.includes('[REDACTED]'));
+    expect(record, JSON.stringify(records.slice(0, 3))).toBeDefined();
+    expect(JSON.stringify(records)).not.toContain(secret);
+    expect(JSON.stringify(records)).not.toContain(secret.slice(0, 20));
+    expect(await server.database.dumpText()).not.toContain(secret.slice(0, 20));
+    expect(server.logs.filter((line) => line.includes(requestId!)).join('\n')).not.toContain(secret.slice(0, 20));
+  });
+});
+
+describe('well-formed Unicode on the way in', () => {
+  it('a lone surrogate in a JSON string is a 400 and nothing is created', async () => {
+    const before = (await (await server.call('/v1/me/api-credentials')).json()) as unknown[];
+    for (const raw of ['{"name":"x\\ud800y"}', '{"name":"x\\udc00"}', '{"name":"ok","\\ud800":1}']) {
+      const problem = await expectProblem(await server.call('/v1/me/api-credentials', jsonInit(raw)), 400);
+      expect(problem.type).toMatch(/validation_failed$/);
+    }
+    const v2 = await server.call('/v2/api-keys', jsonInit('{"name":"a","project_scope":{"single":{"project_id":"proj_\\ud83d"}}}'));
+    await expectProblem(v2, 400);
+    const after = (await (await server.call('/v1/me/api-credentials')).json()) as unknown[];
+    expect(after).toHaveLength(before.length);
+  });
+
+  it('a surrogate pair (an emoji) is fine and reads back the same', async () => {
+    const response = await server.call('/v1/me/api-credentials', jsonInit('{"name":"rocket \\ud83d\\ude80"}'));
+    expect(response.status).toBe(201);
+    const created = (await response.json()) as ApiCredentialCreated;
+    expect(created.api_credential.name).toBe('rocket 🚀');
+    const listed = (await (await server.call('/v1/me/api-credentials')).json()) as Array<{ id: string; name: string }>;
+    expect(listed.find((c) => c.id === created.api_credential.id)?.name).toBe('rocket 🚀');
+  });
+
+  it('bytes that are not UTF-8 in a JSON body are a 400', async () => {
+    const body = Buffer.concat([Buffer.from('{"name":"x'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('y"}')]);
+    await expectProblem(await server.call('/v1/me/api-credentials', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }), 400);
+    const latin1 = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    await expectProblem(await server.call('/v1/me/api-credentials', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: latin1 }), 400);
+  });
+
+  it.each([
+    '/v2/api-keys?project_id=proj_%ED%A0%80',
+    '/v2/api-keys?project_id=proj_%FF',
+    '/v1/me/usage?credential_id=cred_%ED%A0%80',
+    '/v2/api-keys/cred_%ED%A0%80',
+    '/v2/api-keys/cred_%C0%AF',
+  ])('GET %s (an encoded lone surrogate or a byte that is not UTF-8) is a 400', async (path) => {
+    const problem = await expectProblem(await server.call(path), 400);
+    expect(problem.type).toMatch(/validation_failed$/);
+  });
+});
+
+describe('integer query parameters: plain decimal digits only', () => {
+  it.each(['0x10', '1e1', '0b11', '0o7', '+5', '%205', '5%20', 'Infinity', '-Infinity', '1.0', '5.5', '', '0x', '1_0', '٣'])(
+    'limit=%s is a 400 on both lists',
+    async (value) => {
+      for (const path of [`/v1/me/usage?limit=${value}`, `/v2/api-keys?limit=${value}`]) {
+        const problem = await expectProblem(await server.call(path), 400);
+        expect(problem.errors?.[0]).toMatchObject({ location: 'query', pointer: '/limit' });
+      }
+    },
+  );
+
+  it('status=0x1 is a 400; status=1 and limit=16 work', async () => {
+    await expectProblem(await server.call('/v2/api-keys?status=0x1'), 400);
+    expect((await server.call('/v2/api-keys?status=1&limit=16')).status).toBe(200);
+    expect((await server.call('/v1/me/usage?limit=16')).status).toBe(200);
+  });
+
+  it('limit=-3 and limit=0 on usage are clamped to 1, as documented', async () => {
+    for (const value of ['-3', '0', '007']) {
+      const response = await server.call(`/v1/me/usage?limit=${value}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as unknown[]).length).toBe(value === '007' ? 7 : 1);
+    }
+  });
+});
+
+describe('HEAD, path spelling and trailing slashes', () => {
+  it.each(['/v1/me/credits', '/v1/me/usage', '/v1/me/api-credentials', '/v2/api-keys', '/v1/capabilities', '/healthz', '/readyz'])(
+    'HEAD %s answers like GET without a body',
+    async (path) => {
+      const get = await server.call(path);
+      const head = await server.call(path, { method: 'HEAD' });
+      expect(head.status).toBe(get.status);
+      expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+      expect(await head.text()).toBe('');
+    },
+  );
+
+  it('HEAD needs a key like GET, and is recorded with the canonical path', async () => {
+    const refused = await server.call('/v1/me/credits', { method: 'HEAD', key: null });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="openrush"');
+    const head = await server.call('/v1/me/credits', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    const [record] = await usage(2).then((records) => records.filter((r) => r.method === 'HEAD'));
+    expect(record).toMatchObject({ endpoint: '/v1/me/credits', method: 'HEAD', status_code: 200 });
+  });
+
+  it.each(['/V1/me/credits', '/v1/ME/credits', '/v1/me/credits/', '/v2/api-keys/', '/v1/capabilities/', '/healthz/', '//v1/me/credits'])(
+    'GET %s is a 404 problem, and the usage record keeps the path as a 404',
+    async (path) => {
+      const problem = await expectProblem(await server.call(path), 404);
+      expect(problem.type).toMatch(/not_found$/);
+    },
+  );
+});
+
+describe('RFC 6750 challenges', () => {
+  it('a missing credential gets the plain challenge', async () => {
+    const response = await server.call('/v1/me/credits', { key: null });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="openrush"');
+  });
+
+  it.each([
+    ['an unknown key', () => `or_${'a'.repeat(38)}`],
+    ['a revoked key', async () => {
+      const created = (await (await server.call('/v1/me/api-credentials', jsonInit({ name: 'to revoke' }))).json()) as ApiCredentialCreated;
+      await server.call(`/v1/me/api-credentials/${created.api_credential.id}/revoke`, { method: 'POST' });
+      return created.key;
+    }],
+    ['a forged session token', () => 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'],
+    ['something else', () => 'hello'],
+  ])('%s gets error="invalid_token" with a description', async (_what, credential) => {
+    const response = await server.call('/v1/me/credits', { key: await credential() });
+    await expectProblem(response, 401);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="openrush", error="invalid_token", error_description="[\x20\x21\x23-\x5B\x5D-\x7E]+"$/);
+  });
+});
