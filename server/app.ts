@@ -14,6 +14,7 @@ import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
 import { loggedUrl, redactPath } from './endpoint.ts';
 import { createErrorHandler } from './errors.ts';
+import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
 import { notFound } from './problem.ts';
 import { createIdGenerator } from './ids.ts';
 import { createMetering } from './metering.ts';
@@ -92,9 +93,11 @@ export function createApp(options: AppOptions): express.Express {
       limit: config.bodyLimitBytes,
       verify: (req, _res, buffer) => {
         (req as Request).ctx.requestBytes = buffer.length;
+        requireUtf8Body(buffer);
       },
     }),
   );
+  app.use(requireWellFormedInput);
   app.use(
     OpenApiValidator.middleware({
       apiSpec: contract as never,

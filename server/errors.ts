@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { redactPath, redactSecrets } from './endpoint.ts';
 import { isConnectionError } from './store/index.ts';
+import { NOT_UTF8, notUtf8Body } from './well-formed.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
 
 interface ValidatorError {
@@ -48,6 +49,7 @@ export function toProblem(error: unknown, req: Request): Problem {
   if (bodyParserType === 'entity.too.large') {
     return new Problem(413, 'payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);
   }
+  if (bodyParserType === NOT_UTF8) return notUtf8Body();
   if (bodyParserType === 'entity.parse.failed') {
     return new Problem(400, 'malformed_json', 'The request body is not valid JSON.');
   }
