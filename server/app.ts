@@ -14,6 +14,7 @@ import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
 import { loggedUrl, redactPath } from './endpoint.ts';
 import { createErrorHandler } from './errors.ts';
+import { createIntegerQueryCheck } from './query-integers.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
 import { notFound } from './problem.ts';
 import { createIdGenerator } from './ids.ts';
@@ -112,6 +113,7 @@ export function createApp(options: AppOptions): express.Express {
       ignoreUndocumented: false,
     }),
   );
+  app.use(createIntegerQueryCheck(contract));
 
   app.use(authorize);
   app.use(publicRoutes(deps, () => capabilities));
