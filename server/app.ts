@@ -63,12 +63,23 @@ export function createApp(options: AppOptions): express.Express {
   app.locals.ids = deps.ids;
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // Paths are exactly the contract's: /V1/me/credits and /v1/me/credits/ are 404s, not aliases (the validator
+  // reads these two settings too). The usage record then always holds the path as the contract spells it.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get('X-Request-Id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
     req.ctx = { requestId, startedAt: performance.now(), requestBytes: 0, usageRecorded: false };
     res.set('X-Request-Id', requestId);
+    // HEAD is GET without a body (RFC 9110 §9.3.2): the contract lists only GET, so the request goes on as a GET,
+    // authenticated, validated and recorded like one (recorded as HEAD). Node sends no body for a HEAD request
+    // whatever the handler writes, and keeps the GET's Content-Length.
+    if (req.method === 'HEAD') {
+      req.ctx.head = true;
+      req.method = 'GET';
+    }
     next();
   });
   // With logging off there is nothing for pino-http to do, and it costs ~6% of a request's CPU (npm run bench).
@@ -99,6 +110,10 @@ export function createApp(options: AppOptions): express.Express {
     }),
   );
   app.use(requireWellFormedInput);
+  // The validator's path matching (path-to-regexp 8) always allows a trailing slash, whatever `strict routing` says.
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(req.path.length > 1 && req.path.endsWith('/') ? notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`) : undefined),
+  );
   app.use(
     OpenApiValidator.middleware({
       apiSpec: contract as never,

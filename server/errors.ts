@@ -66,10 +66,15 @@ export function toProblem(error: unknown, req: Request): Problem {
         return req.ctx.authFailure ?? unauthorized('Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".');
       case 404:
         return notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`);
-      case 405:
-        return new Problem(405, 'method_not_allowed', `${req.method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
-          headers: error.headers ?? {},
+      case 405: {
+        // HEAD goes wherever GET does.
+        const allow = (error.headers?.Allow ?? '').split(/,\s*/).filter(Boolean);
+        if (allow.includes('GET')) allow.push('HEAD');
+        const method = req.ctx.head ? 'HEAD' : req.method;
+        return new Problem(405, 'method_not_allowed', `${method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
+          headers: { ...error.headers, Allow: allow.join(', ') },
         });
+      }
       case 413:
         return new Problem(413, 'payload_too_large', 'The request body is too large.');
       case 415:

@@ -40,7 +40,7 @@ export function createMetering(deps: MeteringDeps) {
       credential_id: caller.credentialId,
       auth_source: caller.authSource,
       endpoint: recordedEndpoint(req),
-      method: req.method,
+      method: req.ctx.head ? 'HEAD' : req.method,
       status_code: statusCode,
       response_time_ms: Math.round(performance.now() - req.ctx.startedAt),
       request_bytes: req.ctx.requestBytes,
@@ -70,8 +70,10 @@ export function createMetering(deps: MeteringDeps) {
       if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
       req.ctx.usageRecorded = true;
       const [chunk, encoding] = args;
-      const bytes =
-        typeof chunk === 'string'
+      // A HEAD answer carries no body, whatever the handler wrote.
+      const bytes = req.ctx.head
+        ? 0
+        : typeof chunk === 'string'
           ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
           : chunk instanceof Uint8Array
             ? chunk.byteLength

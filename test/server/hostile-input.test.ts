@@ -216,6 +216,15 @@ describe('HEAD, path spelling and trailing slashes', () => {
     },
   );
 
+  it('a 405 lists HEAD wherever GET is allowed; HEAD where there is no GET is a 405', async () => {
+    const response = await server.call('/v1/me/credits', { method: 'DELETE' });
+    await expectProblem(response, 405);
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
+    const head = await server.call('/v1/tools/inspect_domain', { method: 'HEAD' });
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('POST');
+  });
+
   it('HEAD needs a key like GET, and is recorded with the canonical path', async () => {
     const refused = await server.call('/v1/me/credits', { method: 'HEAD', key: null });
     expect(refused.status).toBe(401);
@@ -231,6 +240,8 @@ describe('HEAD, path spelling and trailing slashes', () => {
     async (path) => {
       const problem = await expectProblem(await server.call(path), 404);
       expect(problem.type).toMatch(/not_found$/);
+      const [record] = await usage(2).then((records) => records.filter((r) => r.status_code === 404));
+      expect(record).toMatchObject({ endpoint: path, method: 'GET', status_code: 404 });
     },
   );
 });
