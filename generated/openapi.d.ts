@@ -1144,8 +1144,10 @@ export interface components {
          */
         CacheControlNoStore: "no-store";
         /**
-         * @description The authentication scheme to use.
-         * @example Bearer realm="openrush"
+         * @description The authentication scheme to use: `Bearer realm="openrush"` when no credential was sent; with
+         *     `, error="invalid_token", error_description="…"` (or `error="invalid_request"`) when one was sent and
+         *     refused (RFC 6750 §3.1).
+         * @example Bearer realm="openrush", error="invalid_token", error_description="The API key was revoked."
          */
         WWWAuthenticate: string;
         /**

@@ -52,8 +52,24 @@ export class Problem extends Error {
 
 export const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
 
+/** No credential was presented: the plain challenge (RFC 6750 §3.1 says no error code then). */
 export function unauthorized(detail: string): Problem {
   return new Problem(401, 'unauthorized', detail, { headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+}
+
+/** An auth-param value may hold printable ASCII but no '"' or '\\' (RFC 6750 §3). */
+function challengeText(text: string): string {
+  return text.replace(/…/g, '...').replace(/["\\]/g, "'").replace(/[^\x20-\x7E]/g, '').slice(0, 200);
+}
+
+/**
+ * A credential was presented and refused (unknown, malformed, revoked, expired…): `error="invalid_token"`, or
+ * `error="invalid_request"` when the headers carrying it are themselves unusable (RFC 6750 §3.1).
+ */
+export function invalidCredential(detail: string, error: 'invalid_token' | 'invalid_request' = 'invalid_token'): Problem {
+  return new Problem(401, 'unauthorized', detail, {
+    headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE}, error="${error}", error_description="${challengeText(detail)}"` },
+  });
 }
 
 export function notFound(detail: string): Problem {
