@@ -2,6 +2,7 @@
 //   request id → logging → caller resolution → usage metering → per-key rate limit → JSON body (≤ 64 KiB)
 //   → express-openapi-validator (contract: shape + security) → permissions → routes → problem+json errors
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
@@ -13,6 +14,7 @@ import type { Config } from './config.ts';
 import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
 import { loggedUrl, redactPath } from './endpoint.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { createErrorHandler } from './errors.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
@@ -138,5 +140,13 @@ export function createApp(options: AppOptions): express.Express {
   app.use(toolRoutes(tools, metering, store));
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));
+  // Servers made by app.listen answer what Node's parser refuses with problem documents too (an embedder with its
+  // own http.Server calls answerClientErrors on it).
+  const listen = app.listen.bind(app) as (...args: unknown[]) => Server;
+  app.listen = ((...args: unknown[]) => {
+    const server = listen(...args);
+    answerClientErrors(server);
+    return server;
+  }) as typeof app.listen;
   return app;
 }

@@ -5,6 +5,7 @@ export type ProblemBody = components['schemas']['Problem'];
 export type ValidationErrorItem = components['schemas']['ValidationError'];
 
 const TITLES: Record<string, string> = {
+  bad_request: 'Bad request',
   validation_failed: 'Validation failed',
   malformed_json: 'Malformed JSON',
   unauthorized: 'Unauthorized',
@@ -14,10 +15,12 @@ const TITLES: Record<string, string> = {
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
+  request_timeout: 'Request timeout',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
   idempotency_key_reused: 'Idempotency key reused',
   too_many_requests: 'Too many requests',
+  request_header_fields_too_large: 'Request header fields too large',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
 };

@@ -1,6 +1,7 @@
 // What an outside fuzzer and hand attacks found (issue 9), each replayed against the real server: dates the
 // validator accepts but JavaScript cannot read, keys in URL paths, lone surrogates, JavaScript number syntax in
 // integer query parameters, HEAD, path spelling, RFC 6750 challenges and bare Node answers.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -267,5 +268,52 @@ describe('RFC 6750 challenges', () => {
     await expectProblem(response, 401);
     const challenge = response.headers.get('www-authenticate') ?? '';
     expect(challenge).toMatch(/^Bearer realm="openrush", error="invalid_token", error_description="[\x20\x21\x23-\x5B\x5D-\x7E]+"$/);
+  });
+});
+
+/** Sends raw bytes to the server and reads everything it answers until it closes the connection. */
+function rawRequest(request: string | Buffer): Promise<string> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.end(request));
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+function parseRaw(answer: string): { status: number; headers: Record<string, string>; body: string } {
+  const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
+}
+
+describe('requests Node refuses before Express sees them', () => {
+  it('oversized headers get a 431 problem document that keeps the request id', async () => {
+    const answer = parseRaw(
+      await rawRequest(`GET /v1/me/credits HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-headers-1\r\nX-Filler: ${'a'.repeat(20_000)}\r\n\r\n`),
+    );
+    expect(answer.status).toBe(431);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(answer.headers['x-request-id']).toBe('big-headers-1');
+    const problem = JSON.parse(answer.body) as Problem;
+    expect(problem).toMatchObject({ status: 431, request_id: 'big-headers-1', type: expect.stringMatching(/request_header_fields_too_large$/) });
+  });
+
+  it.each([
+    ['a NUL in a header value', 'GET /v1/me/credits HTTP/1.1\r\nHost: x\r\nX-Thing: a\u0000b\r\n\r\n'],
+    ['a space in a header name', 'GET /v1/me/credits HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n'],
+    ['a request line that is not HTTP', 'HELLO\r\n\r\n'],
+  ])('%s gets a 400 problem document with a request id', async (_what, request) => {
+    const answer = parseRaw(await rawRequest(Buffer.from(request, 'latin1')));
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const problem = JSON.parse(answer.body) as Problem;
+    expect(problem.status).toBe(400);
+    expect(problem.request_id).toMatch(/^req_/);
+    expect(problem.request_id).toBe(answer.headers['x-request-id']);
   });
 });
