@@ -15,6 +15,7 @@ import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
 import { loggedUrl, redactPath } from './endpoint.ts';
 import { answerClientErrors } from './client-errors.ts';
+import { createCors } from './cors.ts';
 import { createErrorHandler } from './errors.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
@@ -84,6 +85,10 @@ export function createApp(options: AppOptions): express.Express {
     }
     next();
   });
+  // Browser origins allowed by OPENRUSH_CORS_ORIGINS (none by default); preflights are answered here, before
+  // authentication: a browser sends them without credentials.
+  const cors = createCors(config.corsOrigins);
+  if (cors) app.use(cors);
   // With logging off there is nothing for pino-http to do, and it costs ~6% of a request's CPU (npm run bench).
   const logRequests = pinoHttp({
     logger,

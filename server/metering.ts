@@ -86,7 +86,10 @@ export function createMetering(deps: MeteringDeps) {
           // Idempotency-Key where it matters).
           deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
           const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
-          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
+          // Only the request id and the CORS headers (so a browser can read the 503) are kept.
+          for (const header of res.getHeaderNames()) {
+            if (header !== 'x-request-id' && header !== 'vary' && !header.startsWith('access-control-')) res.removeHeader(header);
+          }
           res.statusCode = 503;
           res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
           res.setHeader('Retry-After', '1');
