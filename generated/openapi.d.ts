@@ -282,7 +282,8 @@ export interface paths {
         };
         /**
          * Liveness check
-         * @description Answers `200` while the process is serving requests. It does not touch the database.
+         * @description Answers `200` while the process is serving requests. It does not touch the database (unless a credential is
+         *     sent, which is then checked and the request recorded like any other).
          */
         get: operations["getLiveness"];
         put?: never;
@@ -341,6 +342,7 @@ export interface components {
         /** @description The credit balance of the account. */
         CreditBalance: {
             /**
+             * Format: int64
              * @description Credits available, in whole credits. Never negative.
              * @example 500
              */
@@ -430,31 +432,37 @@ export interface components {
              */
             method: string;
             /**
+             * Format: int32
              * @description The HTTP status of the response.
              * @example 200
              */
             status_code: number;
             /**
+             * Format: int32
              * @description Time from receiving the request to sending the response, in milliseconds.
              * @example 842
              */
             response_time_ms: number;
             /**
+             * Format: int32
              * @description Size of the request body, in bytes.
              * @example 52
              */
             request_bytes: number;
             /**
+             * Format: int32
              * @description Size of the response body, in bytes.
              * @example 4096
              */
             response_bytes: number;
             /**
+             * Format: double
              * @description Upstream data cost of the request, in US dollars.
              * @example 0
              */
             dataforseo_cost_usd: number;
             /**
+             * Format: int64
              * @description Credits charged for the request.
              * @example 3
              */
@@ -492,6 +500,7 @@ export interface components {
          */
         ApiKeyName: string;
         /**
+         * Format: int32
          * @description `1` ACTIVE: the key works. `2` DISABLED: set with `PATCH`, refused until set back to `1`. `3` REVOKED: final.
          *     `4` EXPIRED: past `constraints.expires_at`, final.
          * @example 1
@@ -499,6 +508,7 @@ export interface components {
          */
         ApiKeyStatus: 1 | 2 | 3 | 4;
         /**
+         * Format: int32
          * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads and metered tool calls; creating,
          *     changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
          * @example 1
@@ -506,6 +516,7 @@ export interface components {
          */
         PermissionMode: 1 | 2 | 3;
         /**
+         * Format: int32
          * @description `1` DAILY: the current UTC day. `2` WEEKLY: the current ISO week, from Monday 00:00 UTC. `3` MONTHLY: the
          *     current UTC calendar month.
          * @example 3
@@ -587,6 +598,7 @@ export interface components {
         ApiKeyBudget: {
             period: components["schemas"]["BudgetPeriod"];
             /**
+             * Format: int32
              * @description Credits per period.
              * @example 1000
              */
@@ -601,6 +613,7 @@ export interface components {
         /** @description At most `requests_per_minute` requests with this key in any one-minute window; past that, `429`. */
         ApiKeyRateLimit: {
             /**
+             * Format: int32
              * @description Requests allowed per minute.
              * @example 60
              */
@@ -717,6 +730,7 @@ export interface components {
             name?: components["schemas"]["ApiKeyName"];
             constraints?: components["schemas"]["ApiKeyConstraintsInput"];
             /**
+             * Format: int32
              * @description `1` to activate, `2` to disable.
              * @example 2
              * @enum {integer}
@@ -726,6 +740,7 @@ export interface components {
         /** @description How long the old secret keeps working. */
         ApiKeyRotate: {
             /**
+             * Format: int32
              * @description Seconds the old secret keeps working, up to a week; `0` stops it at once.
              * @example 3600
              */
@@ -753,6 +768,7 @@ export interface components {
              */
             description: string;
             /**
+             * Format: int32
              * @description Credits charged for each successful call.
              * @example 3
              */
@@ -885,7 +901,29 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description Identifies the kind of problem; its last segment is the usage record's `error_type`.
+             * @description Identifies the kind of problem: `https://openrush.io/problems/` followed by one of the names below (also
+             *     listed, with their titles, in `x-openrush-problem-types`). The name is the usage record's `error_type`.
+             *
+             *     | name | status | meaning |
+             *     | --- | --- | --- |
+             *     | `bad_request` | 400 | The request is not valid HTTP (a byte not allowed in a header, such as NUL; a malformed request line). Answered before the request is read, with `Connection: close`. |
+             *     | `validation_failed` | 400 | The request does not match the contract (a parameter, header or body field: type, bound, pattern, format, unknown field, text that is not well-formed Unicode); `errors` lists each problem. |
+             *     | `malformed_json` | 400 | The body is not valid JSON. |
+             *     | `unauthorized` | 401 | No credential, or one that is malformed, unknown, revoked, disabled, expired or past its rotation grace period. |
+             *     | `payment_required` | 402 | A metered call costs more credits than the balance holds; nothing was charged. |
+             *     | `budget_exhausted` | 402 | A metered call would take the key past its budget for the current period; nothing was charged. |
+             *     | `forbidden` | 403 | The key may not do this (read-only or restricted, another project, more power than itself), or a browser origin is not allowed. |
+             *     | `not_found` | 404 | No such path (paths are case-sensitive, without a trailing slash), or no such resource visible to the caller. |
+             *     | `method_not_allowed` | 405 | The path exists but not with this method; `Allow` lists the methods it has. |
+             *     | `request_timeout` | 408 | The request did not arrive in time. |
+             *     | `conflict` | 409 | The resource cannot change in its state (a revoked or expired key). |
+             *     | `payload_too_large` | 413 | The body is larger than 64 KiB. |
+             *     | `unsupported_media_type` | 415 | The body is not `application/json` in UTF-8. |
+             *     | `idempotency_key_reused` | 422 | The `Idempotency-Key` was used with a different request. |
+             *     | `too_many_requests` | 429 | The key's rate limit is reached, or too many failed authentications came from this address; see `Retry-After`. |
+             *     | `request_header_fields_too_large` | 431 | The request headers are larger than 16 KiB in all. |
+             *     | `internal_error` | 500 | An unexpected error; quote the `request_id` to support. |
+             *     | `service_unavailable` | 503 | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
              * @example https://openrush.io/problems/not_found
              */
             type: string;
@@ -895,6 +933,7 @@ export interface components {
              */
             title: string;
             /**
+             * Format: int32
              * @description The HTTP status code.
              * @example 404
              */
@@ -937,6 +976,8 @@ export interface components {
         ApiKey: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -947,6 +988,8 @@ export interface components {
         Forbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -957,6 +1000,8 @@ export interface components {
         Conflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -967,6 +1012,8 @@ export interface components {
         Capabilities: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -977,6 +1024,8 @@ export interface components {
         Healthy: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -987,6 +1036,8 @@ export interface components {
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -997,6 +1048,8 @@ export interface components {
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -1008,6 +1061,8 @@ export interface components {
         NotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1018,6 +1073,8 @@ export interface components {
         PayloadTooLarge: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1028,6 +1085,8 @@ export interface components {
         UnsupportedMediaType: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1038,6 +1097,8 @@ export interface components {
         IdempotencyKeyReused: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1048,6 +1109,8 @@ export interface components {
         PaymentRequired: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1058,9 +1121,9 @@ export interface components {
         TooManyRequests: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
-                "Retry-After": components["headers"]["RetryAfter"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -1071,16 +1134,25 @@ export interface components {
         InternalError: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database cannot be reached. */
+        /**
+         * @description The database cannot be reached, or the request could not be recorded in usage (nothing is acknowledged that
+         *     the usage does not show). Any operation can answer it, since a credential, when one is sent, is looked up
+         *     in the database. Safe to retry after `Retry-After` seconds (with the same `Idempotency-Key` for creates).
+         */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 [name: string]: unknown;
             };
             content: {
@@ -1099,8 +1171,9 @@ export interface components {
         /** @description Only records of requests made with this credential. */
         CredentialIdFilter: components["schemas"]["CredentialId"];
         /**
-         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-         *     value that is not an integer is a `400`.
+         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (a
+         *     32-bit integer, written in decimal digits with an optional leading `-`). A value that is not such an
+         *     integer (`0x10`, `1e1`, `+5`, ` 5`) is a `400`.
          * @example 50
          */
         UsageLimit: number;
@@ -1112,7 +1185,8 @@ export interface components {
         /** @description The `api_key_id` of a key of the current account. */
         ApiKeyIdPath: components["schemas"]["ApiKeyId"];
         /**
-         * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+         * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+         *     (`0x10`, `1e1`, `+5`), is a `400`.
          * @example 25
          */
         ApiKeysLimit: number;
@@ -1162,12 +1236,14 @@ export interface components {
         RetryAfter: number;
         /**
          * @description The caller's current quota under its key's rate limit, in the IETF httpapi-ratelimit-headers draft form:
-         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`.
+         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`. Sent on every answer to a request made with
+         *     a key that has `constraints.rate_limit`, whatever the operation and status; absent otherwise.
          * @example "per-key";r=0;t=42
          */
         RateLimit: string;
         /**
-         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`.
+         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`. Sent with `RateLimit` on every answer to a
+         *     request made with a key that has a rate limit.
          * @example "per-key";q=60;w=60
          */
         RateLimitPolicy: string;
@@ -1261,6 +1337,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1272,6 +1350,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiCredentials: {
@@ -1287,6 +1366,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1298,6 +1379,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiCredential: {
@@ -1323,6 +1405,8 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1338,6 +1422,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiCredential: {
@@ -1356,6 +1441,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1368,14 +1455,16 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listUsage: {
         parameters: {
             query?: {
                 /**
-                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-                 *     value that is not an integer is a `400`.
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (a
+                 *     32-bit integer, written in decimal digits with an optional leading `-`). A value that is not such an
+                 *     integer (`0x10`, `1e1`, `+5`, ` 5`) is a `400`.
                  * @example 50
                  */
                 limit?: components["parameters"]["UsageLimit"];
@@ -1397,6 +1486,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
@@ -1409,6 +1500,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getCapabilities: {
@@ -1422,7 +1514,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Capabilities"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     postCapabilities: {
@@ -1442,7 +1536,9 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     inspectDomain: {
@@ -1462,6 +1558,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1476,13 +1574,15 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiKeys: {
         parameters: {
             query?: {
                 /**
-                 * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+                 * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+                 *     (`0x10`, `1e1`, `+5`), is a `400`.
                  * @example 25
                  */
                 limit?: components["parameters"]["ApiKeysLimit"];
@@ -1511,6 +1611,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1522,6 +1624,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiKey: {
@@ -1547,6 +1650,8 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1562,6 +1667,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getApiKey: {
@@ -1583,6 +1689,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateApiKey: {
@@ -1611,6 +1718,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiKey: {
@@ -1632,6 +1740,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateApiKey: {
@@ -1654,6 +1763,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1670,6 +1781,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getLiveness: {
@@ -1683,6 +1795,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getReadiness: {
@@ -1696,6 +1811,8 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -4,7 +4,7 @@ import type { components } from '../generated/openapi.d.ts';
 export type ProblemBody = components['schemas']['Problem'];
 export type ValidationErrorItem = components['schemas']['ValidationError'];
 
-const TITLES: Record<string, string> = {
+export const TITLES: Record<string, string> = {
   bad_request: 'Bad request',
   validation_failed: 'Validation failed',
   malformed_json: 'Malformed JSON',
