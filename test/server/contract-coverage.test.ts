@@ -74,9 +74,9 @@ describe('the contract', () => {
 });
 
 /** A request for an operation with every path parameter filled; the body is an empty object. */
-function requestFor(path: string, method: string, key: string): [string, RequestInit & { key: string }] {
+function requestFor(path: string, method: string, key: string): [string, RequestInit & { key?: string | null }] {
   const url = path.replace(/\{[^}]+\}/g, 'cred_01KW1WT6F8KK8E8PW71NXT39GC');
-  const init: RequestInit & { key: string } = { method: method.toUpperCase(), key };
+  const init: RequestInit & { key?: string | null } = { method: method.toUpperCase(), key };
   return method === 'get' ? [url, init] : [url, jsonInit({}, init)];
 }
 
