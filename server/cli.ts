@@ -175,7 +175,7 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     process.stdout.write(
       `\nCreated a starter account ${starter.accountId} with ${starter.balance} credits.\n` +
         `Its API key is shown only this once; copy it now:\n\n    ${starter.key}\n\n` +
-        `Try: curl http://localhost:${config.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
+        `Try: curl http://${options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
     );
   }
   const app = createApp({ store, config, logger });

@@ -63,6 +63,8 @@ describe('serve flags and HOST', () => {
       await new Promise((done) => setTimeout(done, 100));
     }
     expect(listeningLine(started.output.stdout)).toMatchObject({ host: '127.0.0.1', port });
+    // The starter banner's example calls the server where it really listens.
+    expect(started.output.stdout).toContain(`curl http://127.0.0.1:${port}/v1/me/credits`);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     started.child.kill('SIGTERM');
     expect((await started.exited).code).toBe(0);
