@@ -366,7 +366,8 @@ export interface paths {
         };
         /**
          * Liveness check
-         * @description Answers `200` while the process is serving requests. It does not touch the database.
+         * @description Answers `200` while the process is serving requests. It does not touch the database (unless a credential is
+         *     sent, which is then checked and the request recorded like any other).
          */
         get: operations["getLiveness"];
         put?: never;
@@ -425,6 +426,7 @@ export interface components {
         /** @description The credit balance of the account. */
         CreditBalance: {
             /**
+             * Format: int64
              * @description Credits available, in whole credits. Never negative.
              * @example 500
              */
@@ -473,7 +475,10 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description Optional expiry, an RFC 3339 timestamp in the future.
+             * @description Optional expiry, an RFC 3339 timestamp in the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`9999-12-31T23:59:59-23:59` is refused with `400`). Any offset is accepted and the key answers with the
+             *     instant in UTC; a leap second (`23:59:60` in UTC) is read as the instant right after it (`00:00:00` of the
+             *     next day); fractions beyond milliseconds are cut off.
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string;
@@ -511,31 +516,37 @@ export interface components {
              */
             method: string;
             /**
+             * Format: int32
              * @description The HTTP status of the response.
              * @example 200
              */
             status_code: number;
             /**
+             * Format: int32
              * @description Time from receiving the request to sending the response, in milliseconds.
              * @example 842
              */
             response_time_ms: number;
             /**
+             * Format: int32
              * @description Size of the request body, in bytes.
              * @example 52
              */
             request_bytes: number;
             /**
+             * Format: int32
              * @description Size of the response body, in bytes.
              * @example 4096
              */
             response_bytes: number;
             /**
+             * Format: double
              * @description Upstream data cost of the request, in US dollars.
              * @example 0
              */
             dataforseo_cost_usd: number;
             /**
+             * Format: int64
              * @description Credits charged for the request.
              * @example 3
              */
@@ -587,6 +598,7 @@ export interface components {
          */
         ApiKeyName: string;
         /**
+         * Format: int32
          * @description `1` ACTIVE: the key works. `2` DISABLED: set with `PATCH`, refused until set back to `1`. `3` REVOKED: final.
          *     `4` EXPIRED: past `constraints.expires_at`, final.
          * @example 1
@@ -594,6 +606,7 @@ export interface components {
          */
         ApiKeyStatus: 1 | 2 | 3 | 4;
         /**
+         * Format: int32
          * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads only; calling a metered tool (it spends
          *     credits), creating, changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
          * @example 1
@@ -601,6 +614,7 @@ export interface components {
          */
         PermissionMode: 1 | 2 | 3;
         /**
+         * Format: int32
          * @description `1` DAILY: the current UTC day. `2` WEEKLY: the current ISO week, from Monday 00:00 UTC. `3` MONTHLY: the
          *     current UTC calendar month.
          * @example 3
@@ -682,6 +696,7 @@ export interface components {
         ApiKeyBudget: {
             period: components["schemas"]["BudgetPeriod"];
             /**
+             * Format: int32
              * @description Credits per period.
              * @example 1000
              */
@@ -696,6 +711,7 @@ export interface components {
         /** @description At most `requests_per_minute` requests with this key in any one-minute window; past that, `429`. */
         ApiKeyRateLimit: {
             /**
+             * Format: int32
              * @description Requests allowed per minute.
              * @example 60
              */
@@ -718,7 +734,9 @@ export interface components {
         ApiKeyConstraintsInput: {
             /**
              * Format: date-time
-             * @description When the key stops working (in the future), or null.
+             * @description When the key stops working, or null. In the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`400` otherwise); read like `expires_at` of `ApiCredentialCreate` (offsets normalised to UTC, a leap
+             *     second as the instant right after it).
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string | null;
@@ -753,6 +771,7 @@ export interface components {
              */
             last_used_at: string | null;
             /**
+             * Format: int32
              * @description For a key imported from an older token system, the token family it belonged to there; null for keys made
              *     by OpenRush (all keys made through this API are).
              * @example null
@@ -792,6 +811,7 @@ export interface components {
              */
             last_used_at: string | null;
             /**
+             * Format: int32
              * @description For a key imported from an older token system, the token family it belonged to there; null for keys made
              *     by OpenRush (all keys made through this API are).
              * @example null
@@ -834,6 +854,7 @@ export interface components {
             name?: components["schemas"]["ApiKeyName"];
             constraints?: components["schemas"]["ApiKeyConstraintsInput"];
             /**
+             * Format: int32
              * @description `1` to activate, `2` to disable.
              * @example 2
              * @enum {integer}
@@ -843,6 +864,7 @@ export interface components {
         /** @description How long the old secret keeps working. */
         ApiKeyRotate: {
             /**
+             * Format: int32
              * @description Seconds the old secret keeps working, up to a week; `0` stops it at once.
              * @example 3600
              */
@@ -870,6 +892,7 @@ export interface components {
              */
             description: string;
             /**
+             * Format: int32
              * @description Credits charged for each successful call.
              * @example 3
              */
@@ -899,7 +922,8 @@ export interface components {
              *       ],
              *       "properties": {
              *         "domain": {
-             *           "type": "string"
+             *           "type": "string",
+             *           "maxLength": 2048
              *         }
              *       }
              *     }
@@ -1002,6 +1026,7 @@ export interface components {
              */
             jsonrpc: "2.0";
             /**
+             * Format: int64
              * @description The request's id, echoed in its response; absent for a notification.
              * @example 1
              */
@@ -1034,6 +1059,7 @@ export interface components {
              */
             jsonrpc: "2.0";
             /**
+             * Format: int64
              * @description The id of the request this answers.
              * @example 1
              */
@@ -1045,6 +1071,7 @@ export interface components {
         /** @description A JSON-RPC 2.0 error (an unknown method or tool, malformed parameters). */
         JsonRpcError: {
             /**
+             * Format: int32
              * @description The JSON-RPC error code (`-32601` unknown method, `-32602` invalid parameters, ...).
              * @example -32602
              */
@@ -1105,7 +1132,30 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description Identifies the kind of problem; its last segment is the usage record's `error_type`.
+             * @description Identifies the kind of problem: `https://openrush.io/problems/` followed by one of the names below (also
+             *     listed, with their titles, in `x-openrush-problem-types`). The name is the usage record's `error_type`.
+             *
+             *     | name | status | meaning |
+             *     | --- | --- | --- |
+             *     | `bad_request` | 400 | The request is not valid HTTP (a byte not allowed in a header, such as NUL; a malformed request line). Answered before the request is read, with `Connection: close`. |
+             *     | `validation_failed` | 400 | The request does not match the contract (a parameter, header or body field: type, bound, pattern, format, unknown field, text that is not well-formed Unicode); `errors` lists each problem. |
+             *     | `malformed_json` | 400 | The body is not valid JSON. |
+             *     | `unauthorized` | 401 | No credential, or one that is malformed, unknown, revoked, disabled, expired or past its rotation grace period. |
+             *     | `payment_required` | 402 | A metered call costs more credits than the balance holds; nothing was charged. |
+             *     | `budget_exhausted` | 402 | A metered call would take the key past its budget for the current period; nothing was charged. |
+             *     | `forbidden` | 403 | The key may not do this (read-only or restricted, another project, more power than itself), or a browser origin is not allowed. |
+             *     | `not_found` | 404 | No such path (paths are case-sensitive, without a trailing slash), or no such resource visible to the caller. |
+             *     | `method_not_allowed` | 405 | The path exists but not with this method; `Allow` lists the methods it has. |
+             *     | `not_acceptable` | 406 | `/mcp` only: the client does not accept both `application/json` and `text/event-stream`. |
+             *     | `request_timeout` | 408 | The request did not arrive in time. |
+             *     | `conflict` | 409 | The resource cannot change in its state (a revoked or expired key). |
+             *     | `payload_too_large` | 413 | The body is larger than 64 KiB. |
+             *     | `unsupported_media_type` | 415 | The body is not `application/json` in UTF-8. |
+             *     | `idempotency_key_reused` | 422 | The `Idempotency-Key` was used with a different request. |
+             *     | `too_many_requests` | 429 | The key's rate limit is reached, or too many failed authentications came from this address; see `Retry-After`. |
+             *     | `request_header_fields_too_large` | 431 | The request headers are larger than 16 KiB in all. |
+             *     | `internal_error` | 500 | An unexpected error; quote the `request_id` to support. |
+             *     | `service_unavailable` | 503 | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
              * @example https://openrush.io/problems/not_found
              */
             type: string;
@@ -1115,6 +1165,7 @@ export interface components {
              */
             title: string;
             /**
+             * Format: int32
              * @description The HTTP status code.
              * @example 404
              */
@@ -1157,6 +1208,9 @@ export interface components {
         ApiKey: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1167,6 +1221,9 @@ export interface components {
         Forbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1177,6 +1234,9 @@ export interface components {
         Conflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1187,6 +1247,9 @@ export interface components {
         Capabilities: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1197,6 +1260,9 @@ export interface components {
         Healthy: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1207,6 +1273,9 @@ export interface components {
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1220,6 +1289,9 @@ export interface components {
         McpUnauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticateMcp"];
                 [name: string]: unknown;
             };
@@ -1231,6 +1303,9 @@ export interface components {
         NotAcceptable: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1241,6 +1316,9 @@ export interface components {
         MethodNotAllowed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 Allow: components["headers"]["Allow"];
                 [name: string]: unknown;
             };
@@ -1252,6 +1330,9 @@ export interface components {
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -1263,6 +1344,9 @@ export interface components {
         NotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1273,6 +1357,9 @@ export interface components {
         PayloadTooLarge: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1283,6 +1370,9 @@ export interface components {
         UnsupportedMediaType: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1293,6 +1383,9 @@ export interface components {
         IdempotencyKeyReused: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1303,6 +1396,9 @@ export interface components {
         PaymentRequired: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1313,9 +1409,10 @@ export interface components {
         TooManyRequests: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
-                "Retry-After": components["headers"]["RetryAfter"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -1326,16 +1423,27 @@ export interface components {
         InternalError: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database cannot be reached. */
+        /**
+         * @description The database cannot be reached, or the request could not be recorded in usage (nothing is acknowledged that
+         *     the usage does not show). Any operation can answer it, since a credential, when one is sent, is looked up
+         *     in the database. Safe to retry after `Retry-After` seconds (with the same `Idempotency-Key` for creates).
+         */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -1354,8 +1462,9 @@ export interface components {
         /** @description Only records of requests made with this credential. */
         CredentialIdFilter: components["schemas"]["CredentialId"];
         /**
-         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-         *     value that is not an integer is a `400`.
+         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+         *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+         *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
          * @example 50
          */
         UsageLimit: number;
@@ -1367,7 +1476,8 @@ export interface components {
         /** @description The `api_key_id` of a key of the current account. */
         ApiKeyIdPath: components["schemas"]["ApiKeyId"];
         /**
-         * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+         * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+         *     (`0x10`, `1e1`, `+5`), is a `400`.
          * @example 25
          */
         ApiKeysLimit: number;
@@ -1407,8 +1517,10 @@ export interface components {
          */
         CacheControlNoStore: "no-store";
         /**
-         * @description The authentication scheme to use.
-         * @example Bearer realm="openrush"
+         * @description The authentication scheme to use: `Bearer realm="openrush"` when no credential was sent; with
+         *     `, error="invalid_token", error_description="…"` (or `error="invalid_request"`) when one was sent and
+         *     refused (RFC 6750 §3.1).
+         * @example Bearer realm="openrush", error="invalid_token", error_description="The API key was revoked."
          */
         WWWAuthenticate: string;
         /**
@@ -1434,15 +1546,24 @@ export interface components {
         RetryAfter: number;
         /**
          * @description The caller's current quota under its key's rate limit, in the IETF httpapi-ratelimit-headers draft form:
-         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`.
+         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`. Sent on every answer to a request made with
+         *     a key that has `constraints.rate_limit`, whatever the operation and status; absent otherwise.
          * @example "per-key";r=0;t=42
          */
         RateLimit: string;
         /**
-         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`.
+         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`. Sent with `RateLimit` on every answer to a
+         *     request made with a key that has a rate limit.
          * @example "per-key";q=60;w=60
          */
         RateLimitPolicy: string;
+        /**
+         * @description Only when the server is started with `OPENRUSH_CORS_ORIGINS` and the request's `Origin` is one of them: that
+         *     origin (or `*` when configured so). Sent on every answer to such a request, errors included. See CORS in the
+         *     description of this API.
+         * @example https://dashboard.openrush.io
+         */
+        "Access-Control-Allow-Origin": string;
     };
     pathItems: never;
 }
@@ -1530,6 +1651,7 @@ export type HeaderWwwAuthenticateMcp = components['headers']['WWWAuthenticateMcp
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderRateLimit = components['headers']['RateLimit'];
 export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
+export type HeaderAccessControlAllowOrigin = components['headers']['Access-Control-Allow-Origin'];
 export type $defs = Record<string, never>;
 export interface operations {
     getCredits: {
@@ -1545,6 +1667,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1556,6 +1681,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiCredentials: {
@@ -1571,6 +1697,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1582,6 +1711,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiCredential: {
@@ -1607,6 +1737,9 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1622,6 +1755,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiCredential: {
@@ -1640,6 +1774,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1652,14 +1789,16 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listUsage: {
         parameters: {
             query?: {
                 /**
-                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-                 *     value that is not an integer is a `400`.
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+                 *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+                 *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
                  * @example 50
                  */
                 limit?: components["parameters"]["UsageLimit"];
@@ -1683,6 +1822,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
@@ -1695,6 +1837,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getCapabilities: {
@@ -1708,7 +1851,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Capabilities"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     postCapabilities: {
@@ -1728,7 +1873,9 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     inspectDomain: {
@@ -1748,6 +1895,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1762,6 +1912,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     openMcpEventStream: {
@@ -1804,6 +1955,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1814,6 +1968,9 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1857,6 +2014,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1864,14 +2024,17 @@ export interface operations {
                 };
             };
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiKeys: {
         parameters: {
             query?: {
                 /**
-                 * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+                 * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+                 *     (`0x10`, `1e1`, `+5`), is a `400`.
                  * @example 25
                  */
                 limit?: components["parameters"]["ApiKeysLimit"];
@@ -1900,6 +2063,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1911,6 +2077,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiKey: {
@@ -1936,6 +2103,9 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1951,6 +2121,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getApiKey: {
@@ -1972,6 +2143,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateApiKey: {
@@ -2000,6 +2172,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiKey: {
@@ -2021,6 +2194,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateApiKey: {
@@ -2043,6 +2217,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -2059,6 +2236,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getLiveness: {
@@ -2072,6 +2250,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getReadiness: {
@@ -2085,6 +2266,8 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -4,13 +4,13 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.ts';
 import type { Caller } from './context.ts';
+import { recordedEndpoint, redactSecrets } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
 import { budgetFor } from './policy.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
-const ENDPOINT_MAX = 2048;
 const ERROR_MESSAGE_MAX = 1024;
 
 export interface MeteringDeps {
@@ -67,7 +67,7 @@ export function createMetering(deps: MeteringDeps) {
       account_id: caller.accountId,
       credential_id: caller.credentialId,
       auth_source: caller.authSource,
-      endpoint: call.endpoint.slice(0, ENDPOINT_MAX),
+      endpoint: recordedEndpoint(call.endpoint),
       method: call.method,
       status_code: call.statusCode,
       response_time_ms: Math.round(performance.now() - call.startedAt),
@@ -76,7 +76,7 @@ export function createMetering(deps: MeteringDeps) {
       dataforseo_cost_usd: call.upstreamCostUsd ?? 0,
       credits_charged: credits,
       error_type: problem ? problem.problemType : null,
-      error_message: problem ? problem.detail.slice(0, ERROR_MESSAGE_MAX) : null,
+      error_message: problem ? redactSecrets(problem.detail).slice(0, ERROR_MESSAGE_MAX) : null,
       created_at: deps.clock.now().toISOString(),
       channel: call.channel,
       tool: call.tool ?? null,

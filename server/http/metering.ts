@@ -12,7 +12,7 @@ function callOf(req: Request, statusCode: number, responseBytes: number): Call {
   return {
     channel: req.path === MCP_PATH ? 'mcp' : 'api',
     endpoint: req.path,
-    method: req.method,
+    method: req.ctx.head ? 'HEAD' : req.method,
     statusCode,
     startedAt: req.ctx.startedAt,
     requestBytes: req.ctx.requestBytes,
@@ -30,8 +30,10 @@ export function createUsageHook(metering: Metering, logger: Logger) {
       if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
       req.ctx.usageRecorded = true;
       const [chunk, encoding] = args;
-      const bytes =
-        typeof chunk === 'string'
+      // A HEAD answer carries no body, whatever the handler wrote.
+      const bytes = req.ctx.head
+        ? 0
+        : typeof chunk === 'string'
           ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
           : chunk instanceof Uint8Array
             ? chunk.byteLength
@@ -43,7 +45,10 @@ export function createUsageHook(metering: Metering, logger: Logger) {
           // Idempotency-Key where it matters).
           logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
           const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
-          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
+          // Only the request id and the CORS headers (so a browser can read the 503) are kept.
+          for (const header of res.getHeaderNames()) {
+            if (header !== 'x-request-id' && header !== 'vary' && !header.startsWith('access-control-')) res.removeHeader(header);
+          }
           res.statusCode = 503;
           res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
           res.setHeader('Retry-After', '1');
