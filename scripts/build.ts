@@ -42,7 +42,8 @@ const STAMP = '.build-stamp';
 
 function* files(path: string): Generator<string> {
   if (!existsSync(path)) return;
-  if (!statSync(path).isDirectory()) return yield path;
+  yield path; // a directory too: removing a file changes its mtime
+  if (!statSync(path).isDirectory()) return;
   for (const entry of readdirSync(path)) {
     if (entry === 'dist' || entry === 'node_modules') continue;
     yield* files(join(path, entry));
