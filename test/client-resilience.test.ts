@@ -249,7 +249,8 @@ describe('retries on network errors', () => {
 describe('timeouts', () => {
   it('an attempt that gets no answer is abandoned and retried', async () => {
     const proxy = await proxyFor((n) => (n === 0 ? 'hang' : 'forward'));
-    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 300 });
+    // Long enough that the second attempt (a real answer, on a loaded machine) never times out too.
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 3_000 });
     const { response } = await client.GET('/v1/me/credits');
     expect(response.status).toBe(200);
     expect(retries).toHaveLength(1);
