@@ -44,8 +44,9 @@ export interface OpenRushClientOptions {
    */
   maxRetryDelayMs?: number | undefined;
   /**
-   * How long one attempt may take, in ms, before it is abandoned (and retried when safe); then the call rejects with
-   * an `OpenRushTimeoutError`. Default 60 000; `0` for none. A call's own `signal` is honoured as well.
+   * How long one attempt may wait for its answer (status and headers), in ms, before it is abandoned (and retried
+   * when safe); then the call rejects with an `OpenRushTimeoutError`. Default 60 000; `0` for none. A call's own
+   * `signal` is honoured as well, the reading of the body included.
    */
   timeoutMs?: number | undefined;
   /** Called before each retry (for logging or metrics). */

@@ -27,6 +27,8 @@ export interface RetryPolicy {
 
 type Fetch = (input: Request) => Promise<Response>;
 
+const requestOf = new WeakMap<Response, Request>();
+
 const RETRIED_STATUSES = new Set([429, 503]);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -76,25 +78,49 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export function retryingFetch(send: Fetch, policy: RetryPolicy): Fetch {
+  const inFlight = new Set<Request>();
   return async function fetchWithRetries(request: Request): Promise<Response> {
     const retryable = policy.retries > 0 && safeToRetry(request);
     for (let retry = 0; ; retry++) {
       const mayRetry = retryable && retry < policy.retries;
       // A clone keeps the body readable for the next attempt.
       const attempt = mayRetry ? request.clone() : request;
-      const timeout = policy.timeoutMs > 0 ? AbortSignal.timeout(policy.timeoutMs) : undefined;
-      const signal = timeout ? AbortSignal.any([request.signal, timeout]) : request.signal;
+      // One controller per attempt, aborted by the caller's signal or by a timer of our own. Not
+      // AbortSignal.timeout()/any(): their signals are only weakly held, and once the garbage collector takes one it
+      // never fires (an attempt would then wait forever).
+      const controller = new AbortController();
+      const abortWithCaller = () => controller.abort(request.signal.reason);
+      if (request.signal.aborted) abortWithCaller();
+      else request.signal.addEventListener('abort', abortWithCaller, { once: true });
+      let timedOut = false;
+      const timer =
+        policy.timeoutMs > 0
+          ? setTimeout(() => {
+              timedOut = true;
+              controller.abort(new OpenRushTimeoutError(request, policy.timeoutMs));
+            }, policy.timeoutMs)
+          : undefined;
+      // Held until the attempt settles: a Request follows its signal through a weak reference, so an attempt whose
+      // Request were collected mid-flight would never hear of the abort.
+      const sent = new Request(attempt, { signal: controller.signal });
+      inFlight.add(sent);
       let response: Response;
       try {
-        response = await send(new Request(attempt, { signal }));
+        response = await send(sent);
+        // …and for as long as its answer: the caller's signal may still abort the reading of the body.
+        requestOf.set(response, sent);
       } catch (error) {
         if (request.signal.aborted) throw error;
-        const failure = timeout?.aborted ? new OpenRushTimeoutError(request, policy.timeoutMs, { cause: error }) : error;
+        const failure = timedOut ? new OpenRushTimeoutError(request, policy.timeoutMs, { cause: error }) : error;
         if (!mayRetry) throw failure;
         const delayMs = backoffMs(policy, retry);
         policy.onRetry?.({ attempt: retry + 1, delayMs, error: failure, request });
         await sleep(delayMs, request.signal);
         continue;
+      } finally {
+        // The timeout bounds the wait for the answer (status and headers); the body is the caller's to read.
+        clearTimeout(timer);
+        inFlight.delete(sent);
       }
       if (!mayRetry || !RETRIED_STATUSES.has(response.status)) return response;
       const delayMs = retryAfterMs(response) ?? backoffMs(policy, retry);

@@ -1,5 +1,6 @@
 // The client's error, retry and timeout behaviour, against the real server: real 429 and 503 answers, and a tiny
 // real proxy that loses connections or answers on cue (test/helpers/flaky-proxy.ts). No mocked fetch.
+import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   allApiKeys,
@@ -264,6 +265,29 @@ describe('timeouts', () => {
     expect(failure).toBeInstanceOf(OpenRushTimeoutError);
     expect((failure as Error).message).toContain('/v1/me/credits');
     expect(proxy.seen).toHaveLength(1);
+  });
+
+  it('fires even when the garbage collector runs while the attempt waits', async () => {
+    // AbortSignal.timeout()/any() and a Request's signal are weakly held: a collection mid-flight used to leave
+    // the attempt waiting forever. A process of its own, to run the collector (--expose-gc) every few milliseconds.
+    const proxy = await proxyFor(() => 'hang');
+    const code = `const { createOpenRushClient } = await import(process.env.CLIENT_MODULE);
+      const openrush = createOpenRushClient({ baseUrl: process.env.BASE_URL, apiKey: 'or_x', timeoutMs: 1000, retries: 0 });
+      const collecting = setInterval(() => globalThis.gc(), 20);
+      try { await openrush.GET('/v1/me/credits'); console.log('answered'); }
+      catch (error) { console.log(error.name); }
+      finally { clearInterval(collecting); }`;
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, CLIENT_MODULE: new URL('../client/index.ts', import.meta.url).href, BASE_URL: proxy.url },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    // Bounded, so that a regression fails here instead of hanging the run.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(killer);
+    expect({ code: exitCode, output: output.trim() }).toEqual({ code: 0, output: 'OpenRushTimeoutError' });
   });
 
   it("the caller's own signal aborts the call and is never retried", async () => {
