@@ -1,47 +1,96 @@
-// The typed OpenRush client: openapi-fetch over the generated contract types.
+// The typed OpenRush client: openapi-fetch over the generated contract types, with retries and timeouts.
 //   const openrush = createOpenRushClient({ baseUrl: 'http://localhost:3000', apiKey: process.env.OPENRUSH_KEY });
 //   const { data, error, response } = await openrush.GET('/v1/me/credits');
-import createClient, { type Client, type ClientOptions, type Middleware } from 'openapi-fetch';
+import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/openapi.d.ts';
+import { type RetryEvent, retryingFetch } from './retry.ts';
 
 export type { components, paths } from '../generated/openapi.d.ts';
 export type ApiCredential = components['schemas']['ApiCredential'];
 export type ApiCredentialCreated = components['schemas']['ApiCredentialCreated'];
 export type UsageRecord = components['schemas']['UsageRecord'];
 export type Capabilities = components['schemas']['Capabilities'];
-export type Problem = components['schemas']['Problem'];
+export type ApiKey = components['schemas']['ApiKey'];
+export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+export type { Problem } from './errors.ts';
+export type { RetryEvent } from './retry.ts';
 
 export type OpenRushClient = Client<paths>;
 
+// Options are typed `?: T | undefined` so that `apiKey: process.env.OPENRUSH_KEY` compiles under
+// exactOptionalPropertyTypes too.
 export interface OpenRushClientOptions {
   /** e.g. `https://api.openrush.io` or `http://localhost:3000` (no `/v1`: the paths carry it). */
   baseUrl: string;
   /** An OpenRush API key (`or_…`), sent as `Authorization: Bearer`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** A Dashboard session token (a Supabase access token), sent as `Authorization: Bearer`. */
-  sessionToken?: string;
-  /** A fetch implementation (for tests, proxies or instrumentation); defaults to the global fetch. */
-  fetch?: ClientOptions['fetch'];
+  sessionToken?: string | undefined;
+  /** A fetch implementation (for proxies or instrumentation); defaults to the global fetch. */
+  fetch?: ((input: Request) => Promise<Response>) | undefined;
   /** Extra headers sent with every request. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
+  /**
+   * How many times a request is sent again after a network error, a timeout, a `429` or a `503` — only when that is
+   * safe: GET and HEAD, and POSTs carrying an `Idempotency-Key` (the client adds one to the creates). Default 2;
+   * `0` turns retries off.
+   */
+  retries?: number | undefined;
+  /** The first backoff delay in ms, doubled on each retry, with jitter; `Retry-After` takes precedence. Default 500. */
+  retryDelayMs?: number | undefined;
+  /**
+   * The longest the client waits before a retry, in ms. When a `Retry-After` asks for longer, the client does not
+   * wait: it returns that answer. Default 60 000.
+   */
+  maxRetryDelayMs?: number | undefined;
+  /**
+   * How long one attempt may wait for its answer (status and headers), in ms, before it is abandoned (and retried
+   * when safe); then the call rejects with an `OpenRushTimeoutError`. Default 60 000; `0` for none. A call's own
+   * `signal` is honoured as well, the reading of the body included.
+   */
+  timeoutMs?: number | undefined;
+  /** Called before each retry (for logging or metrics). */
+  onRetry?: ((event: RetryEvent) => void) | undefined;
+}
+
+/** The create operations: the client gives each an `Idempotency-Key` unless the caller sent one. */
+export const IDEMPOTENT_CREATES: readonly string[] = ['/v1/me/api-credentials', '/v2/api-keys'];
+
+function newIdempotencyKey(): string {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
+  // crypto.randomUUID is missing on plain-http pages of some browsers; getRandomValues is not.
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 export function createOpenRushClient(options: OpenRushClientOptions): OpenRushClient {
   if (options.apiKey && options.sessionToken) throw new Error('Pass apiKey or sessionToken, not both');
-  const client = createClient<paths>({ baseUrl: options.baseUrl, fetch: options.fetch, headers: options.headers });
+  const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+  const client = createClient<paths>({
+    baseUrl: options.baseUrl,
+    headers: options.headers ?? {},
+    fetch: retryingFetch(send, {
+      retries: options.retries ?? 2,
+      retryDelayMs: options.retryDelayMs ?? 500,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      onRetry: options.onRetry,
+    }),
+  });
   const credential = options.apiKey ?? options.sessionToken;
-  if (credential) {
-    const authenticate: Middleware = {
-      onRequest({ request }) {
-        request.headers.set('Authorization', `Bearer ${credential}`);
-        return request;
-      },
-    };
-    client.use(authenticate);
-  }
+  const prepare: Middleware = {
+    onRequest({ request, schemaPath }) {
+      if (credential) request.headers.set('Authorization', `Bearer ${credential}`);
+      if (request.method === 'POST' && IDEMPOTENT_CREATES.includes(schemaPath) && !request.headers.has('idempotency-key')) {
+        request.headers.set('Idempotency-Key', newIdempotencyKey());
+      }
+      return request;
+    },
+  };
+  client.use(prepare);
   return client;
 }
 
-export { allApiKeys, allUsage, OpenRushError } from './paginate.ts';
-export type ApiKey = components['schemas']['ApiKey'];
-export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+export { OpenRushError, unwrap } from './errors.ts';
+export { OpenRushTimeoutError } from './retry.ts';
+export { allApiKeys, allUsage } from './paginate.ts';

@@ -3,6 +3,7 @@
 //   proxy — the real server (real SQLite file, real port) behind `prism proxy --errors`, which reports any
 //           request or response that breaks the contract in an `sl-violations` header.
 import type { TestProject } from 'vitest/node';
+import { buildIfStale } from '../scripts/build.ts';
 import { startPrism, BUNDLED_CONTRACT } from './helpers/prism.ts';
 import { startTestServer } from './helpers/server.ts';
 import { dropTestSchemas, TEST_DATABASE_URL } from './helpers/stores.ts';
@@ -17,6 +18,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // The CLI tests and the packed-package tests run the compiled dist/: never a stale one.
+  buildIfStale();
   const server = await startTestServer();
   const [mock, proxy] = await Promise.all([
     startPrism(['mock', BUNDLED_CONTRACT]),

@@ -8,12 +8,14 @@ export interface FaultyStore {
   database: TestStore;
 }
 
-export function faultyStore(overrides: Partial<Store>): FaultyStore {
+/** `overrides` may be a function of the real store, to fail some calls and pass the others on. */
+export function faultyStore(overrides: Partial<Store> | ((real: Store) => Partial<Store>)): FaultyStore {
   const database = openTestStore();
   const real = database.store;
+  const replaced = typeof overrides === 'function' ? overrides(real) : overrides;
   const store = new Proxy(real, {
     get(target, property, receiver) {
-      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Store];
+      if (Object.hasOwn(replaced, property)) return replaced[property as keyof Store];
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -1,0 +1,318 @@
+// The client's error, retry and timeout behaviour, against the real server: real 429 and 503 answers, and a tiny
+// real proxy that loses connections or answers on cue (test/helpers/flaky-proxy.ts). No mocked fetch.
+import { spawn } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  allApiKeys,
+  allUsage,
+  createOpenRushClient,
+  IDEMPOTENT_CREATES,
+  OpenRushError,
+  type OpenRushClientOptions,
+  OpenRushTimeoutError,
+  type RetryEvent,
+  unwrap,
+} from '../client/index.ts';
+import { loadContract } from '../server/contract.ts';
+import type { Store } from '../server/store/types.ts';
+import { faultyStore } from './helpers/faulty-store.ts';
+import { type FlakyProxy, type Misbehaviour, startFlakyProxy } from './helpers/flaky-proxy.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+let server: TestServer;
+const proxies: FlakyProxy[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterEach(async () => {
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function proxyFor(plan: (n: number) => Misbehaviour, target = server.url): Promise<FlakyProxy> {
+  const proxy = await startFlakyProxy(target, plan);
+  proxies.push(proxy);
+  return proxy;
+}
+
+/** A client whose retries are recorded and whose backoff is short (Retry-After still rules when sent). */
+function recordingClient(baseUrl: string, apiKey: string, options: Partial<OpenRushClientOptions> = {}) {
+  const retries: RetryEvent[] = [];
+  const client = createOpenRushClient({ baseUrl, apiKey, retryDelayMs: 5, onRetry: (event) => retries.push(event), ...options });
+  return { client, retries };
+}
+
+const connectionRefused = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+
+describe('errors', () => {
+  it('keeps { data, error, response } and unwrap() throws an OpenRushError with the problem and the request id', async () => {
+    const account = await server.newAccount();
+    const openrush = createOpenRushClient({ baseUrl: server.url, apiKey: account.key });
+
+    const { data, error, response } = await openrush.POST('/v2/api-keys', { body: { name: '' } });
+    expect(data).toBeUndefined();
+    expect(response.status).toBe(400);
+    expect(error).toMatchObject({ status: 400, request_id: response.headers.get('x-request-id') });
+
+    const thrown = await unwrap(openrush.POST('/v2/api-keys', { body: { name: '' } })).catch((caught: unknown) => caught);
+    expect(thrown).toBeInstanceOf(OpenRushError);
+    const failure = thrown as OpenRushError;
+    expect(failure.status).toBe(400);
+    expect(failure.type).toMatch(/^https:\/\/openrush\.io\/problems\//);
+    expect(failure.title).toBeTruthy();
+    expect(failure.detail).toBeTruthy();
+    expect(failure.errors?.[0]).toMatchObject({ location: 'body', pointer: '/name' });
+    expect(failure.requestId).toMatch(/^req_/);
+    expect(failure.requestId).toBe(failure.response?.headers.get('x-request-id'));
+    expect(failure.message).toContain(failure.requestId!);
+  });
+
+  it('unwrap() returns the data of a success', async () => {
+    const openrush = createOpenRushClient({ baseUrl: server.url, apiKey: server.account.key });
+    expect(await unwrap(openrush.GET('/v1/me/credits'))).toEqual({ balance: expect.any(Number) });
+  });
+
+  it('a refused credential is an OpenRushError 401 with its type', async () => {
+    const openrush = createOpenRushClient({ baseUrl: server.url, apiKey: `or_${'a'.repeat(38)}` });
+    await expect(unwrap(openrush.GET('/v1/me/credits'))).rejects.toMatchObject({
+      name: 'OpenRushError',
+      status: 401,
+      type: 'https://openrush.io/problems/unauthorized',
+    });
+  });
+});
+
+describe('retries on 503 (a database that cannot be reached)', () => {
+  async function serverFailing(times: number) {
+    let failures = times;
+    let calls = 0;
+    const database = faultyStore((real: Store) => ({
+      getBalance: (accountId: string) => {
+        calls++;
+        return failures-- > 0 ? connectionRefused() : real.getBalance(accountId);
+      },
+    })).database;
+    const failing = await startTestServer({ database });
+    return { failing, calls: () => calls };
+  }
+
+  it('retries a GET after the Retry-After the server sent, and succeeds', async () => {
+    const { failing, calls } = await serverFailing(2);
+    try {
+      const { client, retries } = recordingClient(failing.url, failing.account.key);
+      const { data, response } = await client.GET('/v1/me/credits');
+      expect(response.status).toBe(200);
+      expect(data).toEqual({ balance: 500 });
+      expect(calls()).toBe(3);
+      // Retry-After: 1 from the server, not the client's 5 ms backoff.
+      expect(retries.map((event) => [event.attempt, event.status, event.delayMs])).toEqual([
+        [1, 503, 1000],
+        [2, 503, 1000],
+      ]);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('stops at the retry budget and returns the last answer', async () => {
+    const { failing, calls } = await serverFailing(10);
+    try {
+      const { client, retries } = recordingClient(failing.url, failing.account.key, { retries: 1 });
+      const { error, response } = await client.GET('/v1/me/credits');
+      expect(response.status).toBe(503);
+      expect(error).toMatchObject({ status: 503, type: 'https://openrush.io/problems/service_unavailable' });
+      expect(calls()).toBe(2);
+      expect(retries).toHaveLength(1);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('retries: 0 turns retries off', async () => {
+    const { failing, calls } = await serverFailing(1);
+    try {
+      const { client, retries } = recordingClient(failing.url, failing.account.key, { retries: 0 });
+      await expect(unwrap(client.GET('/v1/me/credits'))).rejects.toMatchObject({ status: 503 });
+      expect(calls()).toBe(1);
+      expect(retries).toEqual([]);
+    } finally {
+      await failing.close();
+    }
+  });
+});
+
+describe('retries on 429', () => {
+  it('a Retry-After longer than maxRetryDelayMs is not waited for: the 429 comes back at once', async () => {
+    const account = await server.newAccount();
+    const owner = createOpenRushClient({ baseUrl: server.url, apiKey: account.key });
+    const limited = await unwrap(
+      owner.POST('/v2/api-keys', { body: { name: 'one a minute', constraints: { rate_limit: { requests_per_minute: 1 } } } }),
+    );
+    const { client, retries } = recordingClient(server.url, limited.api_key, { maxRetryDelayMs: 5_000 });
+    expect((await client.GET('/v1/me/credits')).response.status).toBe(200);
+
+    const refused = (await unwrap(client.GET('/v1/me/credits')).catch((caught: unknown) => caught)) as OpenRushError;
+    expect(refused).toBeInstanceOf(OpenRushError);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.response?.headers.get('retry-after'))).toBeGreaterThan(5);
+    expect(retries).toEqual([]);
+  });
+
+  it('a 429 with a short Retry-After is retried after it', async () => {
+    const proxy = await proxyFor((n) =>
+      n === 0 ? { status: 429, headers: { 'Retry-After': '1' }, body: { title: 'Too Many Requests', status: 429 } } : 'forward',
+    );
+    const { client, retries } = recordingClient(proxy.url, server.account.key);
+    const { response } = await client.GET('/v1/me/credits');
+    expect(response.status).toBe(200);
+    expect(proxy.seen).toHaveLength(2);
+    expect(retries.map((event) => [event.status, event.delayMs])).toEqual([[429, 1000]]);
+  });
+});
+
+describe('retries on network errors', () => {
+  it('retries a GET whose connection was dropped', async () => {
+    const proxy = await proxyFor((n) => (n < 2 ? 'drop' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, server.account.key);
+    const { data } = await client.GET('/v1/me/credits');
+    expect(data).toEqual({ balance: expect.any(Number) });
+    expect(proxy.seen).toHaveLength(3);
+    expect(retries.map((event) => event.attempt)).toEqual([1, 2]);
+    expect(retries.every((event) => event.error !== undefined && event.status === undefined)).toBe(true);
+  });
+
+  it('gives up after the budget with the network error', async () => {
+    const proxy = await proxyFor(() => 'drop');
+    const { client } = recordingClient(proxy.url, server.account.key, { retries: 2 });
+    await expect(client.GET('/v1/me/credits')).rejects.toThrow();
+    expect(proxy.seen).toHaveLength(3);
+  });
+
+  it('a create whose answer was lost is sent again with the same Idempotency-Key, and makes one key', async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key);
+    const created = await unwrap(client.POST('/v2/api-keys', { body: { name: 'made once' } }));
+
+    expect(retries).toHaveLength(1);
+    expect(proxy.seen.map((request) => request.method)).toEqual(['POST', 'POST']);
+    const [first, second] = proxy.seen.map((request) => request.headers['idempotency-key']);
+    expect(first).toMatch(/^[0-9a-f-]{32,36}$/);
+    expect(second).toBe(first);
+
+    const direct = createOpenRushClient({ baseUrl: server.url, apiKey: account.key });
+    const keys = (await unwrap(direct.GET('/v2/api-keys'))).data.filter((key) => key.name === 'made once');
+    expect(keys.map((key) => key.api_key_id)).toEqual([created.api_key_id]);
+    // The key in the replayed answer is the one that works.
+    expect((await createOpenRushClient({ baseUrl: server.url, apiKey: created.api_key }).GET('/v1/me/credits')).response.status).toBe(200);
+  });
+
+  it("the caller's own Idempotency-Key is kept, on v1 creates too", async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
+    const { client } = recordingClient(proxy.url, account.key);
+    const { response } = await client.POST('/v1/me/api-credentials', {
+      body: { name: 'mine' },
+      params: { header: { 'Idempotency-Key': 'my-own-key-1' } },
+    });
+    expect(response.status).toBe(201);
+    expect(proxy.seen.map((request) => request.headers['idempotency-key'])).toEqual(['my-own-key-1', 'my-own-key-1']);
+    const credentials = await unwrap(createOpenRushClient({ baseUrl: server.url, apiKey: account.key }).GET('/v1/me/api-credentials'));
+    expect(credentials.filter((credential) => credential.name === 'mine')).toHaveLength(1);
+  });
+
+  it('a POST without an Idempotency-Key (a charged tool call) is never sent twice', async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key);
+    await expect(client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } })).rejects.toThrow();
+    expect(proxy.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+    // Charged once, by the one request that reached the server.
+    const balance = await unwrap(createOpenRushClient({ baseUrl: server.url, apiKey: account.key }).GET('/v1/me/credits'));
+    expect(balance.balance).toBe(500 - 3);
+  });
+
+  it('every create operation of the contract (those taking an Idempotency-Key) gets one from the client', () => {
+    const contract = loadContract();
+    const takingKey = Object.entries(contract.paths)
+      .filter(([, operations]) =>
+        JSON.stringify(operations.post?.parameters ?? []).includes('#/components/parameters/IdempotencyKey'),
+      )
+      .map(([path]) => path);
+    expect(takingKey.sort()).toEqual([...IDEMPOTENT_CREATES].sort());
+  });
+});
+
+describe('timeouts', () => {
+  it('an attempt that gets no answer is abandoned and retried', async () => {
+    const proxy = await proxyFor((n) => (n === 0 ? 'hang' : 'forward'));
+    // Long enough that the second attempt (a real answer, on a loaded machine) never times out too.
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 3_000 });
+    const { response } = await client.GET('/v1/me/credits');
+    expect(response.status).toBe(200);
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.error).toBeInstanceOf(OpenRushTimeoutError);
+  });
+
+  it('without retries the call rejects with an OpenRushTimeoutError', async () => {
+    const proxy = await proxyFor(() => 'hang');
+    const { client } = recordingClient(proxy.url, server.account.key, { timeoutMs: 300, retries: 0 });
+    const failure = await client.GET('/v1/me/credits').catch((caught: unknown) => caught);
+    expect(failure).toBeInstanceOf(OpenRushTimeoutError);
+    expect((failure as Error).message).toContain('/v1/me/credits');
+    expect(proxy.seen).toHaveLength(1);
+  });
+
+  it('fires even when the garbage collector runs while the attempt waits', async () => {
+    // AbortSignal.timeout()/any() and a Request's signal are weakly held: a collection mid-flight used to leave
+    // the attempt waiting forever. A process of its own, to run the collector (--expose-gc) every few milliseconds.
+    const proxy = await proxyFor(() => 'hang');
+    const code = `const { createOpenRushClient } = await import(process.env.CLIENT_MODULE);
+      const openrush = createOpenRushClient({ baseUrl: process.env.BASE_URL, apiKey: 'or_x', timeoutMs: 1000, retries: 0 });
+      const collecting = setInterval(() => globalThis.gc(), 20);
+      try { await openrush.GET('/v1/me/credits'); console.log('answered'); }
+      catch (error) { console.log(error.name); }
+      finally { clearInterval(collecting); }`;
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, CLIENT_MODULE: new URL('../client/index.ts', import.meta.url).href, BASE_URL: proxy.url },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    // Bounded, so that a regression fails here instead of hanging the run.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(killer);
+    expect({ code: exitCode, output: output.trim() }).toEqual({ code: 0, output: 'OpenRushTimeoutError' });
+  });
+
+  it("the caller's own signal aborts the call and is never retried", async () => {
+    const proxy = await proxyFor(() => 'hang');
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 0 });
+    const controller = new AbortController();
+    const call = client.GET('/v1/me/credits', { signal: controller.signal });
+    while (proxy.seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    expect(proxy.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+});
+
+describe('page iterators', () => {
+  it('stop on a Prism mock of the contract, which answers the same example page every time', async () => {
+    // The mock sends one example page, whatever the cursor; with a next link, a naive walk would never end.
+    const mock = createOpenRushClient({ baseUrl: inject('mockUrl'), apiKey: server.account.key, retries: 0 });
+    const firstPage = await unwrap(mock.GET('/v1/me/usage', { params: { query: { limit: 2 } } }));
+    const records: string[] = [];
+    for await (const record of allUsage(mock, { limit: 2 })) records.push(record.id);
+    expect(records).toEqual(firstPage.map((record) => record.id));
+    const keys: string[] = [];
+    for await (const key of allApiKeys(mock, { limit: 2 })) keys.push(key.api_key_id);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
