@@ -2,6 +2,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createAccountWithKey } from './accounts.ts';
+import { CommandUsageError, mockCommand, MOCK_USAGE, verifyCommand, VERIFY_USAGE } from './ci-commands.ts';
 import { createApp, createLogger } from './app.ts';
 import { systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
@@ -17,6 +18,10 @@ Commands:
   accounts create --name NAME [--credits N] [--json]
                                                 create an account and its first API key
   credits grant ACCOUNT_ID N                    add N credits to an account
+  mock [--port N] [--host H]                    serve a Prism mock of the contract (default 127.0.0.1:4010)
+  verify --base-url URL --api-key KEY [--metered]
+                                                check a running deployment against the contract
+                                                (through prism proxy); non-zero on any breach
 
 Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db; postgres://…), PORT, LOG_LEVEL.`;
 
@@ -146,6 +151,10 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`Granted ${credits} credits to ${accountId}; balance is now ${balance}.\n`);
         return 0;
       }
+      case 'mock':
+        return await mockCommand(rest);
+      case 'verify':
+        return await verifyCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -156,6 +165,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
+    if (error instanceof CommandUsageError) {
+      process.stderr.write(`openrush: ${error.message}\n\nUsage: ${command === 'mock' ? MOCK_USAGE : VERIFY_USAGE}\n`);
+      return 2;
+    }
     if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`openrush: ${(error as Error).message}\n\n${USAGE}\n`);
       return 2;
