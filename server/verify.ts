@@ -208,7 +208,8 @@ export function contractChecks(): ContractCheck[] {
     {
       name: 'GET /v1/me/usage lists records with every field of the seed, and its pages end',
       async run({ client }) {
-        await client.GET('/v1/me/credits');
+        // Any authenticated request leaves a record, so there is at least one to list.
+        await client.GET('/v1/me/api-credentials');
         const seen = new Set<string>();
         let startingAfter: string | undefined;
         for (let page = 1; page <= USAGE_PAGES; page++) {
