@@ -70,6 +70,14 @@ export async function verifyCommand(argv: string[], io: CommandIo = defaultIo): 
     io.stderr.write(`openrush verify: ${PRISM_MISSING}\n`);
     return 1;
   }
+  const reachable = await fetch(`${baseUrl.replace(/\/+$/, '')}/healthz`).then(
+    () => true,
+    (error: unknown) => {
+      io.stderr.write(`openrush verify: cannot reach ${baseUrl}: ${String((error as Error).cause ?? error)}\n`);
+      return false;
+    },
+  );
+  if (!reachable) return 1;
   const proxy = await startPrism(prism, 'proxy', [baseUrl.replace(/\/+$/, ''), '--errors'], { host: '127.0.0.1', port: await freePort() });
   try {
     io.stdout.write(`Verifying ${baseUrl} against the OpenRush contract (through prism proxy):\n`);

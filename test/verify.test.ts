@@ -36,6 +36,20 @@ describe('openrush verify', () => {
     expect(credentials.filter((c) => c.is_active).map((c) => c.id)).toEqual([server.account.credentialId]);
   }, 120_000);
 
+  it('with --metered also calls the metered tool, spending its price once', async () => {
+    const before = await balance();
+    const run = await runCli(['verify', '--base-url', server.url, '--api-key', server.account.key, '--metered'], {}, 90_000);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/ok POST \/v1\/tools\/inspect_domain/);
+    expect(await balance()).toBe(before - 3);
+  }, 120_000);
+
+  it('says so and exits non-zero when the deployment cannot be reached', async () => {
+    const run = await runCli(['verify', '--base-url', 'http://127.0.0.1:9', '--api-key', server.account.key], {}, 60_000);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  }, 90_000);
+
   it('fails against a server that answers one route with the wrong shape, naming the breach', async () => {
     // The real server, except GET /v1/me/credits, which answers a balance that is not an integer.
     const upstream = new URL(server.url);
