@@ -1,6 +1,12 @@
 // The breaking-change gate, one rule per test: a small contract, one edit, breaking or not.
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkContract } from '../scripts/contract-gate.ts';
+
+const root = resolve(import.meta.dirname, '..');
 
 type Doc = Record<string, any>;
 
@@ -123,4 +129,33 @@ describe('breaking-change gate', () => {
   it('finds nothing between a contract and itself', () => {
     expect(checkContract(base, structuredClone(base))).toMatchObject({ ok: true, changes: [] });
   });
+});
+
+describe('npm run contract:diff', () => {
+  // The released contract itself, edited: one operation removed.
+  const released = readFileSync(join(root, 'openapi/released/0.1.0.yaml'), 'utf8');
+  const dir = mkdtempSync(join(tmpdir(), 'openrush-gate-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function runGate(contract: string): { status: number | null; output: string } {
+    const file = join(dir, 'openapi.yaml');
+    writeFileSync(file, contract);
+    const run = spawnSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'scripts/contract-diff.ts'), file], { encoding: 'utf8', cwd: root });
+    return { status: run.status, output: run.stdout + run.stderr };
+  }
+
+  const withoutHealthz = released.replace(/\n  \/healthz:\n(?: {4}.*\n)+/, '\n');
+
+  it('refuses a breaking edit of the released contract', () => {
+    expect(withoutHealthz).not.toBe(released);
+    const { status, output } = runGate(withoutHealthz);
+    expect(output).toMatch(/BREAKING remove operation \/paths\/~1healthz/);
+    expect(status).toBe(1);
+  }, 60_000);
+
+  it('accepts the same edit with a major version bump', () => {
+    const { status, output } = runGate(withoutHealthz.replace(/^  version: 1\.0\.0$/m, '  version: 2.0.0'));
+    expect(output).toMatch(/Breaking changes accepted/);
+    expect(status).toBe(0);
+  }, 60_000);
 });
