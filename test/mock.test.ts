@@ -29,7 +29,14 @@ beforeAll(async () => {
     await new Promise((done) => setTimeout(done, 100));
   }
 }, 60_000);
-afterAll(() => killCliProcesses());
+afterAll(async () => {
+  // SIGTERM, as an operator would stop it: openrush stops Prism, then exits.
+  if (mock?.child.exitCode === null) {
+    mock.child.kill('SIGTERM');
+    await mock.exited;
+  }
+  killCliProcesses();
+});
 
 function resolveRef<T>(node: any): T {
   while (node && typeof node.$ref === 'string') {
