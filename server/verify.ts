@@ -317,6 +317,11 @@ function checkedClient(
   return client;
 }
 
+/** A report may quote a response; an API key in it (a new key, a rotated secret) is never printed whole. */
+export function redactKeys(text: string): string {
+  return text.replace(/or_[0-9A-Za-z]{38}/g, (key) => `${key.slice(0, 9)}…[redacted]`);
+}
+
 /** Runs one check with its own violation list: a check passes only if Prism saw no breach. */
 export async function runCheck(
   check: ContractCheck,
@@ -343,9 +348,9 @@ export async function runCheck(
     await check.run(context);
   } catch (error) {
     const message = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
-    return { name: check.name, ok: false, error: [message, ...violations.map((v) => `contract violation: ${v}`)].join('\n') };
+    return { name: check.name, ok: false, error: redactKeys([message, ...violations.map((v) => `contract violation: ${v}`)].join('\n')) };
   }
-  if (violations.length > 0) return { name: check.name, ok: false, error: violations.map((v) => `contract violation: ${v}`).join('\n') };
+  if (violations.length > 0) return { name: check.name, ok: false, error: redactKeys(violations.map((v) => `contract violation: ${v}`).join('\n')) };
   return { name: check.name, ok: true };
 }
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCommand } from '../server/ci-commands.ts';
+import { redactKeys } from '../server/verify.ts';
 import { killCliProcesses, runCli } from './helpers/cli-process.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -23,6 +24,12 @@ async function balance(): Promise<number> {
 }
 
 describe('openrush verify', () => {
+  it('never prints an API key whole in a report', () => {
+    const report = redactKeys(`expected 201, got 200 {"key":"${server.account.key}"}`);
+    expect(report).not.toContain(server.account.key);
+    expect(report).toContain(`${server.account.key.slice(0, 9)}…[redacted]`);
+  });
+
   it('passes against a real server, spending no credits and leaving no key active', async () => {
     const before = await balance();
     const run = await runCli(['verify', '--base-url', server.url, '--api-key', server.account.key], {}, 90_000);
