@@ -36,6 +36,7 @@ describe('openrush verify', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/All \d+ checks hold/);
+    expect(run.stdout).not.toContain(server.account.key);
     expect(run.stdout).toMatch(/skipped: spends credits/);
     expect(await balance()).toBe(before);
     const credentials = (await (await server.call('/v1/me/api-credentials')).json()) as Array<{ id: string; is_active: boolean }>;
