@@ -154,6 +154,8 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
           account_id: accountId,
           credential_id: credentialId,
           auth_source: 'api_key',
+          channel: 'api',
+          tool: null,
           endpoint: tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
           method: tool ? 'POST' : 'GET',
           status_code: 200,

@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { createApp, createLogger } from '../server/app.ts';
+import { createApp, createLogger } from '../server/http/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { openPostgresStore } from '../server/store/postgres.ts';
 import { openSqliteStore } from '../server/store/sqlite.ts';

@@ -38,6 +38,8 @@ export async function timeStorePath(
     account_id: account.accountId,
     credential_id: account.credentialId,
     auth_source: 'api_key',
+    channel: 'api',
+    tool: null,
     endpoint: charged ? INSPECT_PATH : CREDITS_PATH,
     method: charged ? 'POST' : 'GET',
     status_code: 200,

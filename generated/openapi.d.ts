@@ -105,7 +105,7 @@ export interface paths {
          *     included.
          *
          *     `limit` is clamped between 1 and 500, not refused: `limit=0` returns one record and `limit=9999` returns 500.
-         *     When more records exist, the response carries a `Link` header with `rel="next"`; follow it, or pass the `id` of
+         *     `channel=mcp` keeps only the requests made over MCP (`channel=api`, only the others). When more records exist, the response carries a `Link` header with `rel="next"`; follow it, or pass the `id` of
          *     the last record as `starting_after`.
          */
         get: operations["listUsage"];
@@ -160,6 +160,90 @@ export interface paths {
          *     name or URL is a `400` and costs nothing.
          */
         post: operations["inspectDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open an MCP event stream (not offered)
+         * @description In the Streamable HTTP transport a client may GET the endpoint to open a stream of server-initiated
+         *     messages. This server is stateless and sends none, so it answers `405` (with `Allow: POST`), which MCP
+         *     clients take as "no stream". Without a credential the answer is `401`, as for `POST`.
+         */
+        get: operations["openMcpEventStream"];
+        put?: never;
+        /**
+         * Send an MCP message
+         * @description The Model Context Protocol endpoint (Streamable HTTP transport; protocol versions up to 2025-11-25), for
+         *     AI agents. It is stateless: there is no `Mcp-Session-Id`, and each POST carries one JSON-RPC message and is
+         *     answered on its own, as `application/json` (never an event stream). The client must send
+         *     `Accept: application/json, text/event-stream` (`406` otherwise), as the MCP specification asks. A batch (a
+         *     JSON array of messages) is refused with `400`: MCP 2025-06-18 removed JSON-RPC batching.
+         *
+         *     * `initialize` answers the server's name, version and capabilities (`tools`).
+         *     * `tools/list` lists the metered tools of this contract, the same list as `/v1/capabilities`: each tool's
+         *       `inputSchema` is its operation's request body schema, its `outputSchema` the operation's `200` schema.
+         *     * `tools/call` runs a tool and charges its price (`x-openrush-credits`) in the same transaction as the
+         *       request's usage record. The result carries the tool's answer as `structuredContent` (and as JSON text in
+         *       `content`). Anything that stops the call is a tool result with `isError: true`, and nothing is charged:
+         *       its `content` is the problem document an HTTP call would have got (`type`, `title`, `status`, `detail`,
+         *       `request_id`) as JSON text, the same document is in `_meta["openrush.io/problem"]`, and there is no
+         *       `structuredContent` (clients check that against the tool's `outputSchema`). The problems: too few credits
+         *       or the key's budget spent (`payment_required`, `budget_exhausted`), a key whose access lacks `tools: use`
+         *       (`forbidden`; such a key may still list the tools), arguments that do not match the tool's `inputSchema`
+         *       or that the tool refuses (`validation_failed`). An unknown tool name is a JSON-RPC error (`-32602`).
+         *       A `READ_ONLY` key (`permission_mode` 2) may list the tools but not call them, here as over HTTP: a call
+         *       spends credits (`forbidden`).
+         *     * A notification (no `id`) is answered `202` with no body.
+         *
+         *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, and for `tools/call` the `tool`
+         *     name; a refused call's record holds the problem's `error_type` and `error_message`, and so does a JSON-RPC
+         *     error's (`validation_failed` for invalid parameters or an unknown tool, `not_found` for an unknown method),
+         *     though the HTTP status of both is `200`. The key's other
+         *     constraints hold as on every operation: an expired, revoked or disabled key is `401`, a rate-limited one
+         *     `429`.
+         */
+        post: operations["postMcpMessage"];
+        /**
+         * End an MCP session (not offered)
+         * @description In the Streamable HTTP transport a client may DELETE the endpoint to end its session. This server is
+         *     stateless and hands out no sessions, so it answers `405` (with `Allow: POST`). Without a credential the
+         *     answer is `401`, as for `POST`.
+         */
+        delete: operations["endMcpSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth protected-resource metadata
+         * @description RFC 9728 metadata of this API as an OAuth protected resource, which an MCP client reads (from the
+         *     `resource_metadata` of a `401`'s `WWW-Authenticate`) to find where its user signs in: the Dashboard's
+         *     authorization server (configured with `OPENRUSH_AUTHORIZATION_SERVER`, for example the Supabase project's
+         *     `https://<project>.supabase.co/auth/v1`; by default the session issuer, `OPENRUSH_SESSION_ISSUER`). The
+         *     access token it issues is a Dashboard session token, sent as `Authorization: Bearer`. An API key works as
+         *     well and needs no OAuth flow. No credential is needed.
+         */
+        get: operations["getProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -467,7 +551,21 @@ export interface components {
              */
             error_message: string | null;
             created_at: components["schemas"]["Timestamp"];
+            channel: components["schemas"]["UsageChannel"];
+            /**
+             * @description The metered tool the request called (`/v1/tools/…` over the API, `tools/call` over MCP), charged or not,
+             *     or null for any other request.
+             * @example inspect_domain
+             */
+            tool: string | null;
         };
+        /**
+         * @description How the request came in: `api`, an HTTP call of this API; `mcp`, a message to the MCP endpoint (`/mcp`) from
+         *     an AI agent. Records made before MCP access existed are `api`.
+         * @example api
+         * @enum {string}
+         */
+        UsageChannel: "api" | "mcp";
         /**
          * @description The id of an API key (the same id as its v1 credential).
          * @example cred_01KW1WT6F8KK8E8PW71NXT39GC
@@ -496,8 +594,8 @@ export interface components {
          */
         ApiKeyStatus: 1 | 2 | 3 | 4;
         /**
-         * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads and metered tool calls; creating,
-         *     changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
+         * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads only; calling a metered tool (it spends
+         *     credits), creating, changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
          * @example 1
          * @enum {integer}
          */
@@ -654,6 +752,18 @@ export interface components {
              * @example null
              */
             last_used_at: string | null;
+            /**
+             * @description For a key imported from an older token system, the token family it belonged to there; null for keys made
+             *     by OpenRush (all keys made through this API are).
+             * @example null
+             */
+            legacy_token_family: number | null;
+            /**
+             * @description For a key imported from an older token system, its id there, so that old references can be matched;
+             *     null for keys made by OpenRush (all keys made through this API are).
+             * @example null
+             */
+            legacy_key_id: string | null;
         };
         /** @description An API key with its raw secret in `api_key`, shown once (on create and rotate). */
         ApiKeyWithSecret: {
@@ -681,6 +791,18 @@ export interface components {
              * @example null
              */
             last_used_at: string | null;
+            /**
+             * @description For a key imported from an older token system, the token family it belonged to there; null for keys made
+             *     by OpenRush (all keys made through this API are).
+             * @example null
+             */
+            legacy_token_family: number | null;
+            /**
+             * @description For a key imported from an older token system, its id there, so that old references can be matched;
+             *     null for keys made by OpenRush (all keys made through this API are).
+             * @example null
+             */
+            legacy_key_id: string | null;
         };
         /** @description A page of API keys. */
         ApiKeyList: {
@@ -867,6 +989,109 @@ export interface components {
              */
             suffix_type: "icann" | "private" | "unlisted" | null;
         };
+        /**
+         * @description One JSON-RPC 2.0 message of the Model Context Protocol: a request (`id` and `method`), a notification
+         *     (`method`, no `id`) or a response to the server (`id` and `result` or `error`). `params` and `result` are
+         *     shaped by the MCP specification and are bounded by the 64 KiB body limit.
+         */
+        McpMessage: {
+            /**
+             * @description Always `2.0`.
+             * @example 2.0
+             * @constant
+             */
+            jsonrpc: "2.0";
+            /**
+             * @description The request's id, echoed in its response; absent for a notification.
+             * @example 1
+             */
+            id?: string | number;
+            /**
+             * @description The MCP method, e.g. `initialize`, `tools/list`, `tools/call`, `notifications/initialized`.
+             * @example tools/call
+             */
+            method?: string;
+            /**
+             * @description The method's parameters (for `tools/call`, the tool's `name` and its `arguments`).
+             * @example {
+             *       "name": "inspect_domain",
+             *       "arguments": {
+             *         "domain": "example.co.uk"
+             *       }
+             *     }
+             */
+            params?: Record<string, never>;
+            /** @description A client's result, when this message answers a request of the server. */
+            result?: Record<string, never>;
+            error?: components["schemas"]["JsonRpcError"];
+        };
+        /** @description The JSON-RPC 2.0 response to one MCP request, with either `result` or `error`. */
+        McpResponse: {
+            /**
+             * @description Always `2.0`.
+             * @example 2.0
+             * @constant
+             */
+            jsonrpc: "2.0";
+            /**
+             * @description The id of the request this answers.
+             * @example 1
+             */
+            id?: string | number | null;
+            /** @description The method's result, shaped by the MCP specification (`tools`, or a tool call's `content`, `structuredContent` and `isError`). */
+            result?: Record<string, never>;
+            error?: components["schemas"]["JsonRpcError"];
+        };
+        /** @description A JSON-RPC 2.0 error (an unknown method or tool, malformed parameters). */
+        JsonRpcError: {
+            /**
+             * @description The JSON-RPC error code (`-32601` unknown method, `-32602` invalid parameters, ...).
+             * @example -32602
+             */
+            code: number;
+            /**
+             * @description What went wrong.
+             * @example Unknown tool: inspect_domains
+             */
+            message: string;
+            /** @description More about the error, if anything. */
+            data?: unknown;
+        };
+        /** @description RFC 9728 OAuth 2.0 protected-resource metadata. */
+        ProtectedResourceMetadata: {
+            /**
+             * Format: uri
+             * @description This API's resource identifier, its base URL (set it with `OPENRUSH_PUBLIC_URL`).
+             * @example https://api.openrush.io
+             */
+            resource: string;
+            /**
+             * @description The OAuth authorization servers whose access tokens this API accepts as session tokens: the Dashboard's
+             *     (its Supabase project's auth URL). Empty when none is configured; API keys still work.
+             * @example [
+             *       "https://abcdefghijklmnop.supabase.co/auth/v1"
+             *     ]
+             */
+            authorization_servers: string[];
+            /**
+             * @description Tokens are sent in the `Authorization` header only.
+             * @example [
+             *       "header"
+             *     ]
+             */
+            bearer_methods_supported: "header"[];
+            /**
+             * @description A name for people.
+             * @example OpenRush API
+             */
+            resource_name: string;
+            /**
+             * Format: uri
+             * @description Where the API is documented.
+             * @example https://openrush.io/docs
+             */
+            resource_documentation?: string;
+        };
         /** @description A health check answer. */
         Health: {
             /**
@@ -982,6 +1207,41 @@ export interface components {
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The credential is missing, malformed, unknown, revoked or expired. `WWW-Authenticate` names the OAuth
+         *     protected-resource metadata, where an MCP client finds the authorization server to sign its user in with.
+         */
+        McpUnauthorized: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticateMcp"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The client does not accept both `application/json` and `text/event-stream`, as MCP clients must. */
+        NotAcceptable: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The resource does not answer this method; `Allow` lists those it does. */
+        MethodNotAllowed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                Allow: components["headers"]["Allow"];
                 [name: string]: unknown;
             };
             content: {
@@ -1132,6 +1392,14 @@ export interface components {
         ProjectIdFilter: components["schemas"]["ProjectId"];
         /** @description Only keys with this status. */
         ApiKeyStatusFilter: components["schemas"]["ApiKeyStatus"];
+        /** @description Only records of requests that came in this way (`api` or `mcp`). */
+        UsageChannelFilter: components["schemas"]["UsageChannel"];
+        /**
+         * @description The MCP protocol version the client and server agreed on in `initialize`; MCP clients send it on every later
+         *     request. Unset means 2025-03-26. A version this server does not speak is a `400`.
+         * @example 2025-06-18
+         */
+        McpProtocolVersion: string;
     };
     requestBodies: never;
     headers: {
@@ -1159,6 +1427,17 @@ export interface components {
          *     empty list is not written), so a client's page loop ends on the mock as it does on the server.
          */
         Link: string | unknown[];
+        /**
+         * @description The methods the resource answers.
+         * @example POST
+         */
+        Allow: string;
+        /**
+         * @description The authentication scheme, and where to find the OAuth protected-resource metadata (RFC 9728):
+         *     `Bearer realm="openrush", resource_metadata="<base URL>/.well-known/oauth-protected-resource"`.
+         * @example Bearer realm="openrush", resource_metadata="https://api.openrush.io/.well-known/oauth-protected-resource"
+         */
+        WWWAuthenticateMcp: string;
         /**
          * @description Seconds to wait before trying again.
          * @example 30
@@ -1188,6 +1467,7 @@ export type SchemaApiCredentialCreate = components['schemas']['ApiCredentialCrea
 export type SchemaApiCredentialCreated = components['schemas']['ApiCredentialCreated'];
 export type SchemaApiKeySecret = components['schemas']['ApiKeySecret'];
 export type SchemaUsageRecord = components['schemas']['UsageRecord'];
+export type SchemaUsageChannel = components['schemas']['UsageChannel'];
 export type SchemaApiKeyId = components['schemas']['ApiKeyId'];
 export type SchemaProjectId = components['schemas']['ProjectId'];
 export type SchemaPrincipalId = components['schemas']['PrincipalId'];
@@ -1214,6 +1494,10 @@ export type SchemaTool = components['schemas']['Tool'];
 export type SchemaSource = components['schemas']['Source'];
 export type SchemaInspectDomainRequest = components['schemas']['InspectDomainRequest'];
 export type SchemaDomainInspection = components['schemas']['DomainInspection'];
+export type SchemaMcpMessage = components['schemas']['McpMessage'];
+export type SchemaMcpResponse = components['schemas']['McpResponse'];
+export type SchemaJsonRpcError = components['schemas']['JsonRpcError'];
+export type SchemaProtectedResourceMetadata = components['schemas']['ProtectedResourceMetadata'];
 export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
@@ -1223,6 +1507,9 @@ export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseCapabilities = components['responses']['Capabilities'];
 export type ResponseHealthy = components['responses']['Healthy'];
 export type ResponseValidationFailed = components['responses']['ValidationFailed'];
+export type ResponseMcpUnauthorized = components['responses']['McpUnauthorized'];
+export type ResponseNotAcceptable = components['responses']['NotAcceptable'];
+export type ResponseMethodNotAllowed = components['responses']['MethodNotAllowed'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponsePayloadTooLarge = components['responses']['PayloadTooLarge'];
@@ -1243,10 +1530,14 @@ export type ParameterApiKeysStartingAfter = components['parameters']['ApiKeysSta
 export type ParameterApiKeysEndingBefore = components['parameters']['ApiKeysEndingBefore'];
 export type ParameterProjectIdFilter = components['parameters']['ProjectIdFilter'];
 export type ParameterApiKeyStatusFilter = components['parameters']['ApiKeyStatusFilter'];
+export type ParameterUsageChannelFilter = components['parameters']['UsageChannelFilter'];
+export type ParameterMcpProtocolVersion = components['parameters']['McpProtocolVersion'];
 export type HeaderXRequestId = components['headers']['XRequestId'];
 export type HeaderCacheControlNoStore = components['headers']['CacheControlNoStore'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderLink = components['headers']['Link'];
+export type HeaderAllow = components['headers']['Allow'];
+export type HeaderWwwAuthenticateMcp = components['headers']['WWWAuthenticateMcp'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderRateLimit = components['headers']['RateLimit'];
 export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
@@ -1390,6 +1681,8 @@ export interface operations {
                 starting_after?: components["parameters"]["UsageStartingAfter"];
                 /** @description Only records of requests made with this credential. */
                 credential_id?: components["parameters"]["CredentialIdFilter"];
+                /** @description Only records of requests that came in this way (`api` or `mcp`). */
+                channel?: components["parameters"]["UsageChannelFilter"];
             };
             header?: never;
             path?: never;
@@ -1479,6 +1772,109 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    openMcpEventStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["McpUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    postMcpMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The MCP protocol version the client and server agreed on in `initialize`; MCP clients send it on every later
+                 *     request. Unset means 2025-03-26. A version this server does not speak is a `400`.
+                 * @example 2025-06-18
+                 */
+                "MCP-Protocol-Version"?: components["parameters"]["McpProtocolVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpMessage"];
+            };
+        };
+        responses: {
+            /** @description The JSON-RPC response to the message. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpResponse"];
+                };
+            };
+            /** @description A notification (or a response) was accepted; there is no body. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["McpUnauthorized"];
+            406: components["responses"]["NotAcceptable"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endMcpSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["McpUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The protected-resource metadata. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -43,6 +43,11 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
+function brief(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'nothing';
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}
+
 const released = parse(readFileSync(join(releasedDir, `${latest}.yaml`), 'utf8'));
 const result = checkContract(released, working);
 
@@ -52,7 +57,7 @@ console.log(
 );
 for (const change of result.breaking) {
   console.log(`  BREAKING ${change.action} ${change.side} ${change.pointer}` +
-    ('before' in change || 'after' in change ? `  (${JSON.stringify(change.before)} -> ${JSON.stringify(change.after)})` : ''));
+    ('before' in change || 'after' in change ? `  (${brief(change.before)} -> ${brief(change.after)})` : ''));
 }
 if (!result.ok) {
   console.error(

@@ -99,8 +99,32 @@ export function majorOf(version: string): number {
   return Number(major);
 }
 
+const INLINED_COMPONENTS = /^#\/components\/(responses|parameters|requestBodies|headers)\//;
+
+/**
+ * A copy where operations hold their shared responses, parameters, request bodies and headers inline (schemas stay
+ * references). Through a `$ref` to `components/responses`, api-smart-diff loses track of being in a response and
+ * judges a new response field as if it were a new required request field.
+ */
+function inlineSharedComponents(document: Json): Json {
+  const copy = structuredClone(document);
+  const inline = (node: unknown, depth: number): unknown => {
+    if (Array.isArray(node)) return node.map((item) => inline(item, depth));
+    if (typeof node !== 'object' || node === null) return node;
+    const ref = (node as Json)['$ref'];
+    if (typeof ref === 'string' && INLINED_COMPONENTS.test(ref) && depth < 10) {
+      return inline(structuredClone(nodeAt(copy, ref.slice(2).split('/'))), depth + 1);
+    }
+    return Object.fromEntries(Object.entries(node as Json).map(([key, value]) => [key, inline(value, depth)]));
+  };
+  copy['paths'] = inline(copy['paths'], 0);
+  return copy;
+}
+
 /** Every change under `paths`, each judged breaking or not. */
 export function contractChanges(before: Json, after: Json): ContractChange[] {
+  before = inlineSharedComponents(before);
+  after = inlineSharedComponents(after);
   return apiDiff(before, after)
     .filter((diff) => diff.path[0] === 'paths')
     .map((diff) => ({

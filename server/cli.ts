@@ -3,7 +3,7 @@ import type { Server, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createAccountWithKey } from './accounts.ts';
 import { CommandUsageError, mockCommand, MOCK_USAGE, verifyCommand, VERIFY_USAGE } from './ci-commands.ts';
-import { createApp, createLogger } from './app.ts';
+import { createApp, createLogger } from './http/app.ts';
 import { systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createIdGenerator } from './ids.ts';

@@ -21,6 +21,18 @@ export interface Config {
   databasePoolSize: number;
   /** Usage records older than this many days are removed by maintenance; unset keeps them all. */
   usageRetentionDays: number | undefined;
+  /** The API's public base URL (no trailing slash), for links the server hands out; unset: from each request. */
+  publicUrl: string | undefined;
+  /** OAuth authorization servers named in the protected-resource metadata (the Dashboard's, e.g. Supabase auth). */
+  authorizationServers: string[];
+}
+
+function absoluteUrls(value: string | undefined, name: string): string[] {
+  const urls = (value ?? '').split(',').map((url) => url.trim()).filter(Boolean);
+  for (const url of urls) {
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new Error(`${name} must be http(s) URLs, got "${url}"`);
+  }
+  return urls.map((url) => url.replace(/\/+$/, ''));
 }
 
 function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
@@ -60,5 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? wholeNumber(env.OPENRUSH_USAGE_RETENTION_DAYS, 'OPENRUSH_USAGE_RETENTION_DAYS', 1)
       : undefined,
     authFailuresPerMinute: wholeNumber(env.OPENRUSH_AUTH_FAILURES_PER_MINUTE, 'OPENRUSH_AUTH_FAILURES_PER_MINUTE', 20),
+    publicUrl: absoluteUrls(env.OPENRUSH_PUBLIC_URL, 'OPENRUSH_PUBLIC_URL')[0],
+    // The session issuer of a Supabase project is its auth server's URL, so it is the natural default.
+    authorizationServers: absoluteUrls(env.OPENRUSH_AUTHORIZATION_SERVER || env.OPENRUSH_SESSION_ISSUER, 'OPENRUSH_AUTHORIZATION_SERVER'),
   };
 }

@@ -37,6 +37,8 @@ export interface RequestContext {
   requestBytes: number;
   /** The usage record was already written (with a charge) by the handler. */
   usageRecorded: boolean;
+  /** The metered tool the request calls, for its usage record. */
+  tool?: string;
 }
 
 declare module 'express-serve-static-core' {

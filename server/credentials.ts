@@ -62,6 +62,8 @@ export function toApiKey(row: CredentialRow, now: Date): ApiKey {
     created_at: row.created_at,
     updated_at: row.updated_at,
     last_used_at: row.last_used_at,
+    legacy_token_family: row.legacy_token_family,
+    legacy_key_id: row.legacy_key_id,
   };
 }
 
@@ -136,6 +138,9 @@ export function newCredential(ids: IdGenerator, clock: Clock, settings: KeySetti
       updated_at: now,
       previous_key_hash: null,
       previous_key_expires_at: null,
+      // Only a key imported from an older token system has these.
+      legacy_token_family: null,
+      legacy_key_id: null,
     },
   };
 }

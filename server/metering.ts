@@ -1,13 +1,13 @@
-// One usage record per authenticated request, written before the response leaves, so that nothing a client
-// has seen acknowledged is missing from its usage. Metered tools write theirs (with the charge) themselves.
+// Metering, whichever transport carried the call: one usage record per call, and for a metered tool its
+// charge, written in one durable store call before the answer leaves. The HTTP routes (server/http/metering.ts)
+// and the MCP handler (server/mcp/) both come here; nothing in this file knows about Express or MCP.
 import { performance } from 'node:perf_hooks';
-import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
+import type { Caller } from './context.ts';
 import type { IdGenerator } from './ids.ts';
+import { budgetFor } from './policy.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
-import { budgetFor } from './policy.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
 const ENDPOINT_MAX = 2048;
@@ -17,9 +17,28 @@ export interface MeteringDeps {
   store: Store;
   clock: Clock;
   ids: IdGenerator;
-  logger: Logger;
   /** last_used_at is written at most once per this many milliseconds per key. */
   lastUsedGranularityMs: number;
+}
+
+/** One call as the usage record shows it, told by the transport that carried it. */
+export interface Call {
+  /** `api` for an HTTP call of the API, `mcp` for a message to the MCP endpoint. */
+  channel: UsageRow['channel'];
+  /** The request path, without the query. */
+  endpoint: string;
+  method: string;
+  statusCode: number;
+  /** performance.now() when the call arrived. */
+  startedAt: number;
+  requestBytes: number;
+  responseBytes: number;
+  /** The metered tool called, charged or not. */
+  tool?: string | null;
+  /** What stopped the call, if something did: its type and detail go into the record. */
+  problem?: Problem;
+  /** What the tool spent upstream, in US dollars. */
+  upstreamCostUsd?: number;
 }
 
 export function insufficientCredits(required: number, balance: number): Problem {
@@ -30,32 +49,41 @@ export function insufficientCredits(required: number, balance: number): Problem 
   );
 }
 
+export function budgetExhausted(error: BudgetExceededError): Problem {
+  return new Problem(
+    402,
+    'budget_exhausted',
+    `This API key's budget of ${error.amount} credits for the period that began ${error.periodStart} is spent.`,
+  );
+}
+
+export type Metering = ReturnType<typeof createMetering>;
+
 export function createMetering(deps: MeteringDeps) {
-  function usageRecord(req: Request, statusCode: number, responseBytes: number, extra: Partial<UsageRow> = {}): UsageRow {
-    const caller = req.ctx.caller!;
-    const problem: Problem | undefined = req.ctx.problem;
+  function usageRecord(caller: Caller, call: Call, credits: number): UsageRow {
+    const problem = call.problem;
     return {
       id: deps.ids('log'),
       account_id: caller.accountId,
       credential_id: caller.credentialId,
       auth_source: caller.authSource,
-      endpoint: req.path.slice(0, ENDPOINT_MAX),
-      method: req.method,
-      status_code: statusCode,
-      response_time_ms: Math.round(performance.now() - req.ctx.startedAt),
-      request_bytes: req.ctx.requestBytes,
-      response_bytes: responseBytes,
-      dataforseo_cost_usd: 0,
-      credits_charged: 0,
+      endpoint: call.endpoint.slice(0, ENDPOINT_MAX),
+      method: call.method,
+      status_code: call.statusCode,
+      response_time_ms: Math.round(performance.now() - call.startedAt),
+      request_bytes: call.requestBytes,
+      response_bytes: call.responseBytes,
+      dataforseo_cost_usd: call.upstreamCostUsd ?? 0,
+      credits_charged: credits,
       error_type: problem ? problem.problemType : null,
       error_message: problem ? problem.detail.slice(0, ERROR_MESSAGE_MAX) : null,
       created_at: deps.clock.now().toISOString(),
-      ...extra,
+      channel: call.channel,
+      tool: call.tool ?? null,
     };
   }
 
-  function touchBefore(req: Request): string | undefined {
-    const caller = req.ctx.caller!;
+  function touchBefore(caller: Caller): string | undefined {
     if (caller.credentialId === null) return undefined;
     const threshold = deps.clock.now().getTime() - deps.lastUsedGranularityMs;
     // Skip the write entirely when the key was marked used recently: the hot path stays one insert.
@@ -63,73 +91,26 @@ export function createMetering(deps: MeteringDeps) {
     return new Date(threshold).toISOString();
   }
 
-  /** Middleware: records the response of every request whose caller was resolved. */
-  function recordUsage(req: Request, res: Response, next: NextFunction): void {
-    const end = res.end.bind(res) as (...args: unknown[]) => Response;
-    res.end = function endAfterRecording(this: Response, ...args: unknown[]): Response {
-      if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
-      req.ctx.usageRecorded = true;
-      const [chunk, encoding] = args;
-      const bytes =
-        typeof chunk === 'string'
-          ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-          : chunk instanceof Uint8Array
-            ? chunk.byteLength
-            : 0;
-      const record = usageRecord(req, res.statusCode, bytes);
-      deps.store.recordUsage(record, { touchCredentialIfUsedBefore: touchBefore(req) }).then(
-        () => end(...args),
-        (error: unknown) => {
-          // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
-          // Idempotency-Key where it matters).
-          deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
-          const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
-          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
-          res.statusCode = 503;
-          res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
-          res.setHeader('Retry-After', '1');
-          end(JSON.stringify(problem.body(req.ctx.requestId)));
-        },
-      );
-      return res;
-    } as Response['end'];
-    next();
-  }
-
   /**
-   * For metered handlers: charges `credits` and writes the usage record in one transaction, then sends the body.
-   * With too few credits nothing is written here and a 402 problem is thrown (recorded, uncharged, by recordUsage).
+   * Writes the call's usage record; with `charge`, takes that many credits (and counts them against the key's
+   * budget) in the same transaction. Resolves once durable. With too few credits, or the key's budget spent,
+   * nothing is written and a 402 Problem is thrown: the caller records the refusal (uncharged) as it answers it.
    */
-  async function chargeAndSend(
-    req: Request,
-    res: Response,
-    reply: { status: number; body: unknown; credits: number; upstreamCostUsd?: number },
-  ): Promise<void> {
-    // res.json serialises exactly like this, so the recorded size is the size sent.
-    const record = usageRecord(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body)), {
-      credits_charged: reply.credits,
-      dataforseo_cost_usd: reply.upstreamCostUsd ?? 0,
-    });
+  async function recordCall(caller: Caller, call: Call, options: { charge?: number } = {}): Promise<void> {
+    const credits = options.charge ?? 0;
+    const record = usageRecord(caller, call, credits);
     try {
       await deps.store.recordUsage(record, {
-        charge: reply.credits > 0 ? { ledgerId: deps.ids('led'), amount: reply.credits } : undefined,
-        budget: reply.credits > 0 ? budgetFor(req.ctx.caller!, deps.clock.now()) : undefined,
-        touchCredentialIfUsedBefore: touchBefore(req),
+        charge: credits > 0 ? { ledgerId: deps.ids('led'), amount: credits } : undefined,
+        budget: credits > 0 ? budgetFor(caller, deps.clock.now()) : undefined,
+        touchCredentialIfUsedBefore: touchBefore(caller),
       });
     } catch (error) {
       if (error instanceof InsufficientCreditsError) throw insufficientCredits(error.required, error.balance);
-      if (error instanceof BudgetExceededError) {
-        throw new Problem(
-          402,
-          'budget_exhausted',
-          `This API key's budget of ${error.amount} credits for the period that began ${error.periodStart} is spent.`,
-        );
-      }
+      if (error instanceof BudgetExceededError) throw budgetExhausted(error);
       throw error;
     }
-    req.ctx.usageRecorded = true;
-    res.status(reply.status).json(reply.body);
   }
 
-  return { recordUsage, chargeAndSend };
+  return { recordCall };
 }

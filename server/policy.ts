@@ -11,8 +11,8 @@ import { Problem } from './problem.ts';
 import type { BudgetCharge, CredentialRow, Store } from './store/types.ts';
 
 type Access = components['schemas']['ApiKeyAccess'];
-type Resource = keyof Access;
-type Level = 'read' | 'write' | 'use';
+export type Resource = keyof Access;
+export type Level = 'read' | 'write' | 'use';
 
 const RANK: Record<string, number> = { none: 0, read: 1, use: 1, write: 2 };
 
@@ -44,10 +44,13 @@ export function createRateLimiter(store: Store) {
   };
 }
 
-function refusal(caller: Caller, resource: Resource, level: Level): string | undefined {
+/** Why the caller's key may not act at this level on this resource, or undefined when it may. */
+export function refusal(caller: Caller, resource: Resource, level: Level): string | undefined {
   const key = caller.key;
   if (!key || key.permission_mode === PermissionMode.FULL_ACCESS) return undefined;
   if (key.permission_mode === PermissionMode.READ_ONLY) {
+    // A tool call spends credits: it is not a read.
+    if (level === 'use') return 'This API key is read-only; it cannot call metered tools.';
     return level === 'write' ? 'This API key is read-only; it cannot create, change, rotate or revoke keys.' : undefined;
   }
   const granted = (JSON.parse(key.access) as Access)[resource] ?? 'none';

@@ -62,12 +62,13 @@ const KEY_PATTERN = /^or_[0-9A-Za-z]{38}$/;
 const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
 const CREDENTIAL_FIELDS = ['account_id', 'created_at', 'expires_at', 'id', 'is_active', 'last_used_at', 'name', 'prefix'];
 const USAGE_FIELDS = [
-  'account_id', 'auth_source', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd', 'endpoint',
-  'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms', 'status_code',
+  'account_id', 'auth_source', 'channel', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd',
+  'endpoint', 'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms',
+  'status_code', 'tool',
 ];
 const API_KEY_FIELDS = [
-  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'name', 'owner', 'permission_mode',
-  'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
+  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
+  'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
 ];
 const INSPECT = '/v1/tools/inspect_domain';
 /** The most pages the usage check follows before it stops (it proves the cursor works, not the whole history). */
@@ -136,6 +137,31 @@ export function contractChecks(): ContractCheck[] {
         ensure(tool.name === 'inspect_domain' && tool.method === 'POST', `the tool at ${INSPECT} is ${tool.method} ${tool.name}`);
         ensure(tool.credits_per_call === inspectPrice, `inspect_domain costs ${tool.credits_per_call}, the contract says ${inspectPrice}`);
         ensure(data!.sources.some((source) => source.id === tool.source), `source ${tool.source} is not listed`);
+      },
+    },
+    {
+      name: "POST /mcp answers tools/list with the contract's tools, as JSON-RPC",
+      async run({ client }) {
+        const { data, response } = await client.POST('/mcp', {
+          body: { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+          headers: { Accept: 'application/json, text/event-stream' },
+        });
+        status(response, 200, 'POST /mcp tools/list', data);
+        ensure(data?.jsonrpc === '2.0' && data.id === 1, `not the JSON-RPC answer to request 1: ${JSON.stringify(data).slice(0, 200)}`);
+        const tools = (data.result as { tools?: Array<{ name: string; inputSchema?: { type?: string } }> } | undefined)?.tools ?? [];
+        ensure(tools.find((tool) => tool.name === 'inspect_domain')?.inputSchema?.type === 'object', 'tools/list lacks inspect_domain with an object input schema');
+      },
+    },
+    {
+      name: 'GET /.well-known/oauth-protected-resource answers RFC 9728 metadata without a credential',
+      async run({ anonymous }) {
+        const { data, response } = await anonymous.GET('/.well-known/oauth-protected-resource');
+        status(response, 200, 'GET /.well-known/oauth-protected-resource', data);
+        const keys = Object.keys(data ?? {});
+        for (const key of ['authorization_servers', 'bearer_methods_supported', 'resource', 'resource_name']) {
+          ensure(keys.includes(key), `the metadata lacks ${key}`);
+        }
+        ensure(JSON.stringify(data!.bearer_methods_supported) === '["header"]', `bearer_methods_supported is ${JSON.stringify(data!.bearer_methods_supported)}`);
       },
     },
     {

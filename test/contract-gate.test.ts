@@ -126,6 +126,23 @@ describe('breaking-change gate', () => {
     expect(result.breaking.map((change) => change.pointer)).toContain('/paths/~1things/get');
   });
 
+  // The same judgements through a response shared in components/responses (api-smart-diff alone loses track there).
+  const shared = edited((d) => {
+    d.components.responses = { Things: list(d).responses['200'] };
+    list(d).responses['200'] = { $ref: '#/components/responses/Things' };
+  });
+  it.each([
+    ['adding a required response field', (d: Doc) => { thing(d).properties.colour = { type: 'string' }; thing(d).required.push('colour'); }, false],
+    ['adding an enum value to a response', (d: Doc) => (thing(d).properties.kind.enum = ['small', 'large', 'huge']), true],
+    ['removing a response field', (d: Doc) => { delete thing(d).properties.size; thing(d).required = ['id', 'kind', 'note']; }, true],
+  ] as const)('through a shared response, %s: breaking = %s', (_name, edit, breaking) => {
+    const after = structuredClone(shared);
+    edit(after);
+    const result = checkContract(shared, after);
+    expect(result.changes.length).toBeGreaterThan(0);
+    expect(result.breaking.length > 0).toBe(breaking);
+  });
+
   it('finds nothing between a contract and itself', () => {
     expect(checkContract(base, structuredClone(base))).toMatchObject({ ok: true, changes: [] });
   });

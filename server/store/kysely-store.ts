@@ -19,11 +19,13 @@ import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
+import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_api_key_administration': m002,
   '003_shared_counters': m003,
+  '004_usage_channel_and_legacy_keys': m004,
 };
 
 /** What differs between the databases; everything else is the shared queries below. */
@@ -332,6 +334,7 @@ export class KyselyStore implements Store {
   async listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]> {
     let query = this.db.selectFrom('usage_records').selectAll().where('account_id', '=', accountId);
     if (page.credentialId) query = query.where('credential_id', '=', page.credentialId);
+    if (page.channel) query = query.where('channel', '=', page.channel);
     const after = page.startingAfter;
     if (after) query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.created_at, after.id)));
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();

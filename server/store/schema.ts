@@ -53,6 +53,10 @@ export interface CredentialsTable {
   /** The secret before the last rotation, alive until previous_key_expires_at. */
   previous_key_hash: string | null;
   previous_key_expires_at: string | null;
+  /** For a key imported from an older token system: its token family there; null for keys made here. */
+  legacy_token_family: number | null;
+  /** For a key imported from an older token system: its id there; null for keys made here. */
+  legacy_key_id: string | null;
 }
 
 export interface KeySpendTable {
@@ -78,6 +82,10 @@ export interface UsageRecordsTable {
   error_type: string | null;
   error_message: string | null;
   created_at: string;
+  /** How the request came in: an HTTP call of the API, or a message to the MCP endpoint. */
+  channel: 'api' | 'mcp';
+  /** The metered tool the request called, if any. */
+  tool: string | null;
 }
 
 export interface IdempotencyRecordsTable {

@@ -55,6 +55,8 @@ export interface UsagePage {
   /** Only records older than this one (a record of the account's, looked up by the caller). */
   startingAfter?: Pick<UsageRow, 'id' | 'created_at'>;
   credentialId?: string;
+  /** Only records of requests that came in this way. */
+  channel?: UsageRow['channel'];
 }
 
 export interface RateLimiterOptions {

@@ -41,7 +41,14 @@ export interface Tool {
   credits: number;
   source: string;
   path: string;
+  /** The operation's summary, a short title for people. */
+  title?: string;
+  /** The JSON Schema of the input (the operation's request body), self-contained. */
   inputSchema: Record<string, unknown>;
+  /** The JSON Schema of the result (the operation's 200 response body), self-contained; absent if none is declared. */
+  outputSchema?: Record<string, unknown>;
+  /** What a key needs to call it (the operation's x-openrush-access). */
+  access?: { resource: string; level: string };
   handler: ToolDefinition['handler'];
 }
 
@@ -67,6 +74,14 @@ function dereference(contract: ContractDocument, schema: unknown, depth = 0): un
   return Object.fromEntries(
     Object.entries(schema).filter(([key]) => key !== 'example' && key !== 'examples').map(([key, value]) => [key, dereference(contract, value, depth + 1)]),
   );
+}
+
+/** The JSON body schema of the operation's 200 response, dereferenced, if it declares one. */
+function successSchema(contract: ContractDocument, operation: ContractOperation): Record<string, unknown> | undefined {
+  let response = operation.responses?.['200'] as { $ref?: string; content?: Record<string, { schema?: unknown }> } | undefined;
+  if (response?.$ref) response = dereference(contract, response) as typeof response;
+  const schema = response?.content?.['application/json']?.schema;
+  return schema === undefined ? undefined : (dereference(contract, schema) as Record<string, unknown>);
 }
 
 /**
@@ -100,7 +115,10 @@ export function resolveTools(contract: ContractDocument, definitions: ToolDefini
       credits,
       source: meta.source ?? 'openrush',
       path,
+      title: operation.summary,
       inputSchema: dereference(contract, operation.requestBody?.content?.['application/json']?.schema ?? {}) as Record<string, unknown>,
+      outputSchema: successSchema(contract, operation),
+      access: operation['x-openrush-access'] as Tool['access'],
       handler: definition.handler,
     });
   }

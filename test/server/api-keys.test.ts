@@ -262,6 +262,9 @@ describe('the API key object', () => {
       created_at: clock.now().toISOString(),
       updated_at: clock.now().toISOString(),
       last_used_at: null,
+      // Only a key imported from an older token system has these; every key made through the API has null.
+      legacy_token_family: null,
+      legacy_key_id: null,
     });
     expect(Date.parse(key.constraints.expires_at!)).toBe(Date.parse(FUTURE));
   });

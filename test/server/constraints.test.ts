@@ -313,7 +313,7 @@ describe('permission_mode', () => {
     expect(await api.authStatus(target.api_key)).toBe(200);
   });
 
-  it('read-only (2): can list and read, and call tools', async () => {
+  it('read-only (2): can list and read, but not call tools (403, nothing charged)', async () => {
     const account = await freshAccount();
     const reader = await keyFor(account, { name: 'reader', permission_mode: 2 });
     expect((await api.page(reader.api_key)).data).toHaveLength(2);
@@ -321,7 +321,9 @@ describe('permission_mode', () => {
     expect(await api.v1List(reader.api_key)).toHaveLength(2);
     expect((await get(reader.api_key, '/v1/me/credits')).status).toBe(200);
     expect((await get(reader.api_key, '/v1/me/usage')).status).toBe(200);
-    expect((await inspect(reader.api_key)).status).toBe(200);
+    const before = await money(account);
+    expect((await expectProblem(await inspect(reader.api_key), 403)).detail).toMatch(/read-only/);
+    expect(await money(account)).toEqual(before);
   });
 
   it('restricted (3) with access {credits: read}: credits only', async () => {

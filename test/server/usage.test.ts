@@ -14,6 +14,7 @@ type Problem = components['schemas']['Problem'];
 const USAGE_FIELDS = [
   'account_id',
   'auth_source',
+  'channel',
   'created_at',
   'credential_id',
   'credits_charged',
@@ -27,6 +28,7 @@ const USAGE_FIELDS = [
   'response_bytes',
   'response_time_ms',
   'status_code',
+  'tool',
 ];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const UNKNOWN_CREDENTIAL = 'cred_01KW1WT6F8KK8E8PW71NXT39GC';
@@ -69,6 +71,8 @@ async function seedUsage(account: NewAccount, count: number): Promise<string[]> 
       account_id: account.accountId,
       credential_id: account.credentialId,
       auth_source: 'api_key',
+      channel: 'api',
+      tool: null,
       endpoint: '/v1/me/credits',
       method: 'GET',
       status_code: 200,
@@ -120,6 +124,8 @@ describe('metering of authenticated requests', () => {
         credits_charged: 0,
         error_type: null,
         error_message: null,
+        channel: 'api',
+        tool: null,
       });
       expect(Number.isInteger(record.response_time_ms)).toBe(true);
       expect(record.response_time_ms).toBeGreaterThanOrEqual(0);
@@ -353,6 +359,40 @@ describe('GET /v1/me/usage', () => {
       expect((await server.call('/v1/me/credits', { key: other.key })).status).toBe(200);
       const { records } = await listUsage(account.key, `?credential_id=${other.credentialId}`);
       expect(records).toEqual([]);
+    });
+  });
+
+  describe('channel filter', () => {
+    it('tells MCP requests from API calls, across pages', async () => {
+      const account = await server.newAccount();
+      const notification = { jsonrpc: '2.0', method: 'notifications/initialized' };
+      const mcpHeaders = { Accept: 'application/json, text/event-stream' };
+      for (let i = 0; i < 3; i++) {
+        expect((await server.call('/mcp', jsonInit(notification, { key: account.key, headers: mcpHeaders }))).status).toBe(202);
+      }
+      for (let i = 0; i < 2; i++) expect((await server.call('/v1/me/credits', { key: account.key })).status).toBe(200);
+
+      const { records: viaMcp } = await listUsage(account.key, '?channel=mcp');
+      expect(viaMcp).toHaveLength(3);
+      expect(viaMcp.every((record) => record.channel === 'mcp' && record.endpoint === '/mcp' && record.status_code === 202)).toBe(true);
+      const { records: viaApi } = await listUsage(account.key, '?channel=api');
+      expect(viaApi.length).toBeGreaterThanOrEqual(3); // the two reads and the MCP listing above
+      expect(viaApi.every((record) => record.channel === 'api' && record.endpoint !== '/mcp')).toBe(true);
+
+      // The next page keeps the filter.
+      const first = await server.call('/v1/me/usage?channel=mcp&limit=2', { key: account.key });
+      const link = /^<([^>]+)>; rel="next"$/.exec(first.headers.get('link') ?? '');
+      expect(link![1]).toContain('channel=mcp');
+      const rest = (await (await server.call(link![1]!, { key: account.key })).json()) as UsageRecord[];
+      expect(rest.map((record) => record.id)).toEqual([viaMcp[2]!.id]);
+    });
+
+    it('refuses a channel that is not api or mcp', async () => {
+      const response = await server.call('/v1/me/usage?channel=email');
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { errors: Array<{ pointer: string }> }).errors).toContainEqual(
+        expect.objectContaining({ location: 'query', pointer: '/channel' }),
+      );
     });
   });
 

@@ -107,6 +107,8 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         account_id: accountId,
         credential_id: null,
         auth_source: 'api_key',
+        channel: 'api',
+        tool: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
@@ -525,6 +527,22 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         expect(await store.listUsage(account, { limit: 10, credentialId: c2.id })).toEqual([r2]);
       });
 
+      it('keeps channel and tool; listUsage filters by channel, with the other filters and paging', async () => {
+        const account = await newAccount();
+        const key = credential(account);
+        const base = Date.now() - 60_000;
+        const api1 = usage(account, iso(base), { credential_id: key.id, channel: 'api', tool: 'inspect_domain' });
+        const mcp1 = usage(account, iso(base + 1000), { credential_id: key.id, channel: 'mcp', tool: null, endpoint: '/mcp' });
+        const mcp2 = usage(account, iso(base + 2000), { credential_id: null, auth_source: 'session', channel: 'mcp', tool: 'inspect_domain', endpoint: '/mcp' });
+        const api2 = usage(account, iso(base + 3000), { credential_id: key.id, channel: 'api' });
+        for (const record of [api1, mcp1, mcp2, api2]) await store.recordUsage(record);
+        expect(await store.getUsageRecord(account, mcp2.id)).toEqual(mcp2);
+        expect(await store.listUsage(account, { limit: 10, channel: 'mcp' })).toEqual([mcp2, mcp1]);
+        expect(await store.listUsage(account, { limit: 10, channel: 'api' })).toEqual([api2, api1]);
+        expect(await store.listUsage(account, { limit: 1, channel: 'mcp', startingAfter: mcp2 })).toEqual([mcp1]);
+        expect(await store.listUsage(account, { limit: 10, channel: 'mcp', credentialId: key.id })).toEqual([mcp1]);
+      });
+
       it('touchCredentialIfUsedBefore sets last_used_at only when it is older than the threshold', async () => {
         const account = await newAccount();
         const key = credential(account);
@@ -548,7 +566,12 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         await store.migrate();
         expect(await store.getBalance(account)).toBe(42);
         const applied = await db.query<{ name: string }>('select name from schema_migrations order by name');
-        expect(applied.map((row) => row.name)).toEqual(['001_initial', '002_api_key_administration', '003_shared_counters']);
+        expect(applied.map((row) => row.name)).toEqual([
+          '001_initial',
+          '002_api_key_administration',
+          '003_shared_counters',
+          '004_usage_channel_and_legacy_keys',
+        ]);
       });
 
       it('stores migrating one fresh database at once all succeed', async () => {
@@ -570,7 +593,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
               expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'migrated' : String(o.reason)))).toEqual(others.map(() => 'migrated'));
             }
             const applied = await fresh.query<{ name: string }>('select name from schema_migrations');
-            expect(applied).toHaveLength(3);
+            expect(applied).toHaveLength(4);
             const id = ids('acct');
             await fresh.store.createAccount({ id, name: 'after migrate', balance: 0, session_subject: null, created_at: iso(Date.now()) });
             expect((await (others[0] ?? fresh.store).getAccount(id))?.name).toBe('after migrate');
@@ -590,7 +613,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           await fresh.query(`create schema "${setting!.search_path}"`);
           await Promise.all(others.map((other) => other.ping()));
           await Promise.all(others.map((other) => other.migrate()));
-          expect(await fresh.query('select name from schema_migrations')).toHaveLength(3);
+          expect(await fresh.query('select name from schema_migrations')).toHaveLength(4);
         } finally {
           await Promise.all([...others, fresh.store].map((s) => s.close()));
           await fresh.cleanup();

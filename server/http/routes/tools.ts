@@ -1,13 +1,15 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import { type createMetering, insufficientCredits } from '../metering.ts';
-import type { Store } from '../store/types.ts';
-import type { Tool } from '../tools/index.ts';
+import type { createUsageHook } from '../metering.ts';
+import { insufficientCredits } from '../../metering.ts';
+import type { Store } from '../../store/types.ts';
+import type { Tool } from '../../tools/index.ts';
 
 /** One POST route per tool: run it, then charge its price and record the call in one transaction. */
-export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createMetering>, store: Store): Router {
+export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createUsageHook>, store: Store): Router {
   const router = Router();
   for (const tool of tools) {
     router.post(tool.path, async (req: Request, res: Response, next: NextFunction) => {
+      req.ctx.tool = tool.name;
       try {
         // Refuse early when the balance cannot cover the price, so no work (or upstream spend) is wasted; the
         // charge itself is still the atomic, guarded one in chargeAndSend.

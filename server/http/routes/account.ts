@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import type { Deps } from '../deps.ts';
-import { validationFailed } from '../problem.ts';
+import type { Deps } from '../../deps.ts';
+import { validationFailed } from '../../problem.ts';
 import { route } from './typed.ts';
 
 export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;
@@ -33,12 +33,14 @@ export function accountRoutes(deps: Deps): Router {
       limit: limit + 1,
       startingAfter: after,
       credentialId: query.credential_id,
+      channel: query.channel,
     });
     const page = rows.slice(0, limit);
     const headers: Record<string, string> = {};
     if (rows.length > limit) {
       const next = new URLSearchParams({ limit: String(limit), starting_after: page[page.length - 1]!.id });
       if (query.credential_id) next.set('credential_id', query.credential_id);
+      if (query.channel) next.set('channel', query.channel);
       headers.Link = `<${req.path}?${next}>; rel="next"`;
     }
     return { status: 200, body: page, headers };

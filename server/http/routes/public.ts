@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import type { components } from '../../generated/openapi.d.ts';
-import type { Deps } from '../deps.ts';
-import { Problem } from '../problem.ts';
+import type { components } from '../../../generated/openapi.d.ts';
+import type { Deps } from '../../deps.ts';
+import { Problem } from '../../problem.ts';
 import { route } from './typed.ts';
 
 type Capabilities = components['schemas']['Capabilities'];

@@ -1,11 +1,11 @@
 import { Router } from 'express';
-import type { components } from '../../generated/openapi.d.ts';
-import { principalOf, projectScopeOf } from '../context.ts';
-import { newCredential, settingsFromPowers, toApiCredential } from '../credentials.ts';
-import { confineToCaller } from '../policy.ts';
-import type { Deps } from '../deps.ts';
-import { oncePerIdempotencyKey } from '../idempotency.ts';
-import { notFound, validationFailed } from '../problem.ts';
+import type { components } from '../../../generated/openapi.d.ts';
+import { principalOf, projectScopeOf } from '../../context.ts';
+import { newCredential, settingsFromPowers, toApiCredential } from '../../credentials.ts';
+import { confineToCaller } from '../../policy.ts';
+import type { Deps } from '../../deps.ts';
+import { oncePerIdempotencyKey } from '../../idempotency.ts';
+import { notFound, validationFailed } from '../../problem.ts';
 import { route } from './typed.ts';
 
 type Created = components['schemas']['ApiCredentialCreated'];

@@ -1,14 +1,14 @@
 // The v2 API-key administration surface. Same rows as /v1/me/api-credentials, richer view.
 import { Router } from 'express';
-import type { components } from '../../generated/openapi.d.ts';
-import { type Caller, principalOf, projectScopeOf } from '../context.ts';
-import { type ApiKey, KeyStatus, newCredential, settingsFromPowers, toApiKey } from '../credentials.ts';
-import { confineToCaller, requireNoMorePowerful } from '../policy.ts';
-import type { Deps } from '../deps.ts';
-import { oncePerIdempotencyKey } from '../idempotency.ts';
-import { generateKey } from '../keys.ts';
-import { notFound, Problem, validationFailed } from '../problem.ts';
-import type { CredentialRow } from '../store/types.ts';
+import type { components } from '../../../generated/openapi.d.ts';
+import { type Caller, principalOf, projectScopeOf } from '../../context.ts';
+import { type ApiKey, KeyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
+import { confineToCaller, requireNoMorePowerful } from '../../policy.ts';
+import type { Deps } from '../../deps.ts';
+import { oncePerIdempotencyKey } from '../../idempotency.ts';
+import { generateKey } from '../../keys.ts';
+import { notFound, Problem, validationFailed } from '../../problem.ts';
+import type { CredentialRow } from '../../store/types.ts';
 import { route } from './typed.ts';
 
 type WithSecret = components['schemas']['ApiKeyWithSecret'];

@@ -1,7 +1,7 @@
 // Handlers typed from the contract: a handler whose reply does not match the operation's declared success
 // response does not compile.
 import type { NextFunction, Request, Response, Router } from 'express';
-import type { paths } from '../../generated/openapi.d.ts';
+import type { paths } from '../../../generated/openapi.d.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Path = keyof paths;

@@ -7,22 +7,25 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createAuthenticator, requireCaller } from './auth.ts';
-import { type Clock, systemClock } from './clock.ts';
-import type { Config } from './config.ts';
-import { loadContract } from './contract.ts';
-import type { Deps } from './deps.ts';
+import { createAuthenticator, requireCaller } from '../auth.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { loadContract } from '../contract.ts';
+import type { Deps } from '../deps.ts';
 import { createErrorHandler } from './errors.ts';
-import { notFound } from './problem.ts';
-import { createIdGenerator } from './ids.ts';
-import { createMetering } from './metering.ts';
+import { notFound } from '../problem.ts';
+import { createIdGenerator } from '../ids.ts';
+import { createMetering } from '../metering.ts';
+import { createUsageHook } from './metering.ts';
+import { createMcpHandler } from '../mcp/index.ts';
+import { mcpRoutes, mcpUnauthorized } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
-import { authorize, createRateLimiter } from './policy.ts';
+import { authorize, createRateLimiter } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
-import type { Store } from './store/types.ts';
-import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from './tools/index.ts';
+import type { Store } from '../store/types.ts';
+import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
 
 export interface AppOptions {
@@ -54,7 +57,10 @@ export function createApp(options: AppOptions): express.Express {
   const definitions = [...builtinTools, ...(options.tools ?? [])];
   const tools = resolveTools(contract, definitions);
   const capabilities = capabilitiesOf(contract, tools, definitions);
+  // One metering path for both ways in: the HTTP hook and tool routes, and the MCP handler.
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
+  const usage = createUsageHook(metering, logger);
+  const handleMcpRequest = createMcpHandler({ tools, metering, store, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
 
   const app = express();
   // The app's id generator, for in-process callers (tests, embedders) that create rows next to the app: ids from
@@ -86,7 +92,7 @@ export function createApp(options: AppOptions): express.Express {
   });
   if (logger.isLevelEnabled('info')) app.use(logRequests);
   app.use(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
-  app.use(metering.recordUsage);
+  app.use(usage.recordUsage);
   app.use(createRateLimiter(store));
   app.use(
     express.json({
@@ -116,8 +122,10 @@ export function createApp(options: AppOptions): express.Express {
   app.use(accountRoutes(deps));
   app.use(credentialRoutes(deps));
   app.use(apiKeyRoutes(deps));
-  app.use(toolRoutes(tools, metering, store));
+  app.use(toolRoutes(tools, usage, store));
+  app.use(mcpRoutes(config, handleMcpRequest));
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
+  app.use(mcpUnauthorized(config));
   app.use(createErrorHandler(logger));
   return app;
 }

@@ -2,8 +2,8 @@
 // problem+json answer. Nothing internal (stack, SQL, file path) reaches the client; 5xx are logged in full.
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { isConnectionError } from './store/index.ts';
-import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
+import { isConnectionError } from '../store/index.ts';
+import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from '../problem.ts';
 
 interface ValidatorError {
   status: number;

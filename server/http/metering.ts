@@ -1,0 +1,75 @@
+// The HTTP side of metering: a thin hook on Express's res.end that hands each answered request to the domain
+// (server/metering.ts) before the response leaves, so that nothing a client has seen acknowledged is missing
+// from its usage; and, for metered tool routes, charge-then-send.
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { Call, Metering } from '../metering.ts';
+import { MCP_PATH } from '../mcp/index.ts';
+import { Problem } from '../problem.ts';
+
+/** What the usage record says about an HTTP request, from its context. */
+function callOf(req: Request, statusCode: number, responseBytes: number): Call {
+  return {
+    channel: req.path === MCP_PATH ? 'mcp' : 'api',
+    endpoint: req.path,
+    method: req.method,
+    statusCode,
+    startedAt: req.ctx.startedAt,
+    requestBytes: req.ctx.requestBytes,
+    responseBytes,
+    tool: req.ctx.tool ?? null,
+    problem: req.ctx.problem,
+  };
+}
+
+export function createUsageHook(metering: Metering, logger: Logger) {
+  /** Middleware: records the response of every request whose caller was resolved. */
+  function recordUsage(req: Request, res: Response, next: NextFunction): void {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = function endAfterRecording(this: Response, ...args: unknown[]): Response {
+      if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
+      req.ctx.usageRecorded = true;
+      const [chunk, encoding] = args;
+      const bytes =
+        typeof chunk === 'string'
+          ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+          : chunk instanceof Uint8Array
+            ? chunk.byteLength
+            : 0;
+      metering.recordCall(req.ctx.caller, callOf(req, res.statusCode, bytes)).then(
+        () => end(...args),
+        (error: unknown) => {
+          // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
+          // Idempotency-Key where it matters).
+          logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
+          const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
+          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
+          res.statusCode = 503;
+          res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+          res.setHeader('Retry-After', '1');
+          end(JSON.stringify(problem.body(req.ctx.requestId)));
+        },
+      );
+      return res;
+    } as Response['end'];
+    next();
+  }
+
+  /**
+   * For metered handlers: charges `credits` and writes the usage record in one transaction, then sends the body.
+   * With too few credits nothing is written here and a 402 problem is thrown (recorded, uncharged, by recordUsage).
+   */
+  async function chargeAndSend(
+    req: Request,
+    res: Response,
+    reply: { status: number; body: unknown; credits: number; upstreamCostUsd?: number },
+  ): Promise<void> {
+    // res.json serialises exactly like this, so the recorded size is the size sent.
+    const call = { ...callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body))), upstreamCostUsd: reply.upstreamCostUsd };
+    await metering.recordCall(req.ctx.caller!, call, { charge: reply.credits });
+    req.ctx.usageRecorded = true;
+    res.status(reply.status).json(reply.body);
+  }
+
+  return { recordUsage, chargeAndSend };
+}

@@ -1,0 +1,220 @@
+// The MCP endpoint over the domain: the official SDK's Server and its Streamable HTTP transport (stateless, JSON
+// answers), with tools/list and tools/call answered from the contract's tools, calls checked against the key's
+// permissions and charged through the same metering as the HTTP routes. It takes an authenticated caller and one
+// JSON-RPC message and gives back what to answer; it knows nothing of Express.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { Caller } from '../context.ts';
+import { type Call, insufficientCredits, type Metering } from '../metering.ts';
+import { type Level, type Resource, refusal } from '../policy.ts';
+import { Problem, type ProblemType } from '../problem.ts';
+import type { Store } from '../store/types.ts';
+import type { Tool } from '../tools/index.ts';
+import { createArgumentChecker, hasStructuredOutput, toMcpTool } from './tools.ts';
+
+/** Told to the agent in `initialize`: what calls cost, and what a refusal looks like. */
+const INSTRUCTIONS =
+  "OpenRush tools. Each successful tools/call costs the credits given in the tool's _meta['openrush.io/credits_per_call'], " +
+  "taken from the account's balance. A call that is refused (too few credits, the key's budget spent, no permission, " +
+  'invalid arguments) is a tool result with isError: true whose text is a problem document with type and detail; ' +
+  'it costs nothing.';
+
+/** Where the endpoint is served. */
+export const MCP_PATH = '/mcp';
+
+export interface McpDeps {
+  tools: Tool[];
+  metering: Metering;
+  store: Store;
+  logger: Logger;
+  /** The server's version, told to clients in `initialize`. */
+  version: string;
+}
+
+/** One POST to the endpoint, as the transport received it. */
+export interface McpRequest {
+  caller: Caller;
+  requestId: string;
+  /** The JSON-RPC message, already parsed (and checked against the contract's McpMessage). */
+  message: unknown;
+  /** The absolute URL the request was made to. */
+  url: string;
+  /** The request headers that matter to MCP (Accept, Content-Type, MCP-Protocol-Version). */
+  headers: Record<string, string>;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  requestBytes: number;
+}
+
+/**
+ * What to answer: a JSON-RPC response (200), or an accepted notification (202, no body), both already in the
+ * caller's usage; or a problem to answer with (not yet recorded, as for any refused HTTP request).
+ */
+export type McpAnswer = { status: 200; body: unknown } | { status: 202 } | { problem: Problem };
+
+/** State of one tools/call, filled in by the tool handler and read once the transport has answered. */
+interface CallState {
+  tool?: Tool;
+  /** What stopped the call, if something did (answered as an isError tool result). */
+  problem?: Problem;
+  /** The tool ran: charge its price when recording. */
+  succeeded?: { upstreamCostUsd: number };
+  /** An unexpected error: the whole request fails (500, or 503 when the database is down). */
+  failure?: unknown;
+}
+
+/** Where a refused call's problem document is, machine-readable, in the tool result's `_meta`. */
+export const META_PROBLEM = 'openrush.io/problem';
+
+/**
+ * The tool result an agent gets when a call is refused, nothing charged: the problem document an HTTP call would
+ * have got, as JSON text (what a model reads) and in `_meta`. Not as structuredContent, which clients check
+ * against the tool's outputSchema even on errors.
+ */
+export function toolError(problem: Problem, requestId: string): CallToolResult {
+  const body = problem.body(requestId);
+  return { isError: true, content: [{ type: 'text', text: JSON.stringify(body) }], _meta: { [META_PROBLEM]: body } };
+}
+
+const TRANSPORT_PROBLEMS: Record<number, ProblemType> = {
+  400: 'validation_failed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+/** The problem a JSON-RPC error stands for, for the usage record's error_type and error_message. */
+function rpcProblem(error: { code?: unknown; message?: unknown }): Problem {
+  const type: ProblemType =
+    error.code === ErrorCode.MethodNotFound
+      ? 'not_found'
+      : error.code === ErrorCode.InvalidParams || error.code === ErrorCode.InvalidRequest || error.code === ErrorCode.ParseError
+        ? 'validation_failed'
+        : 'internal_error';
+  return new Problem(type === 'internal_error' ? 500 : type === 'not_found' ? 404 : 400, type, String(error.message ?? 'JSON-RPC error'));
+}
+
+export function createMcpHandler(deps: McpDeps) {
+  const { tools, metering, store, logger } = deps;
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const listed = tools.map(toMcpTool);
+  const checkArguments = createArgumentChecker(tools);
+
+  /** Why this call may not run, or undefined: permission, then credits, then arguments. */
+  async function refuse(request: McpRequest, tool: Tool, args: unknown): Promise<Problem | undefined> {
+    const need = tool.access ?? { resource: 'tools', level: 'use' };
+    const reason = refusal(request.caller, need.resource as Resource, need.level as Level);
+    if (reason) return new Problem(403, 'forbidden', reason);
+    // Refuse early when the balance cannot cover the price, so no work (or upstream spend) is wasted; the charge
+    // itself is still the atomic, guarded one when the call is recorded.
+    const balance = await store.getBalance(request.caller.accountId);
+    if (balance !== undefined && balance < tool.credits) return insufficientCredits(tool.credits, balance);
+    return checkArguments(tool, args);
+  }
+
+  function mcpServer(request: McpRequest, state: CallState): Server {
+    const server = new Server({ name: 'openrush', version: deps.version }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
+    server.setRequestHandler(CallToolRequestSchema, async ({ params }) => {
+      const tool = byName.get(params.name);
+      if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${params.name.slice(0, 64)}`);
+      state.tool = tool;
+      const args = params.arguments ?? {};
+      try {
+        state.problem = await refuse(request, tool, args);
+        if (state.problem) return toolError(state.problem, request.requestId);
+        const output = await tool.handler(args, { accountId: request.caller.accountId, requestId: request.requestId });
+        const upstreamCostUsd = output.upstreamCostUsd ?? 0;
+        if (!Number.isFinite(upstreamCostUsd) || upstreamCostUsd < 0) throw new Error(`tool ${tool.name} reported an invalid upstream cost`);
+        state.succeeded = { upstreamCostUsd };
+        return {
+          content: [{ type: 'text', text: JSON.stringify(output.result) }],
+          ...(hasStructuredOutput(tool) ? { structuredContent: output.result as Record<string, unknown> } : {}),
+        };
+      } catch (error) {
+        if (error instanceof Problem) {
+          state.problem = error;
+          return toolError(error, request.requestId);
+        }
+        // Nothing internal reaches the agent: the request is answered like any failed HTTP request.
+        state.failure = error;
+        throw new McpError(ErrorCode.InternalError, 'Internal error');
+      }
+    });
+    return server;
+  }
+
+  /** Answers one POST to the endpoint. Throws what the HTTP side answers as 500 (or 503). */
+  return async function handleMcpRequest(request: McpRequest): Promise<McpAnswer> {
+    const state: CallState = {};
+    const server = mcpServer(request, state);
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    let status: number;
+    let text: string;
+    try {
+      await server.connect(transport);
+      const response = await transport.handleRequest(new Request(request.url, { method: 'POST', headers: request.headers }), {
+        parsedBody: request.message,
+      });
+      status = response.status;
+      text = await response.text();
+    } finally {
+      await server.close();
+    }
+    if (state.failure !== undefined) throw state.failure;
+    if (status >= 400) {
+      // The transport's own refusals (Accept, protocol version, a batch) become problems like every other error.
+      let detail = 'The MCP request was refused.';
+      try {
+        detail = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? detail).slice(0, 1024);
+      } catch {
+        logger.warn({ request_id: request.requestId, status }, 'MCP transport answered an error without JSON');
+      }
+      return { problem: new Problem(status, TRANSPORT_PROBLEMS[status] ?? 'internal_error', detail) };
+    }
+
+    const call: Omit<Call, 'responseBytes'> = {
+      channel: 'mcp' as const,
+      endpoint: MCP_PATH,
+      method: 'POST',
+      statusCode: status,
+      startedAt: request.startedAt,
+      requestBytes: request.requestBytes,
+      tool: state.tool?.name ?? null,
+      problem: state.problem,
+    };
+    if (status === 202 || text === '') {
+      await metering.recordCall(request.caller, { ...call, statusCode: 202, responseBytes: 0 });
+      return { status: 202 };
+    }
+    let body = JSON.parse(text) as { result?: unknown; error?: { code?: unknown; message?: unknown } };
+    // A JSON-RPC error (unknown method or tool, malformed params) is a failed request for Activity too.
+    if (body.error) call.problem = rpcProblem(body.error);
+    if (state.succeeded && state.tool) {
+      try {
+        await metering.recordCall(
+          request.caller,
+          { ...call, responseBytes: Buffer.byteLength(text), upstreamCostUsd: state.succeeded.upstreamCostUsd },
+          { charge: state.tool.credits },
+        );
+        return { status: 200, body };
+      } catch (error) {
+        if (!(error instanceof Problem)) throw error;
+        // The balance or the budget ran out between the early check and the charge (another call took it):
+        // the agent gets the tool error instead of the result, and nothing is charged.
+        body = { ...body, result: toolError(error, request.requestId) };
+        call.problem = error;
+      }
+    }
+    await metering.recordCall(request.caller, { ...call, responseBytes: Buffer.byteLength(JSON.stringify(body)) });
+    return { status: 200, body };
+  };
+}
