@@ -3,6 +3,8 @@
 // `enum`, …); the few 3.1 forms it leaves are rewritten here, so the result validates as 3.0:
 //   - `oneOf`/`anyOf` of a schema and `{ type: 'null' }` becomes a copy of that schema with `nullable: true` (3.0
 //     ignores `nullable` beside a `$ref`, and validators refuse null under `allOf: [$ref]` + `nullable`);
+//   - a `type` list that is still a list (several non-null types, e.g. a JSON-RPC id) becomes `anyOf` one type each,
+//     each `nullable` when null was one of them;
 //   - `info.summary` (3.1 only) is dropped (the description says the same at more length);
 //   - `info.license.identifier` (3.1 only) becomes the SPDX `url` that 3.0 requires.
 import { Converter } from '@apiture/openapi-down-convert';
@@ -42,7 +44,24 @@ function rewriteNullableUnions(root: Json, node: unknown): void {
       }
     }
   }
-  Object.values(object).forEach((value) => rewriteNullableUnions(root, value));
+  if (Array.isArray(object['type'])) {
+    const types = (object['type'] as string[]).filter((type) => type !== 'null');
+    const nullable = types.length < (object['type'] as string[]).length || object['nullable'] === true;
+    delete object['type'];
+    delete object['nullable'];
+    if (types.length === 1) Object.assign(object, { type: types[0] }, nullable ? { nullable: true } : {});
+    else object['anyOf'] = types.map((type) => ({ type, ...(nullable ? { nullable: true } : {}) }));
+  }
+  for (const [key, value] of Object.entries(object)) {
+    // A property map's keys are names (a property may be called `value`), its values schemas.
+    if (key === 'properties' && typeof value === 'object' && value !== null) {
+      Object.values(value).forEach((schema) => rewriteNullableUnions(root, schema));
+      continue;
+    }
+    // Examples are data, not schemas: a JSON Schema quoted in an example stays as it is.
+    if (key === 'example' || key === 'examples' || key === 'value') continue;
+    rewriteNullableUnions(root, value);
+  }
 }
 
 export function downgradeTo30(contract: Json): Json {
