@@ -60,7 +60,7 @@ export interface paths {
          *
          *     Send an `Idempotency-Key` header to make the request safe to retry: a retry with the same idempotency key and
          *     the same body, within 24 hours, returns the first response again (the same key, not a second one); the same
-         *     idempotency key with a different body is refused with `422`. The stored response is encrypted with a key
+         *     idempotency key with a different body is refused with `409`. The stored response is encrypted with a key
          *     derived from the idempotency key, so the raw API key is not readable from the database.
          */
         post: operations["createApiCredential"];
@@ -1379,7 +1379,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The `Idempotency-Key` was already used with a different request (another body, or another operation). */
+        /**
+         * @description The `Idempotency-Key` was already used with a different request (another body, or another operation).
+         *
+         *     Why `409` and not `422`: the request itself is valid; it conflicts with what the server already holds for that
+         *     idempotency key (as Stripe answers a reused key). `422` would also make mock servers such as Prism answer
+         *     every invalid request with this problem, since they prefer a declared `422` over `400` for a request that
+         *     fails validation; every invalid request here is a `400` validation problem.
+         */
         IdempotencyKeyReused: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -1524,10 +1531,14 @@ export interface components {
          */
         WWWAuthenticate: string;
         /**
-         * @description RFC 8288 link to the next page, when there is one: `<…>; rel="next"`.
-         * @example </v1/me/usage?limit=50&starting_after=log_01KW1WT5G0S1V3Q93S90MB6D3B>; rel="next"
+         * @description RFC 8288 links: `<…>; rel="next"` to the next page when there is one. On the last page the header is not sent,
+         *     so a client stops when no link has `rel="next"`.
+         *
+         *     The schema allows an empty list for that absent header, and the empty list is the first example: mock servers
+         *     that answer with a header's first example (Prism does) then send no `Link` at all (a header whose value is an
+         *     empty list is not written), so a client's page loop ends on the mock as it does on the server.
          */
-        Link: string;
+        Link: string | unknown[];
         /**
          * @description The methods the resource answers.
          * @example POST
@@ -1750,9 +1761,9 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyReused"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2116,9 +2127,9 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyReused"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -27,7 +27,7 @@ export const TARGETS = {
     tsconfig: 'tsconfig.build.json',
     outDir: 'dist',
     sources: ['server', 'generated', 'tsconfig.json', 'tsconfig.build.json'],
-    generated: ['openapi.json', 'openapi.d.ts'],
+    generated: ['openapi.json', 'openapi-3.0.json', 'openapi.d.ts'],
   },
   client: {
     tsconfig: 'client/tsconfig.build.json',

@@ -2,9 +2,10 @@
 //   tsx scripts/generate.ts            writes generated/
 //   tsx scripts/generate.ts --check    fails when generated/ differs from what the contract produces
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { downgradeTo30 } from './openapi-3.0.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -15,6 +16,9 @@ function generate(outDir: string): void {
   execFileSync(bin('redocly'), ['bundle', join(root, 'openapi/openapi.yaml'), '-o', bundle], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // The same contract as OpenAPI 3.0, for generators in other languages that need it.
+  const downgraded = downgradeTo30(JSON.parse(readFileSync(bundle, 'utf8')));
+  writeFileSync(join(outDir, 'openapi-3.0.json'), `${JSON.stringify(downgraded, null, 2)}\n`);
   execFileSync(
     bin('openapi-typescript'),
     ['openapi.json', '-o', 'openapi.d.ts', '--root-types', '--read-write-markers'],
@@ -41,5 +45,5 @@ if (process.argv.includes('--check')) {
   }
 } else {
   generate(target);
-  console.log('generated/openapi.json and generated/openapi.d.ts written from openapi/openapi.yaml');
+  console.log('generated/openapi.json, generated/openapi-3.0.json and generated/openapi.d.ts written from openapi/openapi.yaml');
 }

@@ -2,6 +2,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { createAccountWithKey } from './accounts.ts';
+import { CommandUsageError, mockCommand, MOCK_USAGE, verifyCommand, VERIFY_USAGE } from './ci-commands.ts';
 import { createApp, createLogger } from './http/app.ts';
 import { systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig, parsePort } from './config.ts';
@@ -45,6 +46,15 @@ ${ENVIRONMENT}`,
 Adds N credits to an account's balance.
 
 ${ENVIRONMENT}`,
+  mock: `Usage: ${MOCK_USAGE}
+
+Serves a Prism mock of the bundled contract (default 127.0.0.1:4010), for other services' tests. Any API key is
+accepted. Needs @stoplight/prism-cli (an optional peer dependency): npm install --save-dev @stoplight/prism-cli`,
+  verify: `Usage: ${VERIFY_USAGE}
+
+Runs the contract checks against a running deployment, through prism proxy: exits 1 on any breach of the contract
+(sl-violations) or failed expectation, naming each. It creates and revokes its own temporary key; with --metered it
+also calls one metered tool (spending its price). Needs @stoplight/prism-cli.`,
 } as const;
 
 const USAGE = `Usage: openrush <command>
@@ -55,6 +65,10 @@ Commands:
   accounts create --name NAME [--credits N] [--json]
                                                 create an account and its first API key
   credits grant ACCOUNT_ID N                    add N credits to an account
+  mock [--port N] [--host H]                    serve a Prism mock of the contract (default 127.0.0.1:4010)
+  verify --base-url URL --api-key KEY [--metered]
+                                                check a running deployment against the contract
+                                                (through prism proxy); non-zero on any breach
 
 \`openrush <command> --help\` describes a command.
 ${ENVIRONMENT.replace('LOG_LEVEL.', 'PORT, HOST, LOG_LEVEL.')}`;
@@ -242,6 +256,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (!(command in HELP)) throw new UsageError(`unknown command "${command}"`);
     if (rest.includes('--help') || rest.includes('-h')) throw new HelpRequested(command as Command);
+    // The CI commands need no database and no server configuration.
+    if (command === 'mock') return await mockCommand(rest);
+    if (command === 'verify') return await verifyCommand(rest);
     const config = loadConfig();
     switch (command as Command) {
       case 'serve':
@@ -289,15 +306,18 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`Granted ${credits} credits to ${accountId}; balance is now ${balance}.\n`);
         return 0;
       }
+      default:
+        throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
     if (error instanceof HelpRequested) {
       process.stdout.write(`${HELP[error.command]}\n`);
       return 0;
     }
-    if (error instanceof UsageError) {
+    const parseError = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_');
+    if (error instanceof UsageError || error instanceof CommandUsageError || parseError) {
       const usage = command !== undefined && command in HELP ? HELP[command as Command] : USAGE;
-      process.stderr.write(`openrush: ${error.message}\n\n${usage}\n`);
+      process.stderr.write(`openrush: ${(error as Error).message}\n\n${usage}\n`);
       return 2;
     }
     if (error instanceof ConfigError) {

@@ -1,5 +1,6 @@
 // The contract, as bundled by `npm run generate`. The server reads everything it needs from here.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 export interface ContractOperation {
   operationId?: string;
@@ -21,6 +22,8 @@ export interface ContractDocument {
 }
 
 const BUNDLE = new URL('../generated/openapi.json', import.meta.url);
+/** The bundled contract's file, for tools that read it themselves (Prism in `openrush mock` / `openrush verify`). */
+export const BUNDLED_CONTRACT_FILE = fileURLToPath(BUNDLE);
 
 /** A fresh copy of the bundled contract (the validator annotates the object it is given). */
 export function loadContract(): ContractDocument {

@@ -44,7 +44,7 @@ export function openResponse(accountId: string, idempotencyKey: string, cipherte
 
 /**
  * Runs a key-creating request at most once per Idempotency-Key: a retry with the same body gets the first
- * response back (flagged `Idempotent-Replayed: true`), another body is a 422, and of two concurrent requests one
+ * response back (flagged `Idempotent-Replayed: true`), another body is a 409, and of two concurrent requests one
  * creates while the other replays. Without an Idempotency-Key, `create` simply runs.
  */
 export async function oncePerIdempotencyKey<T>(
@@ -56,13 +56,13 @@ export async function oncePerIdempotencyKey<T>(
   const { accountId, idempotencyKey } = request;
   if (idempotencyKey === undefined) return { response: await create(), replayed: false };
   const keyHash = idempotencyKeyHash(accountId, idempotencyKey);
-  // The operation is part of the request: the same Idempotency-Key on another endpoint is a different request (422).
+  // The operation is part of the request: the same Idempotency-Key on another endpoint is a different request (409).
   const bodyHash = requestHash({ operation: request.operation, body: request.body });
   const replay = async () => {
     const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
     if (!stored) return undefined;
     if (stored.request_hash !== bodyHash) {
-      throw new Problem(422, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
+      throw new Problem(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
     }
     return { response: openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T, replayed: true };
   };

@@ -12,6 +12,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     mockUrl: string;
     proxyUrl: string;
+    /** The real server itself, without the proxy. */
+    serverUrl: string;
     /** An API key of the real server's test account (any key works on the mock). */
     realKey: string;
   }
@@ -27,6 +29,7 @@ export default async function setup(project: TestProject) {
   ]);
   project.provide('mockUrl', mock.url);
   project.provide('proxyUrl', proxy.url);
+  project.provide('serverUrl', server.url);
   project.provide('realKey', server.account.key);
   return async () => {
     await Promise.all([mock.stop(), proxy.stop()]);

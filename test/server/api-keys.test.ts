@@ -361,11 +361,11 @@ describe('POST /v2/api-keys', () => {
       expect((await api.page(account.key)).data.map((k) => k.api_key_id)).toEqual([first.api_key_id, account.credentialId]);
     });
 
-    it('the same key with another body: 422, nothing more created', async () => {
+    it('the same key with another body: 409, nothing more created', async () => {
       const account = await freshAccount();
       const headers = { 'Idempotency-Key': 'v2-reused-1' };
       const first = await api.created(account.key, { name: 'one' }, headers);
-      const problem = await expectProblem(await api.create(account.key, { name: 'two' }, headers), 422);
+      const problem = await expectProblem(await api.create(account.key, { name: 'two' }, headers), 409);
       expect(problem.type).toMatch(/idempotency_key_reused$/);
       expect((await api.page(account.key)).data.map((k) => k.api_key_id)).toEqual([first.api_key_id, account.credentialId]);
     });
@@ -376,7 +376,7 @@ describe('POST /v2/api-keys', () => {
       expect((await api.v1Create(account.key, { name: 'same body' }, headers)).status).toBe(201);
       const response = await api.create(account.key, { name: 'same body' }, headers);
       // Either a refusal of the reused key or a v2 key of its own; never the v1 body (or a 500) under the v2 contract.
-      expect([201, 422], await response.clone().text()).toContain(response.status);
+      expect([201, 409], await response.clone().text()).toContain(response.status);
       if (response.status === 201) {
         const body = (await response.json()) as ApiKeyWithSecret;
         expect(Object.keys(body).sort()).toEqual([...API_KEY_FIELDS, 'api_key'].sort());

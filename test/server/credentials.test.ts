@@ -248,11 +248,11 @@ describe('Idempotency-Key on create', () => {
     expect(listed.map((c) => c.id)).toEqual([original.api_credential.id, account.credentialId]);
   });
 
-  it('the same Idempotency-Key with a different body: 422 problem, nothing created', async () => {
+  it('the same Idempotency-Key with a different body: 409 problem, nothing created', async () => {
     const account = await freshAccount();
     const headers = { 'Idempotency-Key': 'reused-1' };
     await created(await create(account.key, { name: 'one' }, headers));
-    await expectProblem(await create(account.key, { name: 'two' }, headers), 422);
+    await expectProblem(await create(account.key, { name: 'two' }, headers), 409);
     expect((await list(account.key)).map((c) => c.name)).toEqual(['one', 'Default key']);
   });
 

@@ -146,7 +146,7 @@ describe.skipIf(!TEST_DATABASE_URL)(
       expect(replayed).toEqual(body);
       expect(await a.store.listCredentials(account.accountId)).toHaveLength(2);
       // A different body under the same key is refused on either instance.
-      await expectProblem(await apiKeysOf(b).v1Create(account.key, { name: 'something else' }, headers), 422);
+      await expectProblem(await apiKeysOf(b).v1Create(account.key, { name: 'something else' }, headers), 409);
     });
 
     it('an idempotent v2 create retried on the other instance returns the first response', async () => {

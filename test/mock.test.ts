@@ -1,0 +1,143 @@
+// `openrush mock`: a Prism mock of the bundled contract, started the way a consumer team starts it, behaves like
+// the server for the README's calls: page loops end, invalid requests get the 400 validation problem, and every
+// error example sits on its own status.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allUsage, createOpenRushClient } from '../client/index.ts';
+import { mockCommand, verifyCommand } from '../server/ci-commands.ts';
+import { killCliProcesses, startCli, type CliProcess } from './helpers/cli-process.ts';
+import { freePort } from './helpers/prism.ts';
+
+const contract = JSON.parse(
+  (await import('node:fs')).readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'),
+) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; components: Record<string, Record<string, any>> };
+const ANY_KEY = 'or_abc123u9Jos1Sw6ykgvaLeYoGnZVkwxv1fmJn2';
+
+let mock: CliProcess;
+let url: string;
+
+beforeAll(async () => {
+  const port = await freePort();
+  mock = startCli(['mock', '--port', String(port)], {});
+  url = `http://127.0.0.1:${port}`;
+  // Bounded by the hook's timeout: Prism says when it listens.
+  while (!mock.output.stdout.includes('OpenRush mock of')) {
+    if (mock.child.exitCode !== null) throw new Error(`openrush mock exited: ${mock.output.stderr}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}, 60_000);
+afterAll(async () => {
+  // SIGTERM, as an operator would stop it: openrush stops Prism, then exits.
+  if (mock?.child.exitCode === null) {
+    mock.child.kill('SIGTERM');
+    await mock.exited;
+  }
+  killCliProcesses();
+});
+
+function resolveRef<T>(node: any): T {
+  while (node && typeof node.$ref === 'string') {
+    node = node.$ref.slice(2).split('/').reduce((at: any, part: string) => at[part], contract);
+  }
+  return node as T;
+}
+
+describe('openrush mock', () => {
+  it('answers GET /v1/me/usage without a Link header, so allUsage ends', async () => {
+    const client = createOpenRushClient({ baseUrl: url, apiKey: ANY_KEY });
+    const response = await fetch(`${url}/v1/me/usage`, { headers: { Authorization: `Bearer ${ANY_KEY}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.has('link')).toBe(false);
+    const records = [];
+    for await (const record of allUsage(client)) {
+      records.push(record);
+      // A loop that never ends would otherwise hang the test until its timeout.
+      if (records.length > 100) break;
+    }
+    expect(records).toEqual(contract.components.examples!['UsageList'].value);
+  });
+
+  // Every operation that takes a JSON body: an unknown field is a 400 on the server, and must be on the mock too
+  // (Prism would answer a declared 422 instead, whatever that 422 means).
+  const withBodies = Object.entries(contract.paths).flatMap(([path, operations]) =>
+    Object.entries(operations)
+      .filter(([, operation]) => (operation as { requestBody?: unknown }).requestBody)
+      .map(([method]) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'cred_01KW1WT6F8KK8E8PW71NXT39GC')] as const),
+  );
+  it('has operations with bodies to try', () => expect(withBodies.length).toBeGreaterThanOrEqual(6));
+  it.each(withBodies)('answers an invalid body on %s %s with the 400 validation problem', async (method, path) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${ANY_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ nme: 'typo' }),
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await response.json()).toMatchObject({ status: 400, type: 'https://openrush.io/problems/validation_failed' });
+  });
+
+  it('answers a request without a credential with the 401 problem', async () => {
+    const response = await fetch(`${url}/v1/me/credits`);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ status: 401 });
+  });
+
+  it('puts every error example of the contract on its own status (asked for with Prefer: code=…)', async () => {
+    const checked: string[] = [];
+    for (const [path, operations] of Object.entries(contract.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const [code, declared] of Object.entries(operation.responses)) {
+          if (!/^[45]\d\d$/.test(code)) continue;
+          const response = resolveRef<{ content?: Record<string, { examples?: Record<string, unknown> }> }>(declared);
+          for (const example of Object.values(response.content?.['application/problem+json']?.examples ?? {})) {
+            // The contract itself: the example says the status it is filed under.
+            expect(resolveRef<{ value: { status: number } }>(example).value.status, `${method} ${path} ${code}`).toBe(Number(code));
+          }
+          // The mock: asked for that status, it answers it, with a problem of that status.
+          // A valid request (ids of both kinds are cred_… ids), so that Prism answers the status it is asked for.
+          const concrete = path.replace(/\{[^}]+\}/g, 'cred_01KW1WT6F8KK8E8PW71NXT39GC');
+          const body = (operation as { requestBody?: { content: Record<string, { examples?: Record<string, unknown> }> } })
+            .requestBody?.content['application/json']?.examples;
+          const answer = await fetch(`${url}${concrete}`, {
+            method: method.toUpperCase(),
+            headers: { Authorization: `Bearer ${ANY_KEY}`, Prefer: `code=${code}`, 'Content-Type': 'application/json' },
+            ...(body ? { body: JSON.stringify(resolveRef<{ value: unknown }>(Object.values(body)[0]).value) } : {}),
+          });
+          expect(answer.status, `${method} ${path} Prefer code=${code}`).toBe(Number(code));
+          expect(((await answer.json()) as { status: number }).status, `${method} ${path} ${code} body`).toBe(Number(code));
+          checked.push(`${method} ${path} ${code}`);
+        }
+      }
+    }
+    expect(checked.length).toBeGreaterThan(50);
+  });
+});
+
+describe('when Prism is not installed', () => {
+  const project = mkdtempSync(join(tmpdir(), 'openrush-no-prism-'));
+  writeFileSync(join(project, 'package.json'), '{"name":"consumer","private":true}');
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+  function io() {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let err = '';
+    stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    return { stdout, stderr, prismSearch: [join(project, 'package.json')], errors: () => err };
+  }
+
+  it('openrush mock names the package to install and exits non-zero', async () => {
+    const streams = io();
+    expect(await mockCommand(['--port', '4010'], streams)).toBe(1);
+    expect(streams.errors()).toContain('npm install --save-dev @stoplight/prism-cli');
+  });
+
+  it('openrush verify names the package to install and exits non-zero', async () => {
+    const streams = io();
+    expect(await verifyCommand(['--base-url', 'http://127.0.0.1:1', '--api-key', ANY_KEY], streams)).toBe(1);
+    expect(streams.errors()).toContain('npm install --save-dev @stoplight/prism-cli');
+  });
+});
