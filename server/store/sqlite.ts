@@ -163,6 +163,11 @@ export class SqliteStore extends KyselyStore {
     return this.writer.submit(record, options);
   }
 
+  /** How many batches the writer has written, holding how many records (the bench reports the mean batch). */
+  groupCommitStats(): { batches: number; records: number; writeMs: number } {
+    return { ...this.writer.stats };
+  }
+
   override async close(): Promise<void> {
     await this.writer.drain();
     if (this.reader !== this.database) this.reader.close();
