@@ -16,6 +16,7 @@
 // --json prints one JSON object on stdout (the human-readable lines go to stderr): `ratios.credits_over_bare`,
 // `ratios.inspect_over_bare`, `ratios.credits_over_prism`, …, and per target `cpu_us_per_req`, `rps`, `p50_ms`,
 // `p99_ms`, `non2xx`. --quick: short runs and a small seed, for iterating; not for numbers anyone quotes.
+// --only=GROUPS: a subset of the targets (see ONLY below).
 //
 // Environment (all optional): BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_FIRST_WARMUP (s), BENCH_CONNECTIONS (32),
 // BENCH_KEYS (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (120: usage records stop there, however many are
@@ -44,6 +45,10 @@ import type { ServerMessage } from './server.ts';
 const ARGS = new Set(process.argv.slice(2));
 const JSON_OUTPUT = ARGS.has('--json');
 const QUICK = ARGS.has('--quick');
+// --only=bare,sqlite (any of bare, validator, sqlite, seeded, prism, postgres): run only those groups, for
+// comparisons where the rest would only add time (e.g. before/after runs interleaved on a busy machine).
+const ONLY = [...ARGS].find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const runs = (group: string) => !ONLY || ONLY.includes(group);
 
 function setting(name: string, fallback: number): number {
   const text = process.env[name];
@@ -332,10 +337,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'openrush-bench-'));
   try {
     // 1. Bare Express 5: the floor. 2. The validator alone, on this contract, with the server's options.
-    for (const [kind, label] of [
-      ['bare', 'bare'],
-      ['validator', 'validator'],
-    ] as const) {
+    for (const kind of ['bare', 'validator'] as const) {
+      if (!runs(kind)) continue;
+      const label = kind;
       const server = await startServer([kind]);
       await check(server.url, INSPECT, undefined, INSPECT_RESULT);
       await measure(`${label}_inspect`, server, INSPECT, undefined);
@@ -346,68 +350,74 @@ async function main(): Promise<void> {
     // 3. The real server on a fresh SQLite file (WAL, synchronous=FULL), production-like config.
     const file = join(dir, 'openrush.db');
     const account = await benchAccount(openSqliteStore(file));
-    let before = sqliteBooks(file, account.accountId);
-    let server = await startServer(['real', 'sqlite', file]);
-    await check(server.url, INSPECT, account.key, INSPECT_RESULT);
-    await check(server.url, CREDITS, account.key);
-    await measure('sqlite_inspect', server, INSPECT, account.key);
-    await measure('sqlite_credits', server, CREDITS, account.key);
-    let report = await server.stop();
-    if (report) durability.sqlite = report.durability;
-    checkBooks('SQLite, empty', before, sqliteBooks(file, account.accountId), report);
+    if (runs('sqlite')) {
+      const before = sqliteBooks(file, account.accountId);
+      const server = await startServer(['real', 'sqlite', file]);
+      await check(server.url, INSPECT, account.key, INSPECT_RESULT);
+      await check(server.url, CREDITS, account.key);
+      await measure('sqlite_inspect', server, INSPECT, account.key);
+      await measure('sqlite_credits', server, CREDITS, account.key);
+      const report = await server.stop();
+      if (report) durability.sqlite = report.durability;
+      checkBooks('SQLite, empty', before, sqliteBooks(file, account.accountId), report);
+    }
 
     // 4. The same file after seeding many keys and usage records: the cost must not grow with the data.
-    log(`\n  seeding ${fmt(SEED_KEYS)} keys and up to ${fmt(SEED_USAGE)} usage records (at most ~${SEED_SECONDS} s)…`);
-    const seeded = seedSqlite(file, {
-      benchAccountId: account.accountId,
-      benchCredentialId: account.credentialId,
-      keys: SEED_KEYS,
-      usageRecords: SEED_USAGE,
-      usageSeconds: SEED_SECONDS,
-    });
-    log(
-      `  seeded ${fmt(seeded.accounts)} accounts, ${fmt(seeded.keys)} keys, ${fmt(seeded.usageRecords)} usage records, ` +
-        `${fmt(seeded.ledgerEntries)} ledger entries in ${seeded.seconds.toFixed(1)} s; file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`,
-    );
-    if (seeded.usageRecords < SEED_USAGE) failures.push(`seeding stopped at ${seeded.usageRecords} of ${SEED_USAGE} usage records (BENCH_SEED_SECONDS)`);
-    for (const { query, plan } of hotPathPlans(file)) log(`  plan: ${query}\n        → ${plan}`);
-    // A page deep in the bench account's history: past 90% of its records, newest first.
-    const deepId = (() => {
-      const db = new BetterSqlite3(file, { readonly: true });
-      try {
-        const { n } = db.prepare('select count(*) as n from usage_records where account_id = ?').get(account.accountId) as { n: number };
-        const row = db
-          .prepare('select id from usage_records where account_id = ? order by created_at desc, id desc limit 1 offset ?')
-          .get(account.accountId, Math.floor(n * 0.9)) as { id: string } | undefined;
-        return row?.id;
-      } finally {
-        db.close();
-      }
-    })();
-    if (!deepId) throw new Error('the seeded database has no usage records of the bench account');
-    before = sqliteBooks(file, account.accountId);
-    server = await startServer(['real', 'sqlite', file]);
-    await check(server.url, INSPECT, account.key, INSPECT_RESULT);
-    await measure('sqlite_seeded_inspect', server, INSPECT, account.key);
-    await measure('sqlite_seeded_credits', server, CREDITS, account.key);
-    await check(server.url, usagePage(deepId), account.key);
-    await measure('usage_first_page', server, usagePage(), account.key);
-    await measure('usage_deep_page', server, usagePage(deepId), account.key);
-    report = await server.stop();
-    checkBooks('SQLite, seeded', before, sqliteBooks(file, account.accountId), report);
+    if (runs('seeded')) {
+      log(`\n  seeding ${fmt(SEED_KEYS)} keys and up to ${fmt(SEED_USAGE)} usage records (at most ~${SEED_SECONDS} s)…`);
+      const seeded = seedSqlite(file, {
+        benchAccountId: account.accountId,
+        benchCredentialId: account.credentialId,
+        keys: SEED_KEYS,
+        usageRecords: SEED_USAGE,
+        usageSeconds: SEED_SECONDS,
+      });
+      log(
+        `  seeded ${fmt(seeded.accounts)} accounts, ${fmt(seeded.keys)} keys, ${fmt(seeded.usageRecords)} usage records, ` +
+          `${fmt(seeded.ledgerEntries)} ledger entries in ${seeded.seconds.toFixed(1)} s; file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`,
+      );
+      if (seeded.usageRecords < SEED_USAGE) failures.push(`seeding stopped at ${seeded.usageRecords} of ${SEED_USAGE} usage records (BENCH_SEED_SECONDS)`);
+      for (const { query, plan } of hotPathPlans(file)) log(`  plan: ${query}\n        → ${plan}`);
+      // A page deep in the bench account's history: past 90% of its records, newest first.
+      const deepId = (() => {
+        const db = new BetterSqlite3(file, { readonly: true });
+        try {
+          const { n } = db.prepare('select count(*) as n from usage_records where account_id = ?').get(account.accountId) as { n: number };
+          const row = db
+            .prepare('select id from usage_records where account_id = ? order by created_at desc, id desc limit 1 offset ?')
+            .get(account.accountId, Math.floor(n * 0.9)) as { id: string } | undefined;
+          return row?.id;
+        } finally {
+          db.close();
+        }
+      })();
+      if (!deepId) throw new Error('the seeded database has no usage records of the bench account');
+      const before = sqliteBooks(file, account.accountId);
+      const server = await startServer(['real', 'sqlite', file]);
+      await check(server.url, INSPECT, account.key, INSPECT_RESULT);
+      await measure('sqlite_seeded_inspect', server, INSPECT, account.key);
+      await measure('sqlite_seeded_credits', server, CREDITS, account.key);
+      await check(server.url, usagePage(deepId), account.key);
+      await measure('usage_first_page', server, usagePage(), account.key);
+      await measure('usage_deep_page', server, usagePage(deepId), account.key);
+      const report = await server.stop();
+      checkBooks('SQLite, seeded', before, sqliteBooks(file, account.accountId), report);
+    }
 
     // 5. The Prism mock of the contract, same requests.
-    const prism = await startPrismTarget();
-    try {
-      await check(prism.url, INSPECT, account.key);
-      await measure('prism_inspect', prism, INSPECT, account.key);
-      await measure('prism_credits', prism, CREDITS, account.key);
-    } finally {
-      await prism.stop();
+    if (runs('prism')) {
+      const prism = await startPrismTarget();
+      try {
+        await check(prism.url, INSPECT, account.key);
+        await measure('prism_inspect', prism, INSPECT, account.key);
+        await measure('prism_credits', prism, CREDITS, account.key);
+      } finally {
+        await prism.stop();
+      }
     }
 
     // 6. The real server on PostgreSQL, a fresh schema, when there is one to use.
-    if (PG_URL) {
+    if (PG_URL && runs('postgres')) {
       const schema = `bench_${randomBytes(6).toString('hex')}`;
       try {
         const pgAccount = await benchAccount(openPostgresStore(PG_URL, { schema }));
@@ -425,7 +435,7 @@ async function main(): Promise<void> {
         await client.query(`drop schema if exists ${schema} cascade`);
         await client.end();
       }
-    } else {
+    } else if (!PG_URL) {
       checks.push('PostgreSQL: NOT RUN (TEST_DATABASE_URL is not set)');
     }
   } finally {

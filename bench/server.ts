@@ -85,7 +85,8 @@ function groupCommit(): GroupCommitOptions {
 
 async function main(): Promise<void> {
   const [kind, target, where] = process.argv.slice(2);
-  let store: (Store & { groupCommitStats(): { batches: number; records: number; writeMs: number } }) | undefined;
+  // Optional methods, so that this file also drives an older checkout of the server (for before/after numbers).
+  let store: (Store & { groupCommitStats?(): { batches: number; records: number; writeMs: number } }) | undefined;
   let app: express.Express;
   if (kind === 'bare') {
     app = bareApp();
@@ -126,9 +127,9 @@ async function main(): Promise<void> {
     server.close(() => {
       clearTimeout(cut);
       void (async () => {
-        const durability = (await store?.durability()) ?? {};
+        const durability = (await store?.durability?.()) ?? {};
         await store?.close();
-        const groupCommit = store?.groupCommitStats();
+        const groupCommit = store?.groupCommitStats?.();
         process.send?.({ stopped: true, responses, durability, groupCommit } satisfies ServerMessage, () => process.exit(0));
       })();
     });
