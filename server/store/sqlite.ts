@@ -7,6 +7,7 @@ import type { Database } from './schema.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
+import { PRAGMAS, SqliteWriterThread, WRITE_SQL } from './sqlite-writer.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
 
 const RETENTION_BATCH = 1000;
@@ -54,43 +55,30 @@ function sqliteHooks(): DialectHooks {
 }
 
 function configure(database: BetterSqlite3.Database): void {
-  database.pragma('journal_mode = WAL');
-  // FULL: a COMMIT returns only once the WAL is fsynced, so an acknowledged record survives a power loss, not
-  // only a crash of the process. Affordable because usage records are committed in groups (one fsync per batch).
-  database.pragma('synchronous = FULL');
-  database.pragma('foreign_keys = ON');
-  // Another process (the operator CLI granting credits, say) may hold the write lock for a moment.
-  database.pragma('busy_timeout = 5000');
+  // synchronous = FULL: a COMMIT returns only once the WAL is fsynced, so an acknowledged record survives a power
+  // loss, not only a crash of the process. Affordable because usage records are committed in groups (one fsync per
+  // batch), on a thread of their own (sqlite-writer.ts). busy_timeout: another process (the operator CLI granting
+  // credits, say) may hold the write lock for a moment.
+  for (const pragma of PRAGMAS) database.pragma(pragma);
 }
 
 /**
  * A store on one SQLite file (WAL mode, so readers never wait for the writer). One server instance per file.
  *
- * The hot path (the key by its hash, the balance, and the group-committed usage records with their charges) runs
- * on better-sqlite3 statements prepared once; everything else goes through Kysely. Reads of the hot path use a
- * connection of their own, so they never see the inside of a transaction open on the writing connection.
+ * The hot path runs on better-sqlite3 statements prepared once; everything else goes through Kysely. The key by its
+ * hash and the balance are read on a connection of their own, so they never see the inside of a transaction open
+ * on Kysely's. Usage records (with their charges) are group-committed by a writer thread with its own connection
+ * (in-thread, on Kysely's connection, for an in-memory database, which no other connection can see).
  */
 export class SqliteStore extends KyselyStore {
   private readonly reader: BetterSqlite3.Database;
   private readonly writer: GroupCommit;
+  private readonly thread: SqliteWriterThread | undefined;
   private read!: {
     credentialByHash: BetterSqlite3.Statement<[string, string], CredentialRow>;
     balance: BetterSqlite3.Statement<[string], { balance: number }>;
   };
-  private write!: {
-    spend: BetterSqlite3.Statement<[string, string, number, number]>;
-    charge: BetterSqlite3.Statement<[number, string, number]>;
-    balance: BetterSqlite3.Statement<[string], { balance: number }>;
-    ledger: BetterSqlite3.Statement<[string, string, number, string, string]>;
-    usage: BetterSqlite3.Statement<[UsageRow]>;
-    touch: BetterSqlite3.Statement<[string, string, string]>;
-    begin: BetterSqlite3.Statement;
-    commit: BetterSqlite3.Statement;
-    rollback: BetterSqlite3.Statement;
-    savepoint: BetterSqlite3.Statement;
-    release: BetterSqlite3.Statement;
-    rollbackToSavepoint: BetterSqlite3.Statement;
-  };
+  private write!: Record<keyof typeof WRITE_SQL, BetterSqlite3.Statement>;
   private prepared = false;
 
   constructor(
@@ -99,52 +87,32 @@ export class SqliteStore extends KyselyStore {
     options: SqliteOptions = {},
   ) {
     super(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqliteHooks());
-    // An in-memory database is private to its connection: read on the one there is.
-    this.reader = file === ':memory:' ? database : new BetterSqlite3(file);
+    const inMemory = file === ':memory:';
+    this.reader = inMemory ? database : new BetterSqlite3(file);
     if (this.reader !== database) this.reader.pragma('busy_timeout = 5000');
-    this.writer = new GroupCommit((items) => this.commitBatch(items), options.groupCommit);
+    this.thread = inMemory ? undefined : new SqliteWriterThread(file);
+    const thread = this.thread;
+    this.writer = new GroupCommit(thread ? (items) => thread.commit(items) : (items) => this.commitBatch(items), options.groupCommit);
   }
 
   /** Statements are prepared on first use: the tables exist only once migrate() has run. */
   private prepare(): void {
     if (this.prepared) return;
     const r = this.reader;
-    const w = this.database;
     this.read = {
       credentialByHash: r.prepare('select * from credentials where key_hash = ? union all select * from credentials where previous_key_hash = ? limit 1'),
       balance: r.prepare('select balance from accounts where id = ?'),
     };
-    this.write = {
-      // The upsert only grows the row while it stays within the budget: no change means refused.
-      spend: w.prepare(
-        'insert into key_spend (credential_id, period_start, spent) values (?, ?, ?) on conflict (credential_id, period_start) ' +
-          'do update set spent = key_spend.spent + excluded.spent where key_spend.spent + excluded.spent <= ?',
-      ),
-      // The guarded update is the whole concurrency story: it never takes the balance below zero.
-      charge: w.prepare('update accounts set balance = balance - ? where id = ? and balance >= ?'),
-      balance: w.prepare('select balance from accounts where id = ?'),
-      ledger: w.prepare(
-        "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) values (?, ?, ?, 'charge', ?, null, ?)",
-      ),
-      usage: w.prepare(
-        'insert into usage_records (id, account_id, credential_id, auth_source, endpoint, method, status_code, response_time_ms, ' +
-          'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at) values (' +
-          '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
-          '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at)',
-      ),
-      touch: w.prepare('update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)'),
-      begin: w.prepare('begin immediate'),
-      commit: w.prepare('commit'),
-      rollback: w.prepare('rollback'),
-      savepoint: w.prepare('savepoint usage_item'),
-      release: w.prepare('release usage_item'),
-      rollbackToSavepoint: w.prepare('rollback to usage_item'),
-    };
+    if (!this.thread) {
+      const w = this.database;
+      this.write = Object.fromEntries(Object.entries(WRITE_SQL).map(([name, text]) => [name, w.prepare(text)])) as SqliteStore['write'];
+    }
     this.prepared = true;
   }
 
-  /** The SQLite settings that decide what survives a crash, read from the connection that writes. */
+  /** The SQLite settings that decide what survives a crash, read from the connection that writes usage records. */
   override async durability(): Promise<Record<string, string>> {
+    if (this.thread) return this.thread.durability();
     const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(this.database.pragma('synchronous', { simple: true }))] ?? 'unknown';
     return { journal_mode: String(this.database.pragma('journal_mode', { simple: true })), synchronous };
   }
@@ -170,11 +138,15 @@ export class SqliteStore extends KyselyStore {
 
   override async close(): Promise<void> {
     await this.writer.drain();
+    await this.thread?.close();
     if (this.reader !== this.database) this.reader.close();
     await super.close();
   }
 
-  /** One transaction for the batch; a savepoint around each charged item, so a refused one leaves nothing. */
+  /**
+   * In-thread writing (in-memory databases): one transaction for the batch; a savepoint around each charged item,
+   * so a refused one leaves nothing. The same steps as the writer thread's (sqlite-writer.ts).
+   */
   private async commitBatch(items: UsageItem[]): Promise<ItemOutcome[]> {
     this.prepare();
     // Through Kysely's connection, so the batch never lands inside a transaction Kysely has open on it.
@@ -201,7 +173,7 @@ export class SqliteStore extends KyselyStore {
       if (budget && (charge.amount > budget.amount || w.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
         refusal = new BudgetExceededError(budget.amount, budget.periodStart);
       } else if (w.charge.run(charge.amount, record.account_id, charge.amount).changes !== 1) {
-        refusal = new InsufficientCreditsError(Number(w.balance.get(record.account_id)?.balance ?? 0), charge.amount);
+        refusal = new InsufficientCreditsError(Number((w.balance.get(record.account_id) as { balance: number } | undefined)?.balance ?? 0), charge.amount);
       }
       if (refusal) {
         w.rollbackToSavepoint.run();
