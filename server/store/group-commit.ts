@@ -26,6 +26,12 @@ export interface GroupCommitOptions {
   maxDelayMs?: number;
   /** A batch is written as soon as this many records wait. */
   maxBatch?: number;
+  /**
+   * Batches being written at once (each its own transaction). 1 for SQLite (one writer connection); a few on
+   * PostgreSQL, so that a batch waiting on a row lock (an account held by another session) does not hold up every
+   * other record of the instance.
+   */
+  maxInFlight?: number;
 }
 
 interface Waiter extends UsageItem {
@@ -36,21 +42,23 @@ interface Waiter extends UsageItem {
 // maxDelayMs 0: a batch closes at the next turn of the event loop, so it holds what arrived during this turn plus
 // whatever queued while the previous batch was being written; under load (32 connections) that is ~30 records a
 // batch without making a lone request wait. A few ms more buys bigger batches at the cost of every response's latency.
-export const DEFAULT_GROUP_COMMIT = { maxDelayMs: 0, maxBatch: 256 } as const;
+export const DEFAULT_GROUP_COMMIT = { maxDelayMs: 0, maxBatch: 256, maxInFlight: 1 } as const;
 
 /**
  * The queue in front of one writer. `commit` writes a whole batch in ONE transaction and returns one outcome per
  * item (refused items must have left nothing behind: a savepoint each, or a guarded update decided in the batch);
  * if it throws, the transaction did not commit and every waiter of the batch is rejected with that error (the
- * server answers them 503). One batch is in flight at a time; records that arrive meanwhile form the next.
+ * server answers them 503). Up to maxInFlight batches are written at once; records that arrive while all are
+ * busy form the next batch, written as soon as one is done.
  */
 export class GroupCommit {
   private queue: Waiter[] = [];
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  private writing: Promise<void> | undefined;
+  private readonly writing = new Set<Promise<void>>();
   private readonly maxDelayMs: number;
   private readonly maxBatch: number;
-  /** Batches written (committed or failed) and the records they held, for the bench. */
+  private readonly maxInFlight: number;
+  /** Batches written (committed or failed), the records they held, and the time from send to outcome, for the bench. */
   readonly stats = { batches: 0, records: 0, writeMs: 0 };
 
   constructor(
@@ -59,12 +67,13 @@ export class GroupCommit {
   ) {
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_GROUP_COMMIT.maxDelayMs;
     this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_GROUP_COMMIT.maxBatch);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_GROUP_COMMIT.maxInFlight);
   }
 
   submit(record: UsageRow, options: RecordUsageOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ record, options, resolve, reject });
-      if (this.writing) return; // the batch in flight starts the next one when it is done
+      if (this.writing.size >= this.maxInFlight) return; // a batch in flight starts the next one when it is done
       if (this.queue.length >= this.maxBatch) this.flushNow();
       else this.timer ??= this.maxDelayMs > 0 ? setTimeout(() => this.flushNow(), this.maxDelayMs) : setImmediate(() => this.flushNow());
     });
@@ -72,9 +81,9 @@ export class GroupCommit {
 
   /** Resolves once everything queued so far has been written (or refused, or failed). */
   async drain(): Promise<void> {
-    while (this.writing || this.queue.length > 0) {
-      if (!this.writing) this.flushNow();
-      await this.writing;
+    while (this.writing.size > 0 || this.queue.length > 0) {
+      this.flushNow();
+      await Promise.all(this.writing);
     }
   }
 
@@ -87,15 +96,17 @@ export class GroupCommit {
 
   private flushNow(): void {
     this.clearTimer();
-    if (this.writing || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.maxBatch);
-    this.stats.batches += 1;
-    this.stats.records += batch.length;
-    this.writing = this.write(batch).finally(() => {
-      this.writing = undefined;
-      // What queued up while this batch was written goes next, at once: it has already waited a commit's time.
-      if (this.queue.length > 0) this.flushNow();
-    });
+    while (this.writing.size < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.stats.batches += 1;
+      this.stats.records += batch.length;
+      const flight: Promise<void> = this.write(batch).finally(() => {
+        this.writing.delete(flight);
+        // What queued up while this batch was written goes next, at once: it has already waited a commit's time.
+        if (this.queue.length > 0) this.flushNow();
+      });
+      this.writing.add(flight);
+    }
   }
 
   private async write(batch: Waiter[]): Promise<void> {

@@ -194,7 +194,8 @@ export class PostgresStore extends KyselyStore {
     hooks: DialectHooks,
   ) {
     super(db, hooks);
-    this.writer = new GroupCommit((items) => this.commitBatch(items), options.groupCommit);
+    // A few batches at once (of the pool's connections): one waiting on a row lock must not hold up the instance.
+    this.writer = new GroupCommit((items) => this.commitBatch(items), { maxInFlight: 3, ...options.groupCommit });
   }
 
   override async durability(): Promise<Record<string, string>> {
