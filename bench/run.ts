@@ -1,21 +1,31 @@
-// `npm run bench`: requests per second and latency of the fully authenticated, validated and metered path, next to
-// bare Express and the Prism mock, on an empty database and on one with many keys and usage records.
+// `npm run bench [-- --json] [-- --quick]`: the cost of the fully authenticated, validated and metered path, side
+// by side in one run with bare Express, the validator alone, and the Prism mock; on an empty database and on one
+// with many keys and usage records.
 //
 // Every server runs in a child process of its own; autocannon (the load generator) runs in this process, so on a
 // 2-core machine each has a core. Only 127.0.0.1 is loaded. Each measurement is a warm-up run (thrown away), then a
-// run of BENCH_DURATION seconds with BENCH_CONNECTIONS connections. The first warm-up of a fresh server process is
-// longer (BENCH_FIRST_WARMUP): a cold process spends far more CPU per request for its first few thousand requests
-// while V8 optimises, which would otherwise fall on whichever call is measured first.
-// Between the HTTP runs, bench/store-path.ts times the store's part of a request in-process, on the same database:
-// the steadiest answer to "does the cost grow with the data?".
+// measured run; the first warm-up of a fresh server process is longer (a cold process spends far more CPU per
+// request while V8 optimises). "CPU µs/request" is the server process's user + system CPU time over the measured
+// run divided by the requests it answered in it: the steadiest number on a shared machine, where req/s and
+// latencies move with whatever else runs.
 //
-// Environment (all optional): BENCH_DURATION (s, 6), BENCH_WARMUP (s, 2), BENCH_FIRST_WARMUP (s, 6), BENCH_CONNECTIONS (20), BENCH_KEYS
-// (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (30: usage records stop there, however many are written),
-// TEST_DATABASE_URL (also runs the real server on a fresh PostgreSQL schema).
+// After each real-server run the bench checks, and fails loudly otherwise, that the usage records written equal the
+// responses the server sent (one for one), that the credits charged are 3 per answered inspect_domain call, and
+// that the account's ledger sums to its balance.
+//
+// --json prints one JSON object on stdout (the human-readable lines go to stderr): `ratios.credits_over_bare`,
+// `ratios.inspect_over_bare`, `ratios.credits_over_prism`, …, and per target `cpu_us_per_req`, `rps`, `p50_ms`,
+// `p99_ms`, `non2xx`. --quick: short runs and a small seed, for iterating; not for numbers anyone quotes.
+// --only=GROUPS: a subset of the targets (see ONLY below).
+//
+// Environment (all optional): BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_FIRST_WARMUP (s), BENCH_CONNECTIONS (32),
+// BENCH_KEYS (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (120: usage records stop there, however many are
+// written), BENCH_CPU_PROF (a folder: the real servers write `node --cpu-prof` profiles there), TEST_DATABASE_URL
+// (also runs the real server on a fresh PostgreSQL schema).
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
@@ -30,8 +40,15 @@ import type { Store } from '../server/store/types.ts';
 import { BUNDLED_CONTRACT, startPrism } from '../test/helpers/prism.ts';
 import { BENCH_BALANCE, CREDITS_PATH, INSPECT_BODY, INSPECT_PATH, INSPECT_RESULT } from './fixtures.ts';
 import { hotPathPlans, seedSqlite } from './seed.ts';
-import { STORE_PATH_CALLS, STORE_PATH_ROUNDS, type StorePathTiming, timeStorePath } from './store-path.ts';
 import type { ServerMessage } from './server.ts';
+
+const ARGS = new Set(process.argv.slice(2));
+const JSON_OUTPUT = ARGS.has('--json');
+const QUICK = ARGS.has('--quick');
+// --only=bare,sqlite (any of bare, validator, sqlite, seeded, prism, postgres): run only those groups, for
+// comparisons where the rest would only add time (e.g. before/after runs interleaved on a busy machine).
+const ONLY = [...ARGS].find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const runs = (group: string) => !ONLY || ONLY.includes(group);
 
 function setting(name: string, fallback: number): number {
   const text = process.env[name];
@@ -41,15 +58,26 @@ function setting(name: string, fallback: number): number {
   return value;
 }
 
-const DURATION = setting('BENCH_DURATION', 6);
-const WARMUP = setting('BENCH_WARMUP', 2);
-const FIRST_WARMUP = setting('BENCH_FIRST_WARMUP', 6);
-const CONNECTIONS = setting('BENCH_CONNECTIONS', 20);
-const SEED_KEYS = setting('BENCH_KEYS', 100_000);
-const SEED_USAGE = setting('BENCH_USAGE', 1_000_000);
-const SEED_SECONDS = setting('BENCH_SEED_SECONDS', 30);
+const DURATION = setting('BENCH_DURATION', QUICK ? 3 : 10);
+const WARMUP = setting('BENCH_WARMUP', QUICK ? 1 : 3);
+const FIRST_WARMUP = setting('BENCH_FIRST_WARMUP', QUICK ? 3 : 8);
+const CONNECTIONS = setting('BENCH_CONNECTIONS', 32);
+const SEED_KEYS = setting('BENCH_KEYS', QUICK ? 10_000 : 100_000);
+const SEED_USAGE = setting('BENCH_USAGE', QUICK ? 100_000 : 1_000_000);
+const SEED_SECONDS = setting('BENCH_SEED_SECONDS', 120);
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PG_URL = process.env.TEST_DATABASE_URL;
 const root = resolve(import.meta.dirname, '..');
+
+/** The issue's bars, read from the results (SQLite, empty database, unless said). */
+const TARGETS = {
+  credits_over_bare: 0.5,
+  inspect_over_bare: 0.4,
+  over_prism: 3,
+  p99_ms: 15,
+  seeded_cpu_over_empty: 1.1,
+  deep_page_over_first_page: 2,
+};
 
 interface Call {
   name: string;
@@ -59,36 +87,28 @@ interface Call {
 }
 const INSPECT: Call = { name: 'POST inspect_domain', method: 'POST', path: INSPECT_PATH, body: INSPECT_BODY };
 const CREDITS: Call = { name: 'GET credits', method: 'GET', path: CREDITS_PATH };
+const usagePage = (startingAfter?: string): Call => ({
+  name: startingAfter ? 'GET usage, deep page' : 'GET usage, first page',
+  method: 'GET',
+  path: `/v1/me/usage?limit=500${startingAfter ? `&starting_after=${startingAfter}` : ''}`,
+});
 
 interface Measurement {
-  scenario: string;
-  call: string;
+  cpu_us_per_req: number | null;
   rps: number;
-  p50: number;
-  p99: number;
-  /** Answers that were not 2xx, and connection errors/timeouts: any of these makes the row meaningless. */
-  bad: number;
-  /** Answered requests, warm-up included: what the server must have metered. */
-  answered: number;
-  /** CPU time (user + system) the server process spent per answered request in the measured run, in µs. */
-  cpuPerRequest: number | undefined;
+  p50_ms: number;
+  p99_ms: number;
+  /** Answers that were not 2xx, plus connection errors and timeouts: any of these makes the row meaningless. */
+  non2xx: number;
+  /** Requests answered in the measured run. */
+  requests: number;
 }
 
-const results: Measurement[] = [];
-const notes: string[] = [];
-const storeTimings: Array<{ label: string } & StorePathTiming> = [];
-
-/** The store's part of a request, in-process, with no server running on the database. */
-async function timeStore(label: string, store: Store, account: NewAccount, calls = STORE_PATH_CALLS): Promise<void> {
-  try {
-    const timing = await timeStorePath(store, account, calls);
-    storeTimings.push({ label, ...timing });
-    log(`  store path, in-process, ${label.padEnd(18)} metered ${fmt(timing.meteredMicros)} µs/call, plain ${fmt(timing.plainMicros)} µs/call`);
-  } finally {
-    await store.close();
-  }
-}
-const log = (line: string) => process.stdout.write(`${line}\n`);
+const targets: Record<string, Measurement> = {};
+const checks: string[] = [];
+const failures: string[] = [];
+const log = (line: string) => (JSON_OUTPUT ? process.stderr : process.stdout).write(`${line}\n`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function headersFor(call: Call, key: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -110,35 +130,34 @@ async function hammer(url: string, call: Call, key: string | undefined, seconds:
 
 interface Target {
   url: string;
-  /** CPU microseconds (user + system) the server process has used so far, when it can tell. */
-  cpu?: () => Promise<number>;
+  /** CPU microseconds (user + system) the server process has used so far. */
+  cpu(): Promise<number>;
+  stop(): Promise<Extract<ServerMessage, { stopped: true }> | undefined>;
 }
 
 const warmed = new WeakSet<Target>();
 
-async function measure(scenario: string, target: Target, call: Call, key: string | undefined): Promise<Measurement> {
-  const { url } = target;
+async function measure(name: string, target: Target, call: Call, key: string | undefined): Promise<Measurement> {
   const warmUp = warmed.has(target) ? WARMUP : Math.max(WARMUP, FIRST_WARMUP);
   warmed.add(target);
-  const warm = warmUp > 0 ? await hammer(url, call, key, warmUp) : undefined;
-  const cpuBefore = await target.cpu?.();
-  const run = await hammer(url, call, key, DURATION);
-  const cpuAfter = await target.cpu?.();
-  const answered = (r: autocannon.Result | undefined) => (r ? r['2xx'] + r.non2xx : 0);
+  if (warmUp > 0) await hammer(target.url, call, key, warmUp);
+  const cpuBefore = await target.cpu();
+  const run = await hammer(target.url, call, key, DURATION);
+  const cpuAfter = await target.cpu();
+  const requests = run['2xx'] + run.non2xx;
   const measurement: Measurement = {
-    scenario,
-    call: call.name,
-    rps: run.requests.average,
-    p50: run.latency.p50,
-    p99: run.latency.p99,
-    bad: run.non2xx + run.errors + run.timeouts,
-    answered: answered(warm) + answered(run),
-    cpuPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && answered(run) > 0 ? (cpuAfter - cpuBefore) / answered(run) : undefined,
+    cpu_us_per_req: requests > 0 ? Math.round((cpuAfter - cpuBefore) / requests) : null,
+    rps: Math.round(run.requests.average),
+    p50_ms: run.latency.p50,
+    p99_ms: run.latency.p99,
+    non2xx: run.non2xx + run.errors + run.timeouts,
+    requests,
   };
-  results.push(measurement);
+  targets[name] = measurement;
   log(
-    `  ${scenario.padEnd(34)} ${call.name.padEnd(20)} ${fmt(measurement.rps).padStart(7)} req/s  ` +
-      `p50 ${measurement.p50} ms  p99 ${measurement.p99} ms  server CPU ${cpuText(measurement)}/req${measurement.bad ? `  (${measurement.bad} NOT 2xx/errors!)` : ''}`,
+    `  ${name.padEnd(24)} ${call.name.padEnd(22)} ${fmt(measurement.rps).padStart(7)} req/s  p50 ${measurement.p50_ms} ms  ` +
+      `p99 ${measurement.p99_ms} ms  server CPU ${measurement.cpu_us_per_req ?? 'n/a'} µs/req` +
+      `${measurement.non2xx ? `  (${measurement.non2xx} NOT 2xx/errors!)` : ''}`,
   );
   return measurement;
 }
@@ -154,18 +173,16 @@ async function check(url: string, call: Call, key: string | undefined, expected?
   return body;
 }
 
-interface Child extends Target {
-  stop(): Promise<void>;
-}
-
-async function startServer(args: string[], env: Record<string, string> = {}): Promise<Child> {
+async function startServer(args: string[], env: Record<string, string> = {}): Promise<Target> {
+  const profile = CPU_PROF && args[0] === 'real' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
   const child: ChildProcess = fork(join(root, 'bench/server.ts'), args, {
     cwd: root,
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...profile],
     env: { ...process.env, NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let cpuWaiting: ((micros: number) => void) | undefined;
+  let stopped: ((message: Extract<ServerMessage, { stopped: true }>) => void) | undefined;
   const port = await new Promise<number>((ready, fail) => {
     const timer = setTimeout(() => fail(new Error(`bench server ${args.join(' ')} did not start within 60 s`)), 60_000);
     child.on('message', (message: ServerMessage) => {
@@ -174,6 +191,7 @@ async function startServer(args: string[], env: Record<string, string> = {}): Pr
         ready(message.port);
       }
       if ('cpu' in message) cpuWaiting?.(message.cpu.user + message.cpu.system);
+      if ('stopped' in message) stopped?.(message);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -188,15 +206,34 @@ async function startServer(args: string[], env: Record<string, string> = {}): Pr
         child.send({ cpu: true });
       }),
     stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      new Promise((done) => {
+        if (child.exitCode !== null) return done(undefined);
+        let report: Extract<ServerMessage, { stopped: true }> | undefined;
+        stopped = (message) => (report = message);
+        const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
         child.once('exit', () => {
           clearTimeout(kill);
-          done();
+          done(report);
         });
         child.send({ stop: true });
       }),
+  };
+}
+
+/** Prism, with its CPU time read from /proc (Linux): it is not ours to ask over IPC. */
+async function startPrismTarget(): Promise<Target> {
+  const prism = await startPrism(['mock', BUNDLED_CONTRACT]);
+  const ticks = 100; // USER_HZ, 100 on every Linux this runs on
+  return {
+    url: prism.url,
+    cpu: async () => {
+      const fields = readFileSync(`/proc/${prism.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / ticks;
+    },
+    stop: async () => {
+      await prism.stop();
+      return undefined;
+    },
   };
 }
 
@@ -210,200 +247,263 @@ async function benchAccount(store: Store): Promise<NewAccount> {
   return account;
 }
 
-function sqliteCounts(file: string, accountId: string): { usage: number; keys: number; ledger: number; balance: number } {
+interface Books {
+  usage: number;
+  balance: number;
+  ledger: number;
+}
+
+function sqliteBooks(file: string, accountId: string): Books {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
-    const count = (sql: string, ...params: string[]) => Number((db.prepare(sql).get(...params) as { n: number }).n);
+    const one = (sql: string, ...params: string[]) => Number((db.prepare(sql).get(...params) as { n: number | null }).n ?? 0);
     return {
-      usage: count('select count(*) as n from usage_records'),
-      keys: count('select count(*) as n from credentials'),
-      ledger: count('select count(*) as n from credit_ledger'),
-      balance: count('select balance as n from accounts where id = ?', accountId),
+      usage: one('select count(*) as n from usage_records'),
+      balance: one('select balance as n from accounts where id = ?', accountId),
+      ledger: one('select sum(amount) as n from credit_ledger where account_id = ?', accountId),
     };
   } finally {
     db.close();
   }
 }
 
-/** Every answered request must have left its usage record, and every tool call its 3 credits. */
-function meteringNote(label: string, before: { usage: number; balance: number }, after: { usage: number; balance: number }, measured: Measurement[]) {
-  const answered = measured.reduce((sum, m) => sum + m.answered, 0);
-  const inspectCalls = measured.filter((m) => m.call === INSPECT.name).reduce((sum, m) => sum + m.answered, 0);
-  const written = after.usage - before.usage;
-  const charged = before.balance - after.balance;
-  notes.push(
-    `${label}: ${written} usage records written for ${answered} answered requests (+ the checks and requests in flight ` +
-      `when each run stopped); ${charged} credits charged for ${inspectCalls} answered tool calls (3 each = ${inspectCalls * 3}).`,
-  );
-  if (written < answered || charged < inspectCalls * 3) throw new Error(`${label}: metering does not add up (see above)`);
+async function postgresBooks(url: string, schema: string, accountId: string): Promise<Books> {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+  await client.connect();
+  try {
+    const one = async (sql: string, params: string[] = []) => Number((await client.query<{ n: string | null }>(sql, params)).rows[0]?.n ?? 0);
+    return {
+      usage: await one('select count(*) as n from usage_records'),
+      balance: await one('select balance as n from accounts where id = $1', [accountId]),
+      ledger: await one('select sum(amount) as n from credit_ledger where account_id = $1', [accountId]),
+    };
+  } finally {
+    await client.end();
+  }
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const cpuText = (m: Measurement) => (m.cpuPerRequest === undefined ? 'n/a' : `${fmt(m.cpuPerRequest)} µs`);
-const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
-const find = (scenario: string, call: Call) => results.find((m) => m.scenario === scenario && m.call === call.name);
+/**
+ * The books after a server has stopped: one usage record per response it sent, 3 credits per inspect_domain call
+ * it answered 200, and a ledger that sums to the balance. Failures are collected and fail the run.
+ */
+function checkBooks(label: string, before: Books, after: Books, report: Extract<ServerMessage, { stopped: true }> | undefined): void {
+  if (!report) {
+    failures.push(`${label}: the server did not report the responses it sent`);
+    return;
+  }
+  const responses = Object.values(report.responses).reduce((sum, n) => sum + n, 0);
+  const paidCalls = report.responses[`POST ${INSPECT_PATH} 200`] ?? 0;
+  const written = after.usage - before.usage;
+  const charged = before.balance - after.balance;
+  const line =
+    `${label}: ${fmt(written)} usage records for ${fmt(responses)} responses sent; ${fmt(charged)} credits charged for ` +
+    `${fmt(paidCalls)} inspect_domain calls answered 200 (3 each); ledger sum ${fmt(after.ledger)}, balance ${fmt(after.balance)}`;
+  checks.push(line);
+  log(`  check: ${line}`);
+  if (report.groupCommit && report.groupCommit.batches > 0) {
+    const { batches, records, writeMs } = report.groupCommit;
+    const batching =
+      `${label}: group commit wrote ${fmt(records)} records in ${fmt(batches)} transactions (${(records / batches).toFixed(1)} per batch, ` +
+      `${((writeMs * 1000) / batches).toFixed(0)} µs per batch from BEGIN to COMMIT returned)`;
+    checks.push(batching);
+    log(`  ${batching}`);
+  }
+  if (written !== responses) failures.push(`${label}: ${written} usage records written for ${responses} responses sent`);
+  if (charged !== paidCalls * 3) failures.push(`${label}: ${charged} credits charged for ${paidCalls} paid calls`);
+  if (after.ledger !== after.balance) failures.push(`${label}: the ledger sums to ${after.ledger}, the balance is ${after.balance}`);
+}
+
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log(
-    `OpenRush bench: node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), ` +
-      `${CONNECTIONS} connections, ${WARMUP} s warm-up (${Math.max(WARMUP, FIRST_WARMUP)} s for a fresh process) + ${DURATION} s ` +
-      `per measurement, 127.0.0.1 only.\n`,
-  );
   const [load] = loadavg();
+  const machine = {
+    node: process.version,
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? '?',
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    load_average_at_start: load === undefined ? null : Math.round(load * 100) / 100,
+  };
+  log(
+    `OpenRush bench${QUICK ? ' (--quick: short runs, small seed)' : ''}: node ${machine.node}, ${machine.cpus} CPU(s) (${machine.cpu_model}), ` +
+      `${CONNECTIONS} connections, ${WARMUP} s warm-up (${Math.max(WARMUP, FIRST_WARMUP)} s for a fresh process) + ${DURATION} s per ` +
+      `measurement, 127.0.0.1 only.`,
+  );
   if (load !== undefined && load > 0.7) {
-    log(`WARNING: the 1-minute load average is ${load.toFixed(2)} before starting: something else is using the CPUs, so these numbers will be low and noisy.\n`);
+    log(`WARNING: the 1-minute load average is ${load.toFixed(2)}: something else is using the CPUs; req/s and latencies will be low and noisy.`);
   }
+  const durability: Record<string, Record<string, string>> = {};
   const dir = mkdtempSync(join(tmpdir(), 'openrush-bench-'));
   try {
-    // 1. Bare Express 5: the floor.
-    const bare = await startServer(['bare']);
-    await check(bare.url, INSPECT, undefined, INSPECT_RESULT);
-    await measure('bare Express 5', bare, INSPECT, undefined);
-    await measure('bare Express 5', bare, CREDITS, undefined);
-    await bare.stop();
-
-    // 2. The real server, SQLite file (WAL), production-like config, fresh database.
-    const file = join(dir, 'openrush.db');
-    const account = await benchAccount(openSqliteStore(file));
-    let server = await startServer(['real', 'sqlite', file]);
-    await check(server.url, INSPECT, account.key, INSPECT_RESULT);
-    await check(server.url, CREDITS, account.key);
-    let before = sqliteCounts(file, account.accountId);
-    const empty = [
-      await measure('real, SQLite, empty', server, INSPECT, account.key),
-      await measure('real, SQLite, empty', server, CREDITS, account.key),
-    ];
-    await server.stop();
-    let after = sqliteCounts(file, account.accountId);
-    meteringNote('SQLite, empty', before, after, empty);
-    await timeStore('SQLite, empty', openSqliteStore(file), account);
-    notes.push(`SQLite, empty: the database held ${before.keys} key and ${before.usage} usage records at the start, ${after.usage} at the end.`);
-
-    // 3. The same, after seeding many keys and usage records into the same file.
-    log(`\n  seeding ${SEED_KEYS} keys and up to ${SEED_USAGE} usage records (at most ~${SEED_SECONDS} s)…`);
-    const seeded = seedSqlite(file, {
-      benchAccountId: account.accountId,
-      benchCredentialId: account.credentialId,
-      keys: SEED_KEYS,
-      usageRecords: SEED_USAGE,
-      usageSeconds: SEED_SECONDS,
-    });
-    log(
-      `  seeded ${seeded.accounts} accounts, ${seeded.keys} keys, ${seeded.usageRecords} usage records, ` +
-        `${seeded.ledgerEntries} ledger entries in ${seeded.seconds.toFixed(1)} s; file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB\n`,
-    );
-    before = sqliteCounts(file, account.accountId);
-    notes.push(
-      `SQLite, seeded: ${before.keys} keys (${Math.round(SEED_KEYS * 0.1)} of them the bench account's), ${before.usage} usage records ` +
-        `(about half the bench account's), ${before.ledger} ledger entries, ${seeded.accounts + 1} accounts.`,
-    );
-    for (const { query, plan } of hotPathPlans(file)) notes.push(`plan: ${query}\n        → ${plan}`);
-    await timeStore('SQLite, seeded', openSqliteStore(file), account);
-    before = sqliteCounts(file, account.accountId);
-    server = await startServer(['real', 'sqlite', file]);
-    await check(server.url, INSPECT, account.key, INSPECT_RESULT);
-    const full = [
-      await measure('real, SQLite, seeded', server, INSPECT, account.key),
-      await measure('real, SQLite, seeded', server, CREDITS, account.key),
-    ];
-    await server.stop();
-    after = sqliteCounts(file, account.accountId);
-    meteringNote('SQLite, seeded', before, after, full);
-
-    // 4. The Prism mock of the contract, same request.
-    const prism = await startPrism(['mock', BUNDLED_CONTRACT]);
-    try {
-      await check(prism.url, INSPECT, account.key);
-      await measure('Prism mock', prism, INSPECT, account.key);
-    } finally {
-      await prism.stop();
+    // 1. Bare Express 5: the floor. 2. The validator alone, on this contract, with the server's options.
+    for (const kind of ['bare', 'validator'] as const) {
+      if (!runs(kind)) continue;
+      const label = kind;
+      const server = await startServer([kind]);
+      await check(server.url, INSPECT, undefined, INSPECT_RESULT);
+      await measure(`${label}_inspect`, server, INSPECT, undefined);
+      await measure(`${label}_credits`, server, CREDITS, undefined);
+      await server.stop();
     }
 
-    // 5. The real server on PostgreSQL, a fresh schema, when there is one to use.
-    if (PG_URL) {
+    // 3. The real server on a fresh SQLite file (WAL, synchronous=FULL), production-like config.
+    const file = join(dir, 'openrush.db');
+    const account = await benchAccount(openSqliteStore(file));
+    if (runs('sqlite')) {
+      const before = sqliteBooks(file, account.accountId);
+      const server = await startServer(['real', 'sqlite', file]);
+      await check(server.url, INSPECT, account.key, INSPECT_RESULT);
+      await check(server.url, CREDITS, account.key);
+      await measure('sqlite_inspect', server, INSPECT, account.key);
+      await measure('sqlite_credits', server, CREDITS, account.key);
+      const report = await server.stop();
+      if (report) durability.sqlite = report.durability;
+      checkBooks('SQLite, empty', before, sqliteBooks(file, account.accountId), report);
+    }
+
+    // 4. The same file after seeding many keys and usage records: the cost must not grow with the data.
+    if (runs('seeded')) {
+      log(`\n  seeding ${fmt(SEED_KEYS)} keys and up to ${fmt(SEED_USAGE)} usage records (at most ~${SEED_SECONDS} s)…`);
+      const seeded = seedSqlite(file, {
+        benchAccountId: account.accountId,
+        benchCredentialId: account.credentialId,
+        keys: SEED_KEYS,
+        usageRecords: SEED_USAGE,
+        usageSeconds: SEED_SECONDS,
+      });
+      log(
+        `  seeded ${fmt(seeded.accounts)} accounts, ${fmt(seeded.keys)} keys, ${fmt(seeded.usageRecords)} usage records, ` +
+          `${fmt(seeded.ledgerEntries)} ledger entries in ${seeded.seconds.toFixed(1)} s; file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`,
+      );
+      if (seeded.usageRecords < SEED_USAGE) failures.push(`seeding stopped at ${seeded.usageRecords} of ${SEED_USAGE} usage records (BENCH_SEED_SECONDS)`);
+      for (const { query, plan } of hotPathPlans(file)) log(`  plan: ${query}\n        → ${plan}`);
+      // A page deep in the bench account's history: past 90% of its records, newest first.
+      const deepId = (() => {
+        const db = new BetterSqlite3(file, { readonly: true });
+        try {
+          const { n } = db.prepare('select count(*) as n from usage_records where account_id = ?').get(account.accountId) as { n: number };
+          const row = db
+            .prepare('select id from usage_records where account_id = ? order by created_at desc, id desc limit 1 offset ?')
+            .get(account.accountId, Math.floor(n * 0.9)) as { id: string } | undefined;
+          return row?.id;
+        } finally {
+          db.close();
+        }
+      })();
+      if (!deepId) throw new Error('the seeded database has no usage records of the bench account');
+      const before = sqliteBooks(file, account.accountId);
+      const server = await startServer(['real', 'sqlite', file]);
+      await check(server.url, INSPECT, account.key, INSPECT_RESULT);
+      await measure('sqlite_seeded_inspect', server, INSPECT, account.key);
+      await measure('sqlite_seeded_credits', server, CREDITS, account.key);
+      await check(server.url, usagePage(deepId), account.key);
+      await measure('usage_first_page', server, usagePage(), account.key);
+      await measure('usage_deep_page', server, usagePage(deepId), account.key);
+      const report = await server.stop();
+      checkBooks('SQLite, seeded', before, sqliteBooks(file, account.accountId), report);
+    }
+
+    // 5. The Prism mock of the contract, same requests.
+    if (runs('prism')) {
+      const prism = await startPrismTarget();
+      try {
+        await check(prism.url, INSPECT, account.key);
+        await measure('prism_inspect', prism, INSPECT, account.key);
+        await measure('prism_credits', prism, CREDITS, account.key);
+      } finally {
+        await prism.stop();
+      }
+    }
+
+    // 6. The real server on PostgreSQL, a fresh schema, when there is one to use.
+    if (PG_URL && runs('postgres')) {
       const schema = `bench_${randomBytes(6).toString('hex')}`;
       try {
         const pgAccount = await benchAccount(openPostgresStore(PG_URL, { schema }));
-        const balance = async () => {
-          const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
-          await client.connect();
-          try {
-            const usage = await client.query<{ n: string }>('select count(*) as n from usage_records');
-            const account = await client.query<{ n: string }>('select balance as n from accounts where id = $1', [pgAccount.accountId]);
-            return { usage: Number(usage.rows[0]!.n), balance: Number(account.rows[0]!.n) };
-          } finally {
-            await client.end();
-          }
-        };
+        const pgBefore = await postgresBooks(PG_URL, schema, pgAccount.accountId);
         const pgServer = await startServer(['real', 'postgres', schema], { BENCH_PG_URL: PG_URL });
         await check(pgServer.url, INSPECT, pgAccount.key, INSPECT_RESULT);
-        const pgBefore = await balance();
-        const onPg = [
-          await measure('real, PostgreSQL, empty', pgServer, INSPECT, pgAccount.key),
-          await measure('real, PostgreSQL, empty', pgServer, CREDITS, pgAccount.key),
-        ];
-        await pgServer.stop();
-        meteringNote('PostgreSQL, empty', pgBefore, await balance(), onPg);
-        await timeStore('PostgreSQL, empty', openPostgresStore(PG_URL, { schema }), pgAccount, STORE_PATH_CALLS / 2);
-        notes.push('PostgreSQL: the database server runs on the same 2 cores as the API server and the load generator.');
+        await measure('postgres_inspect', pgServer, INSPECT, pgAccount.key);
+        await measure('postgres_credits', pgServer, CREDITS, pgAccount.key);
+        const pgReport = await pgServer.stop();
+        if (pgReport) durability.postgres = pgReport.durability;
+        checkBooks('PostgreSQL, empty', pgBefore, await postgresBooks(PG_URL, schema, pgAccount.accountId), pgReport);
       } finally {
         const client = new pg.Client({ connectionString: PG_URL });
         await client.connect();
         await client.query(`drop schema if exists ${schema} cascade`);
         await client.end();
       }
-    } else {
-      notes.push('PostgreSQL: NOT RUN (TEST_DATABASE_URL is not set; e.g. `.ci/postgres.sh start /tmp/openrush-pg 5433`).');
+    } else if (!PG_URL) {
+      checks.push('PostgreSQL: NOT RUN (TEST_DATABASE_URL is not set)');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  log('\n| scenario | request | req/s | p50 ms | p99 ms | server CPU per request |');
-  log('| --- | --- | ---: | ---: | ---: | ---: |');
-  for (const m of results) {
-    log(`| ${m.scenario} | ${m.call} | ${fmt(m.rps)} | ${m.p50} | ${m.p99} | ${cpuText(m)} |${m.bad ? ` ${m.bad} not 2xx!` : ''}`);
+  const rps = (name: string) => targets[name]?.rps;
+  const cpu = (name: string) => targets[name]?.cpu_us_per_req;
+  const ratios = {
+    credits_over_bare: ratio(rps('sqlite_credits'), rps('bare_credits')),
+    inspect_over_bare: ratio(rps('sqlite_inspect'), rps('bare_inspect')),
+    credits_over_prism: ratio(rps('sqlite_credits'), rps('prism_credits')),
+    inspect_over_prism: ratio(rps('sqlite_inspect'), rps('prism_inspect')),
+    credits_over_validator: ratio(rps('sqlite_credits'), rps('validator_credits')),
+    inspect_over_validator: ratio(rps('sqlite_inspect'), rps('validator_inspect')),
+    // Costs (CPU per request), higher = costlier.
+    credits_cpu_over_bare: ratio(cpu('sqlite_credits'), cpu('bare_credits')),
+    inspect_cpu_over_bare: ratio(cpu('sqlite_inspect'), cpu('bare_inspect')),
+    seeded_cpu_over_empty_credits: ratio(cpu('sqlite_seeded_credits'), cpu('sqlite_credits')),
+    seeded_cpu_over_empty_inspect: ratio(cpu('sqlite_seeded_inspect'), cpu('sqlite_inspect')),
+    deep_page_over_first_page: ratio(cpu('usage_deep_page'), cpu('usage_first_page')),
+    postgres_credits_over_bare: ratio(rps('postgres_credits'), rps('bare_credits')),
+    postgres_inspect_over_bare: ratio(rps('postgres_inspect'), rps('bare_inspect')),
+  };
+  const p99 = Math.max(targets.sqlite_credits?.p99_ms ?? Infinity, targets.sqlite_inspect?.p99_ms ?? Infinity);
+  const met = {
+    credits_over_bare: (ratios.credits_over_bare ?? 0) >= TARGETS.credits_over_bare,
+    inspect_over_bare: (ratios.inspect_over_bare ?? 0) >= TARGETS.inspect_over_bare,
+    credits_over_prism: (ratios.credits_over_prism ?? 0) >= TARGETS.over_prism,
+    inspect_over_prism: (ratios.inspect_over_prism ?? 0) >= TARGETS.over_prism,
+    p99_ms: p99 <= TARGETS.p99_ms,
+    zero_non2xx: Object.values(targets).every((m) => m.non2xx === 0),
+    seeded_cpu_within_10_percent:
+      (ratios.seeded_cpu_over_empty_credits ?? Infinity) <= TARGETS.seeded_cpu_over_empty &&
+      (ratios.seeded_cpu_over_empty_inspect ?? Infinity) <= TARGETS.seeded_cpu_over_empty,
+    deep_page_within_2x: (ratios.deep_page_over_first_page ?? Infinity) <= TARGETS.deep_page_over_first_page,
+  };
+  for (const [name, measurement] of Object.entries(targets)) {
+    if (measurement.non2xx > 0) failures.push(`${name}: ${measurement.non2xx} answers were not 2xx (or errors)`);
   }
 
-  const rps = (scenario: string, call: Call) => find(scenario, call)?.rps ?? 0;
-  log('\nRatios (req/s):');
-  for (const call of [INSPECT, CREDITS]) {
-    log(`  ${call.name}: bare Express / real (SQLite, empty) = ${ratio(rps('bare Express 5', call), rps('real, SQLite, empty', call))}`);
+  log('\n| target | req/s | p50 ms | p99 ms | server CPU µs/request | non-2xx |');
+  log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [name, m] of Object.entries(targets)) {
+    log(`| ${name} | ${fmt(m.rps)} | ${m.p50_ms} | ${m.p99_ms} | ${m.cpu_us_per_req ?? 'n/a'} | ${m.non2xx} |`);
   }
-  log(`  POST inspect_domain: real (SQLite, empty) / Prism mock = ${ratio(rps('real, SQLite, empty', INSPECT), rps('Prism mock', INSPECT))}`);
-  for (const call of [INSPECT, CREDITS]) {
-    log(`  ${call.name}: seeded / empty (SQLite) = ${ratio(rps('real, SQLite, seeded', call), rps('real, SQLite, empty', call))}`);
-  }
-  if (PG_URL) {
-    for (const call of [INSPECT, CREDITS]) {
-      log(`  ${call.name}: PostgreSQL / SQLite (empty) = ${ratio(rps('real, PostgreSQL, empty', call), rps('real, SQLite, empty', call))}`);
-    }
-  }
-  if (storeTimings.length > 0) {
-    log(
-      `\nThe store's part of a request, in-process (median of ${STORE_PATH_ROUNDS} rounds of ${fmt(STORE_PATH_CALLS)} calls, half that on PostgreSQL; ` +
-        'metered: key by hash + balance + charge, ledger entry and usage record in one transaction; plain: key + balance + usage record):',
-    );
-    log('| database | metered µs/call | plain µs/call |');
-    log('| --- | ---: | ---: |');
-    for (const t of storeTimings) log(`| ${t.label} | ${fmt(t.meteredMicros)} | ${fmt(t.plainMicros)} |`);
-    const emptyStore = storeTimings.find((t) => t.label === 'SQLite, empty');
-    const seededStore = storeTimings.find((t) => t.label === 'SQLite, seeded');
-    if (emptyStore && seededStore) {
-      log(
-        `  seeded / empty (µs per call, higher = costlier): metered ${ratio(seededStore.meteredMicros, emptyStore.meteredMicros)}, ` +
-          `plain ${ratio(seededStore.plainMicros, emptyStore.plainMicros)}`,
-      );
-    }
-  }
-  log('\nNotes:');
-  for (const note of notes) log(`  ${note}`);
-  const bad = results.filter((m) => m.bad > 0);
-  log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
-  if (bad.length > 0) {
-    log(`Some runs had non-2xx answers or errors: ${bad.map((m) => `${m.scenario} ${m.call}`).join(', ')}.`);
+  log('\nRatios (req/s unless "cpu"; targets: credits ≥ 0.5× bare, inspect ≥ 0.4×, both ≥ 3× Prism, seeded cpu ≤ 1.1× empty, deep page ≤ 2× first):');
+  for (const [name, value] of Object.entries(ratios)) log(`  ${name.padEnd(32)} ${value ?? 'n/a'}`);
+  log('\nTargets met:');
+  for (const [name, value] of Object.entries(met)) log(`  ${name.padEnd(32)} ${value ? 'yes' : 'NO'}`);
+  log(`\nDurability settings read from the running databases: ${JSON.stringify(durability)}`);
+  log(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+  if (failures.length > 0) {
+    log(`\nFAILED CHECKS:\n${failures.map((failure) => `  ${failure}`).join('\n')}`);
     process.exitCode = 1;
+  }
+  if (JSON_OUTPUT) {
+    const output = {
+      machine,
+      settings: { quick: QUICK, connections: CONNECTIONS, duration_s: DURATION, warmup_s: WARMUP, seed_keys: SEED_KEYS, seed_usage: SEED_USAGE },
+      targets,
+      ratios,
+      targets_met: met,
+      durability,
+      checks,
+      failures,
+    };
+    process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
   }
 }
 

@@ -220,15 +220,18 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
 export function hotPathPlans(file: string): Array<{ query: string; plan: string }> {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
+    // The hot path's statements, as server/store/sqlite.ts prepares them.
     const queries = [
-      // auth: the key by its hash, current or rotated (KyselyStore.findCredentialByHash)
-      `select * from "credentials" where ("key_hash" = 'x' or "previous_key_hash" = 'x')`,
-      // balance check before a tool runs, and GET /v1/me/credits (getBalance)
-      `select "balance" from "accounts" where "id" = 'x'`,
-      // the guarded charge (recordUsage)
-      `update "accounts" set "balance" = "balance" - 3 where "id" = 'x' and "balance" >= 3`,
+      // auth: the key by its hash, current or rotated (findCredentialByHash)
+      `select * from credentials where key_hash = 'x' union all select * from credentials where previous_key_hash = 'x' limit 1`,
+      // GET /v1/me/credits (getBalance)
+      `select balance from accounts where id = 'x'`,
+      // the guarded charge (recordUsage, in a group-committed batch)
+      `update accounts set balance = balance - 3 where id = 'x' and balance >= 3`,
       // last_used_at, at most once a minute per key
-      `update "credentials" set "last_used_at" = 'x' where "id" = 'x' and ("last_used_at" is null or "last_used_at" < 'x')`,
+      `update credentials set last_used_at = 'x' where id = 'x' and (last_used_at is null or last_used_at < 'x')`,
+      // a page of usage deep in the history (keyset on created_at, id)
+      `select * from usage_records where account_id = 'x' and (created_at, id) < ('x', 'x') order by created_at desc, id desc limit 501`,
     ];
     return queries.map((query) => ({
       query,

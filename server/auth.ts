@@ -15,6 +15,8 @@ import type { Store } from './store/types.ts';
 export type AuthResult = { caller: Caller } | { failure: Problem };
 
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+/** How many recently failing client addresses an instance remembers (oldest forgotten first). */
+const FAILED_ADDRESSES_REMEMBERED = 10_000;
 const MISSING = 'Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".';
 
 /** The credential presented, if any; a Problem when the headers themselves are unusable. */
@@ -49,6 +51,16 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   // past authFailuresPerMinute is still answered 401 and blocks the address: everything after is 429 for a minute.
   const limit = deps.authFailuresPerMinute;
   const failures = store.rateLimiter({ keyPrefix: 'auth_failures', points: limit, duration: 60, blockDuration: 60 });
+  // The addresses this instance has seen fail recently: only their counter is read before looking at a credential,
+  // so a caller that has never failed costs no round trip to the counters (on PostgreSQL, one per request). The
+  // count itself stays shared: an address blocked through other instances gets one more credential checked here,
+  // whose failure comes back past the limit from the shared counter and blocks it here too. Map order: an LRU.
+  const failedAddresses = new Map<string, true>();
+  const rememberFailure = (address: string) => {
+    failedAddresses.delete(address);
+    failedAddresses.set(address, true);
+    if (failedAddresses.size > FAILED_ADDRESSES_REMEMBERED) failedAddresses.delete(failedAddresses.keys().next().value!);
+  };
   const throttled = (msBeforeNext: number) => {
     const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
     return new Problem(429, 'too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
@@ -109,10 +121,13 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     if (credential === undefined) return next();
     const address = req.ip ?? 'unknown';
     // A blocked address gets no credential looked at, so guessing learns nothing.
-    const record = await failures.get(address);
-    if (record && record.consumedPoints > limit) {
-      req.ctx.authFailure = throttled(record.msBeforeNext);
-      return next();
+    if (failedAddresses.has(address)) {
+      const record = await failures.get(address);
+      if (!record) failedAddresses.delete(address); // its failures have expired
+      else if (record.consumedPoints > limit) {
+        req.ctx.authFailure = throttled(record.msBeforeNext);
+        return next();
+      }
     }
     const result = typeof credential === 'string' ? await authenticate(credential) : { failure: credential };
     if ('caller' in result) {
@@ -120,6 +135,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
       return next();
     }
     req.ctx.authFailure = result.failure;
+    rememberFailure(address);
     // Counting is atomic in the store: however many failures arrive at once, only the allowed number are 401s.
     await failures.consume(address).catch((refused: unknown) => {
       if (!(refused instanceof RateLimiterRes)) throw refused;

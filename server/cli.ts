@@ -198,6 +198,12 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
         `Try: curl http://${urlHost(options.host)}:${options.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
     );
   }
+  // What an acknowledged usage record survives depends on these; say so once, and loudly when it is less than all.
+  const durability = await store.durability();
+  const powerLossSafe =
+    store.kind === 'sqlite' ? durability.synchronous === 'FULL' : durability.fsync === 'on' && durability.synchronous_commit !== 'off';
+  if (powerLossSafe) logger.info({ durability }, 'database durability: acknowledged records survive a power loss');
+  else logger.warn({ durability }, 'database durability: acknowledged records survive a crash of this process, NOT a power loss');
   const app = createApp({ store, config, logger });
   const server: Server = options.host === undefined ? app.listen(options.port) : app.listen(options.port, options.host);
   try {

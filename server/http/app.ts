@@ -8,10 +8,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createAuthenticator, requireCaller } from '../auth.ts';
+import { createAuthenticator } from '../auth.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { loadContract } from '../contract.ts';
+import { withContractSecurity } from './contract-security.ts';
 import type { Deps } from '../deps.ts';
 import { loggedUrl, redactPath, redactSecrets } from '../endpoint.ts';
 import { answerClientErrors } from './client-errors.ts';
@@ -129,18 +130,19 @@ export function createApp(options: AppOptions): express.Express {
     next(req.path.length > 1 && req.path.endsWith('/') ? notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`) : undefined),
   );
   app.use(
-    OpenApiValidator.middleware({
+    withContractSecurity(contract, OpenApiValidator.middleware({
       apiSpec: contract as never,
       // Bodies are JSON and must already have the right types ("name": 42 is refused); query and path values are
       // strings on the wire and are always coerced by the validator.
       validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
       validateResponses: config.validateResponses ? { removeAdditional: false } : false,
-      validateSecurity: { handlers: { bearerAuth: requireCaller, apiKeyAuth: requireCaller } },
+      // Security is checked by withContractSecurity, in the same place, without an Error per unmet alternative.
+      validateSecurity: false,
       // 'full' checks real calendar dates: 2099-02-30 and month 13 are refused, not rolled over.
       validateFormats: true,
       ajvFormats: { mode: 'full' },
       ignoreUndocumented: false,
-    }),
+    }) as unknown as express.RequestHandler[]),
   );
   app.use(createIntegerQueryCheck(contract));
 

@@ -98,6 +98,10 @@ export class KyselyStore implements Store {
     await sql`select 1`.execute(this.db);
   }
 
+  async durability(): Promise<Record<string, string>> {
+    return {};
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
     await this.hooks.close?.();

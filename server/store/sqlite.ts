@@ -4,21 +4,21 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
-import { KyselyStore } from './kysely-store.ts';
+import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
+import { type DialectHooks, KyselyStore } from './kysely-store.ts';
+import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
+import { PRAGMAS, SqliteWriterThread, WRITE_SQL } from './sqlite-writer.ts';
+import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
 
 const RETENTION_BATCH = 1000;
 
-/** A store on one SQLite file (WAL mode, so readers never wait for the writer). One server instance per file. */
-export function openSqliteStore(file: string): KyselyStore {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const database = new BetterSqlite3(file);
-  database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
-  database.pragma('foreign_keys = ON');
-  // Another process (the operator CLI granting credits, say) may hold the write lock for a moment.
-  database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return new KyselyStore(db, {
+export interface SqliteOptions {
+  /** How usage records are grouped into transactions (see group-commit.ts). */
+  groupCommit?: GroupCommitOptions;
+}
+
+function sqliteHooks(): DialectHooks {
+  return {
     kind: 'sqlite',
     isUniqueViolation: (error) => {
       const code = (error as { code?: unknown } | null)?.code;
@@ -51,5 +51,147 @@ export function openSqliteStore(file: string): KyselyStore {
         if (deleted < RETENTION_BATCH) return { deletedRecords, droppedPartitions: [] };
       }
     },
-  });
+  };
+}
+
+function configure(database: BetterSqlite3.Database): void {
+  // synchronous = FULL: a COMMIT returns only once the WAL is fsynced, so an acknowledged record survives a power
+  // loss, not only a crash of the process. Affordable because usage records are committed in groups (one fsync per
+  // batch), on a thread of their own (sqlite-writer.ts). busy_timeout: another process (the operator CLI granting
+  // credits, say) may hold the write lock for a moment.
+  for (const pragma of PRAGMAS) database.pragma(pragma);
+}
+
+/**
+ * A store on one SQLite file (WAL mode, so readers never wait for the writer). One server instance per file.
+ *
+ * The hot path runs on better-sqlite3 statements prepared once; everything else goes through Kysely. The key by its
+ * hash and the balance are read on a connection of their own, so they never see the inside of a transaction open
+ * on Kysely's. Usage records (with their charges) are group-committed by a writer thread with its own connection
+ * (in-thread, on Kysely's connection, for an in-memory database, which no other connection can see).
+ */
+export class SqliteStore extends KyselyStore {
+  private readonly reader: BetterSqlite3.Database;
+  private readonly writer: GroupCommit;
+  private readonly thread: SqliteWriterThread | undefined;
+  private read!: {
+    credentialByHash: BetterSqlite3.Statement<[string, string], CredentialRow>;
+    balance: BetterSqlite3.Statement<[string], { balance: number }>;
+  };
+  private write!: Record<keyof typeof WRITE_SQL, BetterSqlite3.Statement>;
+  private prepared = false;
+
+  constructor(
+    file: string,
+    private readonly database: BetterSqlite3.Database,
+    options: SqliteOptions = {},
+  ) {
+    super(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqliteHooks());
+    const inMemory = file === ':memory:';
+    this.reader = inMemory ? database : new BetterSqlite3(file);
+    if (this.reader !== database) this.reader.pragma('busy_timeout = 5000');
+    this.thread = inMemory ? undefined : new SqliteWriterThread(file);
+    const thread = this.thread;
+    this.writer = new GroupCommit(thread ? (items) => thread.commit(items) : (items) => this.commitBatch(items), options.groupCommit);
+  }
+
+  /** Statements are prepared on first use: the tables exist only once migrate() has run. */
+  private prepare(): void {
+    if (this.prepared) return;
+    const r = this.reader;
+    this.read = {
+      credentialByHash: r.prepare('select * from credentials where key_hash = ? union all select * from credentials where previous_key_hash = ? limit 1'),
+      balance: r.prepare('select balance from accounts where id = ?'),
+    };
+    if (!this.thread) {
+      const w = this.database;
+      this.write = Object.fromEntries(Object.entries(WRITE_SQL).map(([name, text]) => [name, w.prepare(text)])) as SqliteStore['write'];
+    }
+    this.prepared = true;
+  }
+
+  /** The SQLite settings that decide what survives a crash, read from the connection that writes usage records. */
+  override async durability(): Promise<Record<string, string>> {
+    if (this.thread) return this.thread.durability();
+    const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(this.database.pragma('synchronous', { simple: true }))] ?? 'unknown';
+    return { journal_mode: String(this.database.pragma('journal_mode', { simple: true })), synchronous };
+  }
+
+  override async findCredentialByHash(keyHash: string): Promise<CredentialRow | undefined> {
+    this.prepare();
+    return this.read.credentialByHash.get(keyHash, keyHash);
+  }
+
+  override async getBalance(accountId: string): Promise<number | undefined> {
+    this.prepare();
+    return this.read.balance.get(accountId)?.balance;
+  }
+
+  override recordUsage(record: UsageRow, options: RecordUsageOptions = {}): Promise<void> {
+    return this.writer.submit(record, options);
+  }
+
+  /** How many batches the writer has written, holding how many records (the bench reports the mean batch). */
+  groupCommitStats(): { batches: number; records: number; writeMs: number } {
+    return { ...this.writer.stats };
+  }
+
+  override async close(): Promise<void> {
+    await this.writer.drain();
+    await this.thread?.close();
+    if (this.reader !== this.database) this.reader.close();
+    await super.close();
+  }
+
+  /**
+   * In-thread writing (in-memory databases): one transaction for the batch; a savepoint around each charged item,
+   * so a refused one leaves nothing. The same steps as the writer thread's (sqlite-writer.ts).
+   */
+  private async commitBatch(items: UsageItem[]): Promise<ItemOutcome[]> {
+    this.prepare();
+    // Through Kysely's connection, so the batch never lands inside a transaction Kysely has open on it.
+    return this.db.connection().execute(async () => {
+      const w = this.write;
+      const outcomes: ItemOutcome[] = [];
+      w.begin.run();
+      try {
+        for (const { record, options } of items) outcomes.push(this.writeItem(record, options));
+        w.commit.run();
+      } catch (error) {
+        if (this.database.inTransaction) w.rollback.run();
+        throw error;
+      }
+      return outcomes;
+    });
+  }
+
+  private writeItem(record: UsageRow, { charge, budget, touchCredentialIfUsedBefore }: RecordUsageOptions): ItemOutcome {
+    const w = this.write;
+    if (charge) {
+      w.savepoint.run();
+      let refusal: Error | undefined;
+      if (budget && (charge.amount > budget.amount || w.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
+        refusal = new BudgetExceededError(budget.amount, budget.periodStart);
+      } else if (w.charge.run(charge.amount, record.account_id, charge.amount).changes !== 1) {
+        refusal = new InsufficientCreditsError(Number((w.balance.get(record.account_id) as { balance: number } | undefined)?.balance ?? 0), charge.amount);
+      }
+      if (refusal) {
+        w.rollbackToSavepoint.run();
+        w.release.run();
+        return refusal;
+      }
+      w.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at);
+    }
+    w.usage.run(record);
+    if (touchCredentialIfUsedBefore && record.credential_id) w.touch.run(record.created_at, record.credential_id, touchCredentialIfUsedBefore);
+    if (charge) w.release.run();
+    return undefined;
+  }
+}
+
+export function openSqliteStore(file: string, options: SqliteOptions = {}): SqliteStore {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const database = new BetterSqlite3(file);
+  configure(database);
+  return new SqliteStore(file, database, options);
 }

@@ -90,6 +90,11 @@ export interface Store {
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * The database settings that decide what an acknowledged write survives, read from the running database:
+   * SQLite `{ journal_mode: 'wal', synchronous: 'FULL' }`, PostgreSQL `{ fsync, synchronous_commit, full_page_writes }`.
+   */
+  durability(): Promise<Record<string, string>>;
   close(): Promise<void>;
 
   countAccounts(): Promise<number>;
@@ -129,7 +134,12 @@ export interface Store {
     changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
   ): Promise<CredentialRow | undefined>;
 
-  /** Writes one usage record, with its charge and last-used update, atomically. */
+  /**
+   * Writes one usage record, with its charge and last-used update, atomically. Records are group-committed (many
+   * in one transaction); the promise settles only once the transaction holding this one has committed, or rejects
+   * with InsufficientCreditsError / BudgetExceededError (this record refused, nothing of it written) or with the
+   * error that made the whole batch fail (nothing of the batch written).
+   */
   recordUsage(record: UsageRow, options?: RecordUsageOptions): Promise<void>;
   /** Newest first. */
   listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]>;

@@ -19,6 +19,8 @@ export async function freePort(): Promise<number> {
 
 export interface Prism {
   url: string;
+  /** The Prism process (the bench reads its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startPrism(args: string[]): Promise<Prism> {
   child.stderr!.resume();
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((done) => {
         if (child.exitCode !== null) return done();

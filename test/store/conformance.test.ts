@@ -301,6 +301,95 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
       });
     });
 
+    describe('group commit and durability', () => {
+      it('reports the settings that make an acknowledged record survive a power loss, read from the database', async () => {
+        const settings = await store.durability();
+        if (kind === 'sqlite') {
+          expect(settings).toEqual({ journal_mode: 'wal', synchronous: 'FULL' });
+        } else {
+          // The server's own settings (the test cluster may run with fsync off, for speed): what it reports is
+          // what the database says, for the operator to see.
+          const rows = await db.query<{ name: string; setting: string }>(
+            "select name, setting from pg_settings where name in ('fsync', 'synchronous_commit', 'full_page_writes')",
+          );
+          expect(settings).toEqual(Object.fromEntries(rows.map((row) => [row.name, row.setting])));
+          expect(Object.keys(settings).sort()).toEqual(['fsync', 'full_page_writes', 'synchronous_commit']);
+        }
+      });
+
+      it('many records at once, charged and not, over budget and not: each is decided alone, the rest are written', async () => {
+        const account = await newAccount(100);
+        const key = credential(account);
+        await store.createCredential(key);
+        const budget = { credentialId: key.id, periodStart: '2031-01-01T00:00:00.000Z', amount: 40 };
+        // Submitted in one go, so they share batches: 60 plain records, 20 charges of 10 on a key budgeted at 40,
+        // 20 charges of 10 without a budget (the balance covers 10 charges in all).
+        const plain = Array.from({ length: 60 }, () => usage(account, iso(Date.now()), { endpoint: '/v1/me/credits', method: 'GET' }));
+        const results = await Promise.allSettled([
+          ...plain.map((record) => store.recordUsage(record)),
+          ...Array.from({ length: 20 }, () => charge(account, 10, { budget })),
+          ...Array.from({ length: 20 }, () => charge(account, 10)),
+        ]);
+        expect(results.slice(0, 60).every((result) => result.status === 'fulfilled')).toBe(true);
+        const charged = results.slice(60).filter((result) => result.status === 'fulfilled');
+        const refused = results.slice(60).flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+        expect(charged).toHaveLength(10);
+        for (const error of refused) expect([InsufficientCreditsError, BudgetExceededError].some((type) => error instanceof type)).toBe(true);
+        // No more than the budget went through the budgeted key.
+        const budgetedOk = results.slice(60, 80).filter((result) => result.status === 'fulfilled').length;
+        expect(budgetedOk).toBeLessThanOrEqual(4);
+        expect(await store.getBalance(account)).toBe(0);
+        expect(await store.sumLedger(account)).toBe(0);
+        const records = await store.listUsage(account, { limit: 500 });
+        expect(records).toHaveLength(70);
+        for (const record of plain) expect(await store.getUsageRecord(account, record.id)).toMatchObject({ id: record.id });
+      });
+
+      it('concurrent charges on one account through two store instances never overdraw it', async () => {
+        const account = await newAccount(300);
+        const other = db.openAnother();
+        try {
+          const through = (instance: Store) => {
+            const record = usage(account, iso(Date.now()), { credits_charged: 7 });
+            return instance.recordUsage(record, { charge: { ledgerId: ids('led'), amount: 7 } });
+          };
+          const { ok, failed } = await settle(Array.from({ length: 80 }, (_, i) => through(i % 2 ? other : store)));
+          // 300 / 7: 42 charges fit, 6 credits are left over.
+          expect(ok).toHaveLength(42);
+          expect(failed).toHaveLength(38);
+          for (const error of failed) expect(error).toBeInstanceOf(InsufficientCreditsError);
+          expect(await store.getBalance(account)).toBe(6);
+          expect(await other.getBalance(account)).toBe(6);
+          expect(await store.sumLedger(account)).toBe(6);
+          expect(await store.listUsage(account, { limit: 500 })).toHaveLength(42);
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('a batch that fails for another reason than a refused charge rejects every record in it and writes none', async () => {
+        const account = await newAccount(100);
+        const duplicate = usage(account, iso(Date.now()));
+        const others = Array.from({ length: 5 }, () => usage(account, iso(Date.now())));
+        // Submitted in the same turn: one batch, which the second copy of one id makes fail as a whole.
+        const { ok, failed } = await settle([
+          store.recordUsage(others[0]!, { charge: { ledgerId: ids('led'), amount: 5 } }),
+          store.recordUsage(duplicate),
+          ...others.slice(1).map((record) => store.recordUsage(record)),
+          store.recordUsage(duplicate),
+        ]);
+        expect(ok).toHaveLength(0);
+        expect(failed).toHaveLength(7);
+        for (const error of failed) expect(error).not.toBeInstanceOf(InsufficientCreditsError);
+        expect(await store.listUsage(account, { limit: 50 })).toHaveLength(0);
+        expect(await store.getBalance(account)).toBe(100);
+        expect(await store.sumLedger(account)).toBe(100);
+        // The writer goes on: the next record is written.
+        await store.recordUsage(usage(account, iso(Date.now())));
+        expect(await store.listUsage(account, { limit: 50 })).toHaveLength(1);
+      });
+    });
+
     describe('credentials', () => {
       it('createCredential, getCredential and findCredentialByHash', async () => {
         const account = await newAccount();

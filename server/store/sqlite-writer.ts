@@ -1,0 +1,176 @@
+// The SQLite usage writer on a thread of its own. better-sqlite3 is synchronous, and with synchronous=FULL every
+// COMMIT waits for an fsync of the WAL: on the server's event loop that wait (0.1 ms on an idle disk, tens of ms on a
+// busy one) would stall every request in the process. Here the batch is written and fsynced on a worker thread with
+// its own connection, while the event loop goes on serving requests and gathering the next batch.
+//
+// The worker is plain JavaScript evaluated from this string (it needs no loader, whether the server runs through
+// tsx or compiled), given better-sqlite3's resolved path and the statements' SQL. It answers one message per batch:
+// each item's outcome (null when written, or the refusal), or the error that rolled the whole batch back.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
+import type { ItemOutcome, UsageItem } from './group-commit.ts';
+
+/** The writes of the hot path, prepared once per connection (on the writer thread, or in-thread for :memory:). */
+export const WRITE_SQL = {
+  // The upsert only grows the row while it stays within the budget: no change means refused.
+  spend:
+    'insert into key_spend (credential_id, period_start, spent) values (?, ?, ?) on conflict (credential_id, period_start) ' +
+    'do update set spent = key_spend.spent + excluded.spent where key_spend.spent + excluded.spent <= ?',
+  // The guarded update is the whole concurrency story: it never takes the balance below zero.
+  charge: 'update accounts set balance = balance - ? where id = ? and balance >= ?',
+  balance: 'select balance from accounts where id = ?',
+  ledger: "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) values (?, ?, ?, 'charge', ?, null, ?)",
+  usage:
+    'insert into usage_records (id, account_id, credential_id, auth_source, endpoint, method, status_code, response_time_ms, ' +
+    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at) values (' +
+    '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
+    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at)',
+  touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
+  begin: 'begin immediate',
+  commit: 'commit',
+  rollback: 'rollback',
+  savepoint: 'savepoint usage_item',
+  release: 'release usage_item',
+  rollbackToSavepoint: 'rollback to usage_item',
+} as const;
+
+/** The settings every connection that writes uses (see sqlite.ts for why FULL). */
+export const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'foreign_keys = ON', 'busy_timeout = 5000'] as const;
+
+/** An item's refusal as it crosses the thread boundary. */
+type WireOutcome = null | ['budget', number, string] | ['credits', number, number];
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+for (const pragma of workerData.pragmas) db.pragma(pragma);
+let s;
+function statements() {
+  // Prepared on the first batch: the tables exist only once the store has migrated.
+  if (!s) s = Object.fromEntries(Object.entries(workerData.sql).map(([name, text]) => [name, db.prepare(text)]));
+  return s;
+}
+function writeItem(record, options) {
+  const { charge, budget, touchCredentialIfUsedBefore } = options;
+  if (charge) {
+    s.savepoint.run();
+    let refusal = null;
+    if (budget && (charge.amount > budget.amount || s.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
+      refusal = ['budget', budget.amount, budget.periodStart];
+    } else if (s.charge.run(charge.amount, record.account_id, charge.amount).changes !== 1) {
+      const row = s.balance.get(record.account_id);
+      refusal = ['credits', Number(row ? row.balance : 0), charge.amount];
+    }
+    if (refusal) {
+      s.rollbackToSavepoint.run();
+      s.release.run();
+      return refusal;
+    }
+    s.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at);
+  }
+  s.usage.run(record);
+  if (touchCredentialIfUsedBefore && record.credential_id) s.touch.run(record.created_at, record.credential_id, touchCredentialIfUsedBefore);
+  if (charge) s.release.run();
+  return null;
+}
+parentPort.on('message', (message) => {
+  try {
+    if (message.type === 'batch') {
+      statements();
+      const outcomes = [];
+      s.begin.run();
+      try {
+        for (const item of message.items) outcomes.push(writeItem(item.record, item.options));
+        s.commit.run();
+      } catch (error) {
+        if (db.inTransaction) s.rollback.run();
+        throw error;
+      }
+      parentPort.postMessage({ id: message.id, outcomes });
+    } else if (message.type === 'durability') {
+      const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(db.pragma('synchronous', { simple: true }))] || 'unknown';
+      parentPort.postMessage({ id: message.id, durability: { journal_mode: String(db.pragma('journal_mode', { simple: true })), synchronous } });
+    } else if (message.type === 'close') {
+      db.close();
+      parentPort.postMessage({ id: message.id, closed: true });
+    }
+  } catch (error) {
+    parentPort.postMessage({ id: message.id, error: { message: String(error && error.message), code: error && error.code } });
+  }
+});
+`;
+
+type Reply =
+  | { id: number; outcomes: WireOutcome[] }
+  | { id: number; durability: Record<string, string> }
+  | { id: number; closed: true }
+  | { id: number; error: { message: string; code?: string } };
+
+export class SqliteWriterThread {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve(reply: Reply): void; reject(error: unknown): void }>();
+  private nextId = 1;
+  private exited: Error | undefined;
+
+  constructor(file: string) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // Plain CommonJS needing no loader: none of the parent's flags (--import tsx, --input-type=module, …).
+      execArgv: [],
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file, sql: WRITE_SQL, pragmas: PRAGMAS },
+    });
+    // Only a pending request keeps the process alive (see ask).
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => {
+      const waiter = this.waiting.get(reply.id);
+      if (!waiter) return;
+      this.settle(reply.id);
+      if ('error' in reply) waiter.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else waiter.resolve(reply);
+    });
+    const fail = (error: Error) => {
+      this.exited = error;
+      for (const [id, waiter] of [...this.waiting]) {
+        this.settle(id);
+        waiter.reject(error);
+      }
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the SQLite writer thread exited (${code})`)));
+  }
+
+  private settle(id: number): void {
+    this.waiting.delete(id);
+    if (this.waiting.size === 0) this.worker.unref();
+  }
+
+  private ask(message: Record<string, unknown>): Promise<Reply> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  async commit(items: UsageItem[]): Promise<ItemOutcome[]> {
+    // Only the data crosses: the items are the queue's waiters, with their callbacks.
+    const reply = await this.ask({ type: 'batch', items: items.map(({ record, options }) => ({ record, options })) });
+    return (reply as { outcomes: WireOutcome[] }).outcomes.map((outcome) => {
+      if (outcome === null) return undefined;
+      return outcome[0] === 'budget' ? new BudgetExceededError(outcome[1], outcome[2]) : new InsufficientCreditsError(outcome[1], outcome[2]);
+    });
+  }
+
+  async durability(): Promise<Record<string, string>> {
+    return ((await this.ask({ type: 'durability' })) as { durability: Record<string, string> }).durability;
+  }
+
+  async close(): Promise<void> {
+    if (!this.exited) await this.ask({ type: 'close' });
+    await this.worker.terminate();
+  }
+}
