@@ -7,6 +7,15 @@ const ENDPOINT_MAX = 2048;
 // Key-shaped: `or_…`, a JWT (`eyJ…​.…`), or any long run of base62 (a key without its prefix, a foreign token).
 const SECRET = /or_[0-9A-Za-z]{6,}|eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?|[0-9A-Za-z]{32,}/g;
 
+// An OpenRush key or a session token (a JWT) itself: narrower than SECRET, for values that are legitimately long
+// random text, such as a client's request id (a W3C trace id is 32 hex digits).
+const CREDENTIAL = /or_[0-9A-Za-z]{6,}|eyJ[\w-]*\.[\w-]*/;
+
+/** True when the text holds an OpenRush key or a session token. */
+export function holdsCredential(text: string): boolean {
+  return CREDENTIAL.test(text);
+}
+
 /** `text` with everything key-shaped replaced by [REDACTED]. */
 export function redactSecrets(text: string): string {
   return text.replace(SECRET, REDACTED);

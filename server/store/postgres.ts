@@ -130,6 +130,8 @@ const USAGE_COLUMNS = [
   ['error_type', 'text'],
   ['error_message', 'text'],
   ['created_at', 'text'],
+  ['channel', 'text'],
+  ['tool', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRow, string]>;
 // One statement for the whole batch's records, whatever their number: one array per column.
 const INSERT_USAGE = {
