@@ -298,6 +298,9 @@ const unknownName = (known: string[]) =>
     .oneof(fc.constantFrom('fuzz_unknown', '', '__proto__', 'constructor', 'prototype', 'toString', ' name', 'NAME'), fc.string({ minLength: 1, maxLength: 12 }))
     .filter((name) => !known.includes(name));
 
+/** Strings that break many patterns: blanks, controls, separators, other scripts. */
+const ODD_STRINGS = ['', ' ', '  ', '\t', '\n', '\r\n', '\u00a0', '\u2003', '\u3000', '\u0000', '!', '/', '..', '%', 'a b', '\u00e9', '😀', 'x'.repeat(300)];
+
 const WRONG_TYPE_VALUES: unknown[] = ['7', 7, 7.5, true, null, {}, [], [7], { value: 7 }];
 
 /** Every rule of the schema at every site, each broken once. */
@@ -361,21 +364,30 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
       );
     }
     if (pattern) {
-      add(`pattern ${schema.pattern}`, (validValue) =>
-        fc
-          .oneof(
-            // One character of a valid value changed.
+      // Strings that break the pattern within the length bounds: odd ones, and a sample of random ones (seeded);
+      // plus valid values with one character changed. No filter on the arbitrary: a pattern that random strings
+      // rarely break (\S) would make fast-check spin.
+      const min = schema.minLength ?? 0;
+      const max = schema.maxLength ?? Number.POSITIVE_INFINITY;
+      const breaking = (value: string) => !pattern.test(value) && lengthOf(value) >= min && lengthOf(value) <= max;
+      const sampled = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { seed: 7, numRuns: 300 });
+      const candidates = [...new Set([...ODD_STRINGS, ...sampled])].filter(breaking);
+      if (candidates.length) {
+        add(`pattern ${schema.pattern}`, (validValue) =>
+          fc.oneof(
+            fc.constantFrom(...candidates),
             fc
-              .tuple(validValue.filter((value): value is string => typeof value === 'string' && value.length > 0), fc.nat(), fc.constantFrom(' ', '!', 'a', 'I', 'O', '\u00e9', '\u0000', '/', '%'))
-              .map(([value, index, char]) => {
+              .tuple(validValue, fc.nat(), fc.constantFrom(' ', '!', 'a', 'I', 'O', '\u00e9', '\u0000', '/', '%'), fc.nat())
+              .map(([value, index, char, fallback]) => {
+                if (typeof value !== 'string' || value.length === 0) return candidates[fallback % candidates.length]!;
                 const chars = [...value];
                 chars[index % chars.length] = char;
-                return chars.join('');
+                const changed = chars.join('');
+                return breaking(changed) ? changed : candidates[fallback % candidates.length]!;
               }),
-            fc.string({ unit: 'binary', minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 40, 40) }),
-          )
-          .filter((value) => !pattern.test(value)),
-      );
+          ),
+        );
+      }
     }
     if (schema.format === 'date-time') add('format date-time', () => fc.constantFrom(...BROKEN_DATE_TIMES));
   }
@@ -393,9 +405,13 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
     }
     if (schema.additionalProperties === false) {
       add('additionalProperties false', (validValue) =>
-        fc.tuple(validValue, unknownName(names), fc.jsonValue({ maxDepth: 1 })).map(([value, name, extra]) =>
-          value !== null && typeof value === 'object' ? Object.assign({}, value, { [name]: extra }) : value,
-        ),
+        fc.tuple(validValue, unknownName(names), fc.jsonValue({ maxDepth: 1 })).map(([value, name, extra]) => {
+          if (value === null || typeof value !== 'object') return value;
+          // An own property even for "__proto__" (an assignment would set the prototype instead).
+          const copy = { ...value };
+          Object.defineProperty(copy, name, { value: extra, enumerable: true, writable: true, configurable: true });
+          return copy;
+        }),
       );
     }
     if ((schema.minProperties ?? 0) > (schema.required?.length ?? 0)) add(`minProperties ${schema.minProperties}`, () => fc.constant({}));

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { generateKey } from '../../server/keys.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { type GenOptions, lengthOf, type Pools, valid } from './arbitraries.ts';
-import { contract, follow, formatErrors, type Operation, type Parameter, type Schema, validatorAt } from './contract.ts';
+import { deref, follow, formatErrors, type Operation, operations, type Parameter, type Schema, validatorAt } from './contract.ts';
 import { curlOf, encodeComponent, type FuzzRequest, type FuzzResponse, jsonBody, printable, send } from './http.ts';
 
 function knob(name: string, fallback: number): number {
@@ -41,28 +41,29 @@ export const LEAKS: RegExp[] = [
   /\binvalid byte sequence\b/i,
 ];
 
-/** Anchored patterns of the contract (ids and the like): values the server hands out, harvested from answers. */
-const HARVESTABLE = new Set<string>();
-(function collect(node: unknown) {
-  if (Array.isArray(node)) node.forEach(collect);
-  else if (node !== null && typeof node === 'object') {
-    const pattern = (node as Schema).pattern;
-    if (typeof pattern === 'string' && pattern.startsWith('^') && pattern.endsWith('$')) HARVESTABLE.add(pattern);
-    Object.values(node).forEach(collect);
-  }
-})(contract);
-
 export interface FuzzServer {
   server: TestServer;
   url: string;
   /** The fuzz account's key: FULL_ACCESS, no constraints. Never revoked: its id is kept out of the pools. */
   key: string;
-  /** Real values by pattern, for path and query parameters (fed from every successful answer). */
+  /** Real values by pattern, for path and query parameters: what successful answers hold where their schema has that pattern. */
   pools: Pools;
   /** Raw keys that must never appear in an answer, a log or the database once created. */
   secrets: string[];
-  harvest(value: unknown): void;
+  /** A key of the fuzz account that was revoked. */
+  revokedKey: string;
+  /** Collects real values from an answer, walking it alongside its documented schema (at `pointer`). */
+  harvest(value: unknown, pointer: string): void;
   close(): Promise<void>;
+}
+
+/** The pointer of an operation's first 2xx JSON schema. */
+export function successSchema(operationId: string): string {
+  const op = operations.find((candidate) => candidate.id === operationId);
+  const status = Object.keys(op?.responses ?? {}).find((code) => code.startsWith('2'));
+  const pointer = status ? Object.values(op!.responses[status]!.content)[0] : undefined;
+  if (!pointer) throw new Error(`The contract has no ${operationId} with a 2xx JSON answer`);
+  return pointer;
 }
 
 export async function startFuzzServer(): Promise<FuzzServer> {
@@ -70,18 +71,21 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   const key = server.account.key;
   const protectedValues = new Set([server.account.credentialId, server.account.accountId]);
   const pools: Pools = new Map();
-  const regexes = [...HARVESTABLE].map((pattern) => [pattern, new RegExp(pattern, 'u')] as const);
-  const harvest = (value: unknown): void => {
-    if (typeof value === 'string') {
-      if (protectedValues.has(value)) return;
-      for (const [pattern, regex] of regexes) {
-        if (!regex.test(value)) continue;
-        const pool = pools.get(pattern) ?? [];
-        if (!pool.includes(value)) pool.push(value);
-        pools.set(pattern, pool);
-      }
-    } else if (Array.isArray(value)) value.forEach(harvest);
-    else if (value !== null && typeof value === 'object') Object.values(value).forEach(harvest);
+  const harvest = (value: unknown, pointer: string): void => harvestAt(value, follow(pointer).node);
+  const harvestAt = (value: unknown, raw: Schema, depth = 0): void => {
+    const schema = deref(raw);
+    if (depth > 20 || value === undefined) return;
+    for (const branch of schema.oneOf ?? schema.anyOf ?? []) harvestAt(value, branch, depth + 1);
+    if (typeof value === 'string' && schema.pattern !== undefined) {
+      if (protectedValues.has(value) || !new RegExp(schema.pattern, 'u').test(value)) return;
+      const pool = pools.get(schema.pattern) ?? [];
+      if (!pool.includes(value)) pool.push(value);
+      pools.set(schema.pattern, pool);
+    } else if (Array.isArray(value) && schema.items) {
+      for (const item of value) harvestAt(item, schema.items, depth + 1);
+    } else if (value !== null && typeof value === 'object' && schema.properties) {
+      for (const [name, inner] of Object.entries(value)) if (schema.properties[name]) harvestAt(inner, schema.properties[name], depth + 1);
+    }
   };
   const secrets = [key];
   // Resources for the paths to name: keys of this account (some of one project), and usage records.
@@ -91,10 +95,17 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     if (response.status !== 201) throw new Error(`Setting up the fuzz account: ${response.status} ${await response.text()}`);
     const created = (await response.json()) as { api_key: string };
     secrets.push(created.api_key);
-    harvest({ ...created, api_key: undefined });
+    harvest(created, successSchema('createApiKey'));
   }
-  harvest(await (await server.call('/v1/me/usage?limit=500')).json());
+  const revoked = (await (await server.call('/v2/api-keys', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"revoked"}' })).json()) as {
+    api_key: string;
+    api_key_id: string;
+  };
+  secrets.push(revoked.api_key);
+  if ((await server.call(`/v2/api-keys/${revoked.api_key_id}/revoke`, { method: 'POST' })).status !== 200) throw new Error('Could not revoke a key');
+  harvest(await (await server.call('/v1/me/usage?limit=500')).json(), successSchema('listUsage'));
   return {
+    revokedKey: revoked.api_key,
     server,
     url: server.url,
     key,

@@ -101,6 +101,8 @@ export function send(baseUrl: string, request: FuzzRequest): Promise<FuzzRespons
   const bytes = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'utf8'), request.body ?? Buffer.alloc(0)]);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
+    // A bound, not a timing assertion: a server that never answers must fail the run with the request, not hang it.
+    socket.setTimeout(60_000, () => socket.destroy(new Error('No answer within 60 s')));
     const chunks: Buffer[] = [];
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', (error) => {
