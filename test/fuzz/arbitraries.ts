@@ -444,3 +444,38 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
   });
   return found;
 }
+
+/** Every site of a schema where a string may stand (through properties, oneOf branches and array items). */
+export function stringSites(raw: Schema, steps: Step[] = [], depth = 0): Step[][] {
+  const schema = deref(raw);
+  if (depth > 12) return [];
+  const found: Step[][] = [];
+  if (typesOf(schema).has('string') && (schema.type !== undefined || schema.enum !== undefined)) found.push(steps);
+  for (const [name, inner] of Object.entries(schema.properties ?? {})) found.push(...stringSites(inner, [...steps, { property: name }], depth + 1));
+  if (schema.items) found.push(...stringSites(schema.items, [...steps, { item: true }], depth + 1));
+  (schema.oneOf ?? schema.anyOf ?? []).forEach((branch, index) => found.push(...stringSites(branch, [...steps, { branch: index }], depth + 1)));
+  return found;
+}
+
+/**
+ * Strings an attacker or a careless client sends: ill-formed Unicode (lone surrogates), NUL and other controls,
+ * invisible and direction-changing characters, astral and composed characters, very long ones, path traversal,
+ * percent-encoding tricks, SQL, template and format strings, and text shaped like a secret.
+ */
+export function hostileStrings(secrets: string[]): fc.Arbitrary<string> {
+  const fixed = [
+    '\ud800', 'x\ud800y', '\udfff', 'a\udc00\ud800b', '\ud83d',
+    '\u0000', 'a\u0000b', '\u0001\u001f\u007f', '\r\n', 'a\r\nSet-Cookie: x=1', '\t',
+    '\ufeff', '\ufffe', '\uffff', '\u{10ffff}', '\ufffd', '\u200b', '\u200d', '\u202e', '\u2066', 'e\u0301', '👩‍👩‍👧‍👦', '𝕏', '🏳️‍🌈',
+    'İ', 'ß', 'ﬁ', 'Ⅻ', '١٢٣', '５', '\u00a0', '\u3000', ' ',
+    'a'.repeat(121), 'a'.repeat(4096), '😀'.repeat(120), '😀'.repeat(2049),
+    '../../../../etc/passwd', '..\\..\\windows\\win.ini', '%2e%2e%2f', '..%2F..%2F', '/..;/', '%00', '%', '%zz', '%uD800', '%C0%AE',
+    "' OR 1=1 --", '"; DROP TABLE accounts; --', '1; SELECT pg_sleep(0)', '${7*7}', '{{7*7}}', '%s%s%n', '<script>alert(1)</script>',
+    '__proto__', 'constructor', 'null', 'undefined', 'NaN', '-0', '1e309', '{"a":1}', '\\', '"',
+    'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', ...secrets,
+  ];
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...fixed) },
+    { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 4 }), fc.constantFrom(...fixed), fc.string({ maxLength: 4 })).map((parts) => parts.join('')) },
+  );
+}

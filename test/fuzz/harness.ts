@@ -209,7 +209,12 @@ export function expectSafe(fuzz: FuzzServer, request: FuzzRequest, response: Fuz
   const fail = (problem: string) => explain(fuzz, request, response, problem);
   if (!(response.status >= 100 && response.status < 500)) throw fail(`a ${response.status} answer (never a 5xx)`);
   for (const leak of LEAKS) if (leak.test(response.text)) throw fail(`the body shows internals (${leak})`);
-  for (const secret of fuzz.secrets) if (response.text.includes(secret)) throw fail('the body holds a raw API key that was not created by this request');
+  // A key the request itself carries in its path or body may come back in its own answer (a name, an echoed
+  // path); any other key may not. Where a request's key ends up stored is checked in hostile-input.test.ts.
+  const carried = `${request.target} ${request.body?.toString('utf8') ?? ''}`;
+  for (const secret of fuzz.secrets) {
+    if (response.text.includes(secret) && !carried.includes(secret)) throw fail('the body holds a raw API key that this request did not send');
+  }
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(response.headers.get('x-request-id') ?? '')) throw fail('no valid X-Request-Id header');
 }
 
