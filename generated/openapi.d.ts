@@ -282,7 +282,8 @@ export interface paths {
         };
         /**
          * Liveness check
-         * @description Answers `200` while the process is serving requests. It does not touch the database.
+         * @description Answers `200` while the process is serving requests. It does not touch the database (unless a credential is
+         *     sent, which is then checked and the request recorded like any other).
          */
         get: operations["getLiveness"];
         put?: never;
@@ -341,6 +342,7 @@ export interface components {
         /** @description The credit balance of the account. */
         CreditBalance: {
             /**
+             * Format: int64
              * @description Credits available, in whole credits. Never negative.
              * @example 500
              */
@@ -389,7 +391,10 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description Optional expiry, an RFC 3339 timestamp in the future.
+             * @description Optional expiry, an RFC 3339 timestamp in the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`9999-12-31T23:59:59-23:59` is refused with `400`). Any offset is accepted and the key answers with the
+             *     instant in UTC; a leap second (`23:59:60` in UTC) is read as the instant right after it (`00:00:00` of the
+             *     next day); fractions beyond milliseconds are cut off.
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string;
@@ -427,31 +432,37 @@ export interface components {
              */
             method: string;
             /**
+             * Format: int32
              * @description The HTTP status of the response.
              * @example 200
              */
             status_code: number;
             /**
+             * Format: int32
              * @description Time from receiving the request to sending the response, in milliseconds.
              * @example 842
              */
             response_time_ms: number;
             /**
+             * Format: int32
              * @description Size of the request body, in bytes.
              * @example 52
              */
             request_bytes: number;
             /**
+             * Format: int32
              * @description Size of the response body, in bytes.
              * @example 4096
              */
             response_bytes: number;
             /**
+             * Format: double
              * @description Upstream data cost of the request, in US dollars.
              * @example 0
              */
             dataforseo_cost_usd: number;
             /**
+             * Format: int64
              * @description Credits charged for the request.
              * @example 3
              */
@@ -489,6 +500,7 @@ export interface components {
          */
         ApiKeyName: string;
         /**
+         * Format: int32
          * @description `1` ACTIVE: the key works. `2` DISABLED: set with `PATCH`, refused until set back to `1`. `3` REVOKED: final.
          *     `4` EXPIRED: past `constraints.expires_at`, final.
          * @example 1
@@ -496,6 +508,7 @@ export interface components {
          */
         ApiKeyStatus: 1 | 2 | 3 | 4;
         /**
+         * Format: int32
          * @description `1` FULL_ACCESS: everything the account can do. `2` READ_ONLY: reads and metered tool calls; creating,
          *     changing, rotating or revoking keys is `403`. `3` RESTRICTED: only what `access` grants, `403` otherwise.
          * @example 1
@@ -503,6 +516,7 @@ export interface components {
          */
         PermissionMode: 1 | 2 | 3;
         /**
+         * Format: int32
          * @description `1` DAILY: the current UTC day. `2` WEEKLY: the current ISO week, from Monday 00:00 UTC. `3` MONTHLY: the
          *     current UTC calendar month.
          * @example 3
@@ -584,6 +598,7 @@ export interface components {
         ApiKeyBudget: {
             period: components["schemas"]["BudgetPeriod"];
             /**
+             * Format: int32
              * @description Credits per period.
              * @example 1000
              */
@@ -598,6 +613,7 @@ export interface components {
         /** @description At most `requests_per_minute` requests with this key in any one-minute window; past that, `429`. */
         ApiKeyRateLimit: {
             /**
+             * Format: int32
              * @description Requests allowed per minute.
              * @example 60
              */
@@ -620,7 +636,9 @@ export interface components {
         ApiKeyConstraintsInput: {
             /**
              * Format: date-time
-             * @description When the key stops working (in the future), or null.
+             * @description When the key stops working, or null. In the future and no later than `9999-12-31T23:59:59.999Z` once in
+             *     UTC (`400` otherwise); read like `expires_at` of `ApiCredentialCreate` (offsets normalised to UTC, a leap
+             *     second as the instant right after it).
              * @example 2027-06-26T12:00:00Z
              */
             expires_at?: string | null;
@@ -712,6 +730,7 @@ export interface components {
             name?: components["schemas"]["ApiKeyName"];
             constraints?: components["schemas"]["ApiKeyConstraintsInput"];
             /**
+             * Format: int32
              * @description `1` to activate, `2` to disable.
              * @example 2
              * @enum {integer}
@@ -721,6 +740,7 @@ export interface components {
         /** @description How long the old secret keeps working. */
         ApiKeyRotate: {
             /**
+             * Format: int32
              * @description Seconds the old secret keeps working, up to a week; `0` stops it at once.
              * @example 3600
              */
@@ -748,6 +768,7 @@ export interface components {
              */
             description: string;
             /**
+             * Format: int32
              * @description Credits charged for each successful call.
              * @example 3
              */
@@ -777,7 +798,8 @@ export interface components {
              *       ],
              *       "properties": {
              *         "domain": {
-             *           "type": "string"
+             *           "type": "string",
+             *           "maxLength": 2048
              *         }
              *       }
              *     }
@@ -880,7 +902,29 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description Identifies the kind of problem; its last segment is the usage record's `error_type`.
+             * @description Identifies the kind of problem: `https://openrush.io/problems/` followed by one of the names below (also
+             *     listed, with their titles, in `x-openrush-problem-types`). The name is the usage record's `error_type`.
+             *
+             *     | name | status | meaning |
+             *     | --- | --- | --- |
+             *     | `bad_request` | 400 | The request is not valid HTTP (a byte not allowed in a header, such as NUL; a malformed request line). Answered before the request is read, with `Connection: close`. |
+             *     | `validation_failed` | 400 | The request does not match the contract (a parameter, header or body field: type, bound, pattern, format, unknown field, text that is not well-formed Unicode); `errors` lists each problem. |
+             *     | `malformed_json` | 400 | The body is not valid JSON. |
+             *     | `unauthorized` | 401 | No credential, or one that is malformed, unknown, revoked, disabled, expired or past its rotation grace period. |
+             *     | `payment_required` | 402 | A metered call costs more credits than the balance holds; nothing was charged. |
+             *     | `budget_exhausted` | 402 | A metered call would take the key past its budget for the current period; nothing was charged. |
+             *     | `forbidden` | 403 | The key may not do this (read-only or restricted, another project, more power than itself), or a browser origin is not allowed. |
+             *     | `not_found` | 404 | No such path (paths are case-sensitive, without a trailing slash), or no such resource visible to the caller. |
+             *     | `method_not_allowed` | 405 | The path exists but not with this method; `Allow` lists the methods it has. |
+             *     | `request_timeout` | 408 | The request did not arrive in time. |
+             *     | `conflict` | 409 | The resource cannot change in its state (a revoked or expired key). |
+             *     | `payload_too_large` | 413 | The body is larger than 64 KiB. |
+             *     | `unsupported_media_type` | 415 | The body is not `application/json` in UTF-8. |
+             *     | `idempotency_key_reused` | 422 | The `Idempotency-Key` was used with a different request. |
+             *     | `too_many_requests` | 429 | The key's rate limit is reached, or too many failed authentications came from this address; see `Retry-After`. |
+             *     | `request_header_fields_too_large` | 431 | The request headers are larger than 16 KiB in all. |
+             *     | `internal_error` | 500 | An unexpected error; quote the `request_id` to support. |
+             *     | `service_unavailable` | 503 | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
              * @example https://openrush.io/problems/not_found
              */
             type: string;
@@ -890,6 +934,7 @@ export interface components {
              */
             title: string;
             /**
+             * Format: int32
              * @description The HTTP status code.
              * @example 404
              */
@@ -932,6 +977,9 @@ export interface components {
         ApiKey: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -942,6 +990,9 @@ export interface components {
         Forbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -952,6 +1003,9 @@ export interface components {
         Conflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -962,6 +1016,9 @@ export interface components {
         Capabilities: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -972,6 +1029,9 @@ export interface components {
         Healthy: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -982,6 +1042,9 @@ export interface components {
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -992,6 +1055,9 @@ export interface components {
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -1003,6 +1069,9 @@ export interface components {
         NotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1013,6 +1082,9 @@ export interface components {
         PayloadTooLarge: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1023,6 +1095,9 @@ export interface components {
         UnsupportedMediaType: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1033,6 +1108,9 @@ export interface components {
         IdempotencyKeyReused: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1043,6 +1121,9 @@ export interface components {
         PaymentRequired: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1053,9 +1134,10 @@ export interface components {
         TooManyRequests: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
-                "Retry-After": components["headers"]["RetryAfter"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -1066,16 +1148,27 @@ export interface components {
         InternalError: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database cannot be reached. */
+        /**
+         * @description The database cannot be reached, or the request could not be recorded in usage (nothing is acknowledged that
+         *     the usage does not show). Any operation can answer it, since a credential, when one is sent, is looked up
+         *     in the database. Safe to retry after `Retry-After` seconds (with the same `Idempotency-Key` for creates).
+         */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                 [name: string]: unknown;
             };
             content: {
@@ -1094,8 +1187,9 @@ export interface components {
         /** @description Only records of requests made with this credential. */
         CredentialIdFilter: components["schemas"]["CredentialId"];
         /**
-         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-         *     value that is not an integer is a `400`.
+         * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+         *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+         *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
          * @example 50
          */
         UsageLimit: number;
@@ -1107,7 +1201,8 @@ export interface components {
         /** @description The `api_key_id` of a key of the current account. */
         ApiKeyIdPath: components["schemas"]["ApiKeyId"];
         /**
-         * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+         * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+         *     (`0x10`, `1e1`, `+5`), is a `400`.
          * @example 25
          */
         ApiKeysLimit: number;
@@ -1139,8 +1234,10 @@ export interface components {
          */
         CacheControlNoStore: "no-store";
         /**
-         * @description The authentication scheme to use.
-         * @example Bearer realm="openrush"
+         * @description The authentication scheme to use: `Bearer realm="openrush"` when no credential was sent; with
+         *     `, error="invalid_token", error_description="…"` (or `error="invalid_request"`) when one was sent and
+         *     refused (RFC 6750 §3.1).
+         * @example Bearer realm="openrush", error="invalid_token", error_description="The API key was revoked."
          */
         WWWAuthenticate: string;
         /**
@@ -1155,15 +1252,24 @@ export interface components {
         RetryAfter: number;
         /**
          * @description The caller's current quota under its key's rate limit, in the IETF httpapi-ratelimit-headers draft form:
-         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`.
+         *     `"per-key";r=<remaining>;t=<seconds until the window resets>`. Sent on every answer to a request made with
+         *     a key that has `constraints.rate_limit`, whatever the operation and status; absent otherwise.
          * @example "per-key";r=0;t=42
          */
         RateLimit: string;
         /**
-         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`.
+         * @description The key's rate limit policy: `"per-key";q=<requests>;w=60`. Sent with `RateLimit` on every answer to a
+         *     request made with a key that has a rate limit.
          * @example "per-key";q=60;w=60
          */
         RateLimitPolicy: string;
+        /**
+         * @description Only when the server is started with `OPENRUSH_CORS_ORIGINS` and the request's `Origin` is one of them: that
+         *     origin (or `*` when configured so). Sent on every answer to such a request, errors included. See CORS in the
+         *     description of this API.
+         * @example https://dashboard.openrush.io
+         */
+        "Access-Control-Allow-Origin": string;
     };
     pathItems: never;
 }
@@ -1239,6 +1345,7 @@ export type HeaderLink = components['headers']['Link'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderRateLimit = components['headers']['RateLimit'];
 export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
+export type HeaderAccessControlAllowOrigin = components['headers']['Access-Control-Allow-Origin'];
 export type $defs = Record<string, never>;
 export interface operations {
     getCredits: {
@@ -1254,6 +1361,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1265,6 +1375,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiCredentials: {
@@ -1280,6 +1391,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1291,6 +1405,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiCredential: {
@@ -1316,6 +1431,9 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1331,6 +1449,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiCredential: {
@@ -1349,6 +1468,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1361,14 +1483,16 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listUsage: {
         parameters: {
             query?: {
                 /**
-                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500. A
-                 *     value that is not an integer is a `400`.
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+                 *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+                 *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
                  * @example 50
                  */
                 limit?: components["parameters"]["UsageLimit"];
@@ -1390,6 +1514,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
@@ -1402,6 +1529,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getCapabilities: {
@@ -1415,7 +1543,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Capabilities"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     postCapabilities: {
@@ -1435,7 +1565,9 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     inspectDomain: {
@@ -1455,6 +1587,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1469,13 +1604,15 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApiKeys: {
         parameters: {
             query?: {
                 /**
-                 * @description Page size, 1–200. Unset uses the server default (25). Out of range is a `400`.
+                 * @description Page size, 1–200, in decimal digits. Unset uses the server default (25). Out of range, or not plain digits
+                 *     (`0x10`, `1e1`, `+5`), is a `400`.
                  * @example 25
                  */
                 limit?: components["parameters"]["ApiKeysLimit"];
@@ -1504,6 +1641,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1515,6 +1655,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApiKey: {
@@ -1540,6 +1681,9 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1555,6 +1699,7 @@ export interface operations {
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getApiKey: {
@@ -1576,6 +1721,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateApiKey: {
@@ -1604,6 +1750,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeApiKey: {
@@ -1625,6 +1772,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateApiKey: {
@@ -1647,6 +1795,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
@@ -1663,6 +1814,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getLiveness: {
@@ -1676,6 +1828,9 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getReadiness: {
@@ -1689,6 +1844,8 @@ export interface operations {
         responses: {
             200: components["responses"]["Healthy"];
             400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

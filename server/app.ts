@@ -2,6 +2,7 @@
 //   request id → logging → caller resolution → usage metering → per-key rate limit → JSON body (≤ 64 KiB)
 //   → express-openapi-validator (contract: shape + security) → permissions → routes → problem+json errors
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
@@ -12,7 +13,12 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
+import { loggedUrl, redactPath } from './endpoint.ts';
+import { answerClientErrors } from './client-errors.ts';
+import { createCors } from './cors.ts';
 import { createErrorHandler } from './errors.ts';
+import { createIntegerQueryCheck } from './query-integers.ts';
+import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
 import { notFound, Problem } from './problem.ts';
 import { createIdGenerator } from './ids.ts';
 import { createMetering } from './metering.ts';
@@ -35,8 +41,6 @@ export interface AppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-// Anything shaped like a key or a JWT is cut out of logged URLs.
-const SECRET_IN_URL = /or_[0-9A-Za-z]{6,}|eyJ[\w-]+\.[\w-]+\.[\w-]*/g;
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -62,14 +66,29 @@ export function createApp(options: AppOptions): express.Express {
   app.locals.ids = deps.ids;
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // Paths are exactly the contract's: /V1/me/credits and /v1/me/credits/ are 404s, not aliases (the validator
+  // reads these two settings too). The usage record then always holds the path as the contract spells it.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get('X-Request-Id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
     req.ctx = { requestId, startedAt: performance.now(), requestBytes: 0, usageRecorded: false };
     res.set('X-Request-Id', requestId);
+    // HEAD is GET without a body (RFC 9110 §9.3.2): the contract lists only GET, so the request goes on as a GET,
+    // authenticated, validated and recorded like one (recorded as HEAD). Node sends no body for a HEAD request
+    // whatever the handler writes, and keeps the GET's Content-Length.
+    if (req.method === 'HEAD') {
+      req.ctx.head = true;
+      req.method = 'GET';
+    }
     next();
   });
+  // Browser origins allowed by OPENRUSH_CORS_ORIGINS (none by default); preflights are answered here, before
+  // authentication: a browser sends them without credentials.
+  const cors = createCors(config.corsOrigins);
+  if (cors) app.use(cors);
   // With logging off there is nothing for pino-http to do, and it costs ~6% of a request's CPU (npm run bench).
   const logRequests = pinoHttp({
     logger,
@@ -78,7 +97,7 @@ export function createApp(options: AppOptions): express.Express {
       req: (req: { id: string; method: string; url: string }) => ({
         id: req.id,
         method: req.method,
-        url: req.url.replace(SECRET_IN_URL, '[REDACTED]'),
+        url: loggedUrl(req.url),
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
@@ -93,8 +112,14 @@ export function createApp(options: AppOptions): express.Express {
       limit: config.bodyLimitBytes,
       verify: (req, _res, buffer) => {
         (req as Request).ctx.requestBytes = buffer.length;
+        requireUtf8Body(buffer);
       },
     }),
+  );
+  app.use(requireWellFormedInput);
+  // The validator's path matching (path-to-regexp 8) always allows a trailing slash, whatever `strict routing` says.
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(req.path.length > 1 && req.path.endsWith('/') ? notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`) : undefined),
   );
   app.use(
     OpenApiValidator.middleware({
@@ -110,6 +135,7 @@ export function createApp(options: AppOptions): express.Express {
       ignoreUndocumented: false,
     }),
   );
+  app.use(createIntegerQueryCheck(contract));
 
   // A body sent without a Content-Type is not JSON, and the validator lets it pass where the body is optional (it is
   // then silently ignored): refuse it as any other media type would be.
@@ -128,7 +154,15 @@ export function createApp(options: AppOptions): express.Express {
   app.use(credentialRoutes(deps));
   app.use(apiKeyRoutes(deps));
   app.use(toolRoutes(tools, metering, store));
-  app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`)));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(createErrorHandler(logger));
+  // Servers made by app.listen answer what Node's parser refuses with problem documents too (an embedder with its
+  // own http.Server calls answerClientErrors on it).
+  const listen = app.listen.bind(app) as (...args: unknown[]) => Server;
+  app.listen = ((...args: unknown[]) => {
+    const server = listen(...args);
+    answerClientErrors(server);
+    return server;
+  }) as typeof app.listen;
   return app;
 }

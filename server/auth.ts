@@ -8,7 +8,7 @@ import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
-import { Problem, unauthorized } from './problem.ts';
+import { invalidCredential, Problem, unauthorized } from './problem.ts';
 import { createSessionVerifier, isSessionConfigured, looksLikeJwt, type SessionConfig } from './sessions.ts';
 import type { Store } from './store/types.ts';
 
@@ -24,12 +24,12 @@ function presentedCredential(req: Request): string | Problem | undefined {
   let bearer: string | undefined;
   if (authorization !== undefined) {
     const match = BEARER.exec(authorization);
-    if (!match) return unauthorized('The Authorization header must be "Bearer <credential>".');
+    if (!match) return invalidCredential('The Authorization header must be "Bearer <credential>".', 'invalid_request');
     bearer = match[1];
   }
   const apiKey = typeof apiKeyHeader === 'string' ? apiKeyHeader.trim() : undefined;
   if (bearer !== undefined && apiKey !== undefined && bearer !== apiKey) {
-    return unauthorized('Authorization and X-API-Key carry different credentials: send only one.');
+    return invalidCredential('Authorization and X-API-Key carry different credentials: send only one.', 'invalid_request');
   }
   return bearer ?? apiKey;
 }
@@ -58,19 +58,19 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
 
   async function authenticateApiKey(key: string): Promise<AuthResult> {
     // The checksum catches typos and truncation before the database is asked.
-    if (!isWellFormedKey(key)) return { failure: unauthorized('The API key is malformed: check that it was copied whole.') };
+    if (!isWellFormedKey(key)) return { failure: invalidCredential('The API key is malformed: check that it was copied whole.') };
     const hash = hashKey(key);
     const credential = await store.findCredentialByHash(hash);
-    if (!credential) return { failure: unauthorized('The API key is not valid.') };
+    if (!credential) return { failure: invalidCredential('The API key is not valid.') };
     const now = clock.now();
-    if (credential.revoked_at !== null) return { failure: unauthorized('The API key was revoked.') };
-    if (isExpired(credential, now)) return { failure: unauthorized('The API key has expired.') };
-    if (credential.disabled_at !== null) return { failure: unauthorized('The API key is disabled.') };
+    if (credential.revoked_at !== null) return { failure: invalidCredential('The API key was revoked.') };
+    if (isExpired(credential, now)) return { failure: invalidCredential('The API key has expired.') };
+    if (credential.disabled_at !== null) return { failure: invalidCredential('The API key is disabled.') };
     if (
       credential.key_hash !== hash &&
       (credential.previous_key_expires_at === null || Date.parse(credential.previous_key_expires_at) <= now.getTime())
     ) {
-      return { failure: unauthorized('The API key was rotated and its grace period is over.') };
+      return { failure: invalidCredential('The API key was rotated and its grace period is over.') };
     }
     return {
       caller: {
@@ -84,23 +84,23 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   }
 
   async function authenticateSession(token: string): Promise<AuthResult> {
-    if (!verifySession) return { failure: unauthorized('Session tokens are not accepted by this server.') };
+    if (!verifySession) return { failure: invalidCredential('Session tokens are not accepted by this server.') };
     const session = await verifySession(token);
-    if ('failure' in session) return { failure: unauthorized(session.failure) };
+    if ('failure' in session) return { failure: invalidCredential(session.failure) };
     const account = await store.sessionAccount(
       session.subject,
       deps.session.autoprovision
         ? { id: deps.ids('acct'), name: session.email ?? 'Dashboard user', balance: 0, session_subject: session.subject, created_at: clock.now().toISOString() }
         : undefined,
     );
-    if (!account) return { failure: unauthorized('No OpenRush account is linked to this session.') };
+    if (!account) return { failure: invalidCredential('No OpenRush account is linked to this session.') };
     return { caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null } };
   }
 
   function authenticate(credential: string): Promise<AuthResult> {
     if (credential.startsWith(KEY_PREFIX)) return authenticateApiKey(credential);
     if (looksLikeJwt(credential)) return authenticateSession(credential);
-    return Promise.resolve({ failure: unauthorized('The credential is neither an OpenRush API key (or_…) nor a session token.') });
+    return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…) nor a session token.') });
   }
 
   /** Runs on every request that presents credentials; the contract's security handlers decide whether they were needed. */

@@ -1,26 +1,95 @@
 // The operator CLI: `openrush serve | migrate | accounts create | credits grant`. All honour DATABASE_URL.
 import type { Server, ServerResponse } from 'node:http';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { createAccountWithKey } from './accounts.ts';
 import { createApp, createLogger } from './app.ts';
 import { systemClock } from './clock.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, parsePort } from './config.ts';
 import { createIdGenerator } from './ids.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 
+const ENVIRONMENT = `Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db; postgres://…), LOG_LEVEL.`;
+
+const HELP = {
+  serve: `Usage: openrush serve [--port N] [--host ADDRESS]
+
+Serves the API (migrating the database first). On an empty database it creates a starter account with 500
+credits and prints its API key once.
+
+Options:
+  --port N          the port to listen on (default: $PORT, else 3000; 0 picks a free one)
+  --host ADDRESS    the interface to listen on, e.g. 127.0.0.1 (default: $HOST, else every interface)
+  -h, --help        print this help
+
+Environment: PORT, HOST, DATABASE_URL, LOG_LEVEL, OPENRUSH_CORS_ORIGINS, OPENRUSH_TRUST_PROXY, the
+OPENRUSH_SESSION_* settings and the others listed in the README. A value it cannot use is reported on one line
+and exits 2; an address it cannot listen on exits 1.`,
+  migrate: `Usage: openrush migrate
+
+Applies the database migrations that are not applied yet (safe to run from several instances at once).
+
+${ENVIRONMENT}`,
+  accounts: `Usage: openrush accounts create --name NAME [--credits N] [--json]
+
+Creates an account and its first API key, and prints both (the key only this once).
+
+Options:
+  --name NAME       the account's name, 1 to 120 characters
+  --credits N       credits to start with (default 0)
+  --json            print one JSON object {"account_id": "...", "key": "..."}
+
+${ENVIRONMENT}`,
+  credits: `Usage: openrush credits grant ACCOUNT_ID N
+
+Adds N credits to an account's balance.
+
+${ENVIRONMENT}`,
+} as const;
+
 const USAGE = `Usage: openrush <command>
 
 Commands:
-  serve                                         serve the API on $PORT (default 3000)
+  serve [--port N] [--host ADDRESS]             serve the API on $PORT (default 3000)
   migrate                                       apply database migrations
   accounts create --name NAME [--credits N] [--json]
                                                 create an account and its first API key
   credits grant ACCOUNT_ID N                    add N credits to an account
 
-Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db; postgres://…), PORT, LOG_LEVEL.`;
+\`openrush <command> --help\` describes a command.
+${ENVIRONMENT.replace('LOG_LEVEL.', 'PORT, HOST, LOG_LEVEL.')}`;
 
+type Command = keyof typeof HELP;
+
+/** Wrong use of the CLI: the message, then the usage, and exit 2. */
 class UsageError extends Error {}
+
+/** The command's arguments asked for its help. */
+class HelpRequested extends Error {
+  constructor(readonly command: Command) {
+    super(command);
+  }
+}
+
+/** Any failure as one line: no stack, no nested causes. */
+function oneLine(error: unknown): string {
+  const { message, code, errors } = error as { message?: string; code?: string; errors?: unknown[] };
+  const text = message || (errors?.length ? oneLine(errors[0]) : '') || code || String(error);
+  return text.replace(/\s*\n\s*/g, ' ').slice(0, 500);
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses a command's arguments; unknown flags are a UsageError, --help / -h asks for the command's help. */
+function strictArgs(command: Command, args: string[], options: Options, positionals = false) {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested(command);
+  try {
+    const parsed = parseArgs({ args, options, allowPositionals: positionals, strict: true });
+    return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+  } catch (error) {
+    throw new UsageError(oneLine(error));
+  }
+}
 
 function positiveInteger(text: string | undefined, what: string, allowZero = false): number {
   const value = Number(text);
@@ -28,6 +97,39 @@ function positiveInteger(text: string | undefined, what: string, allowZero = fal
     throw new UsageError(`${what} must be a ${allowZero ? 'non-negative' : 'positive'} whole number, got "${text ?? ''}"`);
   }
   return value;
+}
+
+export interface ServeOptions {
+  port: number;
+  host: string | undefined;
+}
+
+/** `serve [--port N] [--host ADDRESS]`: the flags win over PORT and HOST. */
+export function parseServeArgs(args: string[], config: Pick<Config, 'port' | 'host'>): ServeOptions {
+  const { values } = strictArgs('serve', args, { port: { type: 'string' }, host: { type: 'string' } });
+  // A flag value it cannot use is reported like a bad PORT: one line, exit 2.
+  const port = values.port === undefined ? config.port : parsePort(values.port as string, '--port');
+  const host = (values.host as string | undefined) ?? config.host;
+  if (host !== undefined && !host.trim()) throw new UsageError('--host needs an address, e.g. 127.0.0.1');
+  return { port, host };
+}
+
+/** Why a server could not listen, for an operator. */
+function listenFailure(error: NodeJS.ErrnoException, options: ServeOptions): string {
+  const where = `${options.host ?? 'every interface'} port ${options.port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the address is already in use (EADDRINUSE); stop what holds it or pick another --port`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (EACCES); ports below 1024 need privileges`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${options.host} is not an address of this machine (EADDRNOTAVAIL)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${where}: the host name ${options.host} cannot be resolved (${error.code})`;
+    default:
+      return `cannot listen on ${where}: ${oneLine(error)}`;
+  }
 }
 
 const MAINTENANCE_INTERVAL_MS = 6 * 60 * 60 * 1000;
@@ -46,9 +148,17 @@ async function withStore<T>(config: Config, work: (store: Store) => Promise<T>):
   }
 }
 
-async function serve(config: Config): Promise<void> {
+/** Thrown when serve cannot start after its store is open; exit 1. */
+class ServeError extends Error {}
+
+async function serve(config: Config, options: ServeOptions): Promise<void> {
   const store = open(config);
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new ServeError(`cannot open the database: ${oneLine(error)}`);
+  }
   const logger = createLogger(config.logLevel);
   // Usage partitions ahead of time (PostgreSQL) and retention, now and every few hours.
   const maintain = () =>
@@ -65,14 +175,26 @@ async function serve(config: Config): Promise<void> {
     process.stdout.write(
       `\nCreated a starter account ${starter.accountId} with ${starter.balance} credits.\n` +
         `Its API key is shown only this once; copy it now:\n\n    ${starter.key}\n\n` +
-        `Try: curl http://localhost:${config.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
+        `Try: curl http://${options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
     );
   }
   const app = createApp({ store, config, logger });
-  const server: Server = app.listen(config.port, () => {
-    const address = server.address();
-    logger.info({ port: typeof address === 'object' && address ? address.port : config.port }, 'openrush listening');
-  });
+  const server: Server = options.host === undefined ? app.listen(options.port) : app.listen(options.port, options.host);
+  try {
+    await new Promise<void>((listening, failed) => {
+      server.once('listening', listening);
+      server.once('error', failed);
+    });
+  } catch (error) {
+    clearInterval(maintenance);
+    await store.close().catch(() => undefined);
+    throw new ServeError(listenFailure(error as NodeJS.ErrnoException, options));
+  }
+  const address = server.address();
+  logger.info(
+    typeof address === 'object' && address ? { host: address.address, port: address.port } : { host: options.host, port: options.port },
+    'openrush listening',
+  );
   // Responses not yet sent, so that on SIGTERM they can tell keep-alive clients to go away.
   const unanswered = new Set<ServerResponse>();
   let stopping = false;
@@ -101,26 +223,40 @@ async function serve(config: Config): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const config = loadConfig();
   try {
-    switch (command) {
+    if (command === undefined) {
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
+    if (command === 'help' || command === '--help' || command === '-h') {
+      const topic = rest[0];
+      if (topic !== undefined && !(topic in HELP)) throw new UsageError(`no help for "${topic}": there is no such command`);
+      process.stdout.write(`${topic === undefined ? USAGE : HELP[topic as Command]}\n`);
+      return 0;
+    }
+    if (!(command in HELP)) throw new UsageError(`unknown command "${command}"`);
+    if (rest.includes('--help') || rest.includes('-h')) throw new HelpRequested(command as Command);
+    const config = loadConfig();
+    switch (command as Command) {
       case 'serve':
-        await serve(config);
+        await serve(config, parseServeArgs(rest, config));
         return -1; // keep running
       case 'migrate':
+        strictArgs('migrate', rest, {});
         await withStore(config, async () => undefined);
         process.stdout.write('Database is up to date.\n');
         return 0;
       case 'accounts': {
-        const { positionals, values } = parseArgs({
-          args: rest,
-          allowPositionals: true,
-          options: { name: { type: 'string' }, credits: { type: 'string' }, json: { type: 'boolean' } },
-        });
+        const { positionals, values } = strictArgs(
+          'accounts',
+          rest,
+          { name: { type: 'string' }, credits: { type: 'string' }, json: { type: 'boolean' } },
+          true,
+        );
         if (positionals[0] !== 'create' || positionals.length !== 1) throw new UsageError('expected: accounts create --name NAME');
-        const name = values.name?.trim();
+        const name = (values.name as string | undefined)?.trim();
         if (!name || name.length > 120) throw new UsageError('--name is required, 1 to 120 characters');
-        const credits = values.credits === undefined ? 0 : positiveInteger(values.credits, '--credits', true);
+        const credits = values.credits === undefined ? 0 : positiveInteger(values.credits as string, '--credits', true);
         const created = await withStore(config, (store) =>
           createAccountWithKey({ store, ids: createIdGenerator(systemClock), clock: systemClock }, { name, credits }),
         );
@@ -135,7 +271,8 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'credits': {
-        const [sub, accountId, amount, ...extra] = rest;
+        const { positionals } = strictArgs('credits', rest, {}, true);
+        const [sub, accountId, amount, ...extra] = positionals;
         if (sub !== 'grant' || !accountId || extra.length > 0) throw new UsageError('expected: credits grant ACCOUNT_ID N');
         const credits = positiveInteger(amount, 'N');
         const balance = await withStore(config, async (store) => {
@@ -146,21 +283,22 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`Granted ${credits} credits to ${accountId}; balance is now ${balance}.\n`);
         return 0;
       }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`openrush: ${(error as Error).message}\n\n${USAGE}\n`);
+    if (error instanceof HelpRequested) {
+      process.stdout.write(`${HELP[error.command]}\n`);
+      return 0;
+    }
+    if (error instanceof UsageError) {
+      const usage = command !== undefined && command in HELP ? HELP[command as Command] : USAGE;
+      process.stderr.write(`openrush: ${error.message}\n\n${usage}\n`);
       return 2;
     }
-    process.stderr.write(`openrush: ${(error as Error).message}\n`);
+    if (error instanceof ConfigError) {
+      process.stderr.write(`openrush: ${oneLine(error)}\n`);
+      return 2;
+    }
+    process.stderr.write(`openrush: ${oneLine(error)}\n`);
     return 1;
   }
 }

@@ -35,6 +35,8 @@ export interface RequestContext {
   problem?: Problem;
   /** Size of the request body as received. */
   requestBytes: number;
+  /** The request arrived as HEAD; it is handled as the GET it mirrors. */
+  head?: boolean;
   /** The usage record was already written (with a charge) by the handler. */
   usageRecorded: boolean;
 }

@@ -2,7 +2,9 @@
 // problem+json answer. Nothing internal (stack, SQL, file path) reaches the client; 5xx are logged in full.
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { redactPath, redactSecrets } from './endpoint.ts';
 import { isConnectionError } from './store/index.ts';
+import { NOT_UTF8, notUtf8Body } from './well-formed.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from './problem.ts';
 
 interface ValidatorError {
@@ -29,7 +31,7 @@ function validationItems(errors: ValidatorError['errors'] = []): ValidationError
     return {
       location: location ?? 'body',
       pointer: location ? (rest.length ? `/${rest.join('/')}` : '') : (error.path ?? ''),
-      message: (error.message ?? 'is invalid').slice(0, 512),
+      message: redactSecrets(error.message ?? 'is invalid').slice(0, 512),
     };
   });
 }
@@ -47,6 +49,7 @@ export function toProblem(error: unknown, req: Request): Problem {
   if (bodyParserType === 'entity.too.large') {
     return new Problem(413, 'payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);
   }
+  if (bodyParserType === NOT_UTF8) return notUtf8Body();
   if (bodyParserType === 'entity.parse.failed') {
     return new Problem(400, 'malformed_json', 'The request body is not valid JSON.');
   }
@@ -62,11 +65,16 @@ export function toProblem(error: unknown, req: Request): Problem {
       case 401:
         return req.ctx.authFailure ?? unauthorized('Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".');
       case 404:
-        return notFound(`There is no ${req.method} ${req.path.slice(0, 200)} in this API.`);
-      case 405:
-        return new Problem(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path.slice(0, 200)}.`, {
-          headers: error.headers ?? {},
+        return notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`);
+      case 405: {
+        // HEAD goes wherever GET does.
+        const allow = (error.headers?.Allow ?? '').split(/,\s*/).filter(Boolean);
+        if (allow.includes('GET')) allow.push('HEAD');
+        const method = req.ctx.head ? 'HEAD' : req.method;
+        return new Problem(405, 'method_not_allowed', `${method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
+          headers: { ...error.headers, Allow: allow.join(', ') },
         });
+      }
       case 413:
         return new Problem(413, 'payload_too_large', 'The request body is too large.');
       case 415:

@@ -4,13 +4,13 @@ import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
+import { recordedEndpoint, redactSecrets } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import { budgetFor } from './policy.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
-const ENDPOINT_MAX = 2048;
 const ERROR_MESSAGE_MAX = 1024;
 
 export interface MeteringDeps {
@@ -39,8 +39,8 @@ export function createMetering(deps: MeteringDeps) {
       account_id: caller.accountId,
       credential_id: caller.credentialId,
       auth_source: caller.authSource,
-      endpoint: req.path.slice(0, ENDPOINT_MAX),
-      method: req.method,
+      endpoint: recordedEndpoint(req),
+      method: req.ctx.head ? 'HEAD' : req.method,
       status_code: statusCode,
       response_time_ms: Math.round(performance.now() - req.ctx.startedAt),
       request_bytes: req.ctx.requestBytes,
@@ -48,7 +48,7 @@ export function createMetering(deps: MeteringDeps) {
       dataforseo_cost_usd: 0,
       credits_charged: 0,
       error_type: problem ? problem.problemType : null,
-      error_message: problem ? problem.detail.slice(0, ERROR_MESSAGE_MAX) : null,
+      error_message: problem ? redactSecrets(problem.detail).slice(0, ERROR_MESSAGE_MAX) : null,
       created_at: deps.clock.now().toISOString(),
       ...extra,
     };
@@ -70,8 +70,10 @@ export function createMetering(deps: MeteringDeps) {
       if (!req.ctx.caller || req.ctx.usageRecorded) return end(...args);
       req.ctx.usageRecorded = true;
       const [chunk, encoding] = args;
-      const bytes =
-        typeof chunk === 'string'
+      // A HEAD answer carries no body, whatever the handler wrote.
+      const bytes = req.ctx.head
+        ? 0
+        : typeof chunk === 'string'
           ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
           : chunk instanceof Uint8Array
             ? chunk.byteLength
@@ -84,7 +86,10 @@ export function createMetering(deps: MeteringDeps) {
           // Idempotency-Key where it matters).
           deps.logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
           const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
-          for (const header of res.getHeaderNames()) if (header !== 'x-request-id') res.removeHeader(header);
+          // Only the request id and the CORS headers (so a browser can read the 503) are kept.
+          for (const header of res.getHeaderNames()) {
+            if (header !== 'x-request-id' && header !== 'vary' && !header.startsWith('access-control-')) res.removeHeader(header);
+          }
           res.statusCode = 503;
           res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
           res.setHeader('Retry-After', '1');

@@ -4,7 +4,8 @@ import type { components } from '../generated/openapi.d.ts';
 export type ProblemBody = components['schemas']['Problem'];
 export type ValidationErrorItem = components['schemas']['ValidationError'];
 
-const TITLES: Record<string, string> = {
+export const TITLES: Record<string, string> = {
+  bad_request: 'Bad request',
   validation_failed: 'Validation failed',
   malformed_json: 'Malformed JSON',
   unauthorized: 'Unauthorized',
@@ -14,10 +15,12 @@ const TITLES: Record<string, string> = {
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
+  request_timeout: 'Request timeout',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
   idempotency_key_reused: 'Idempotency key reused',
   too_many_requests: 'Too many requests',
+  request_header_fields_too_large: 'Request header fields too large',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
 };
@@ -52,8 +55,24 @@ export class Problem extends Error {
 
 export const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
 
+/** No credential was presented: the plain challenge (RFC 6750 §3.1 says no error code then). */
 export function unauthorized(detail: string): Problem {
   return new Problem(401, 'unauthorized', detail, { headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+}
+
+/** An auth-param value may hold printable ASCII but no '"' or '\\' (RFC 6750 §3). */
+function challengeText(text: string): string {
+  return text.replace(/…/g, '...').replace(/["\\]/g, "'").replace(/[^\x20-\x7E]/g, '').slice(0, 200);
+}
+
+/**
+ * A credential was presented and refused (unknown, malformed, revoked, expired…): `error="invalid_token"`, or
+ * `error="invalid_request"` when the headers carrying it are themselves unusable (RFC 6750 §3.1).
+ */
+export function invalidCredential(detail: string, error: 'invalid_token' | 'invalid_request' = 'invalid_token'): Problem {
+  return new Problem(401, 'unauthorized', detail, {
+    headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE}, error="${error}", error_description="${challengeText(detail)}"` },
+  });
 }
 
 export function notFound(detail: string): Problem {

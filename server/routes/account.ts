@@ -16,10 +16,6 @@ export function accountRoutes(deps: Deps): Router {
 
   route(router, 'get', '/v1/me/usage', async (req, { query }) => {
     const accountId = req.ctx.caller!.accountId;
-    // The validator lets "Infinity" and "1e400" through as integers; they are not.
-    if (query.limit !== undefined && !Number.isFinite(query.limit)) {
-      throw validationFailed([{ location: 'query', pointer: '/limit', message: 'must be an integer' }]);
-    }
     // Clamped, not refused: the seed documents `limit` as "clamped between 1 and 500".
     const limit = Math.min(USAGE_LIMIT.max, Math.max(USAGE_LIMIT.min, query.limit ?? USAGE_LIMIT.default));
     const after = query.starting_after === undefined ? undefined : await store.getUsageRecord(accountId, query.starting_after);

@@ -9,6 +9,7 @@ import { oncePerIdempotencyKey } from '../idempotency.ts';
 import { generateKey } from '../keys.ts';
 import { notFound, Problem, validationFailed } from '../problem.ts';
 import type { CredentialRow } from '../store/types.ts';
+import { readFutureTimestamp } from '../timestamps.ts';
 import { route } from './typed.ts';
 
 type WithSecret = components['schemas']['ApiKeyWithSecret'];
@@ -21,10 +22,10 @@ function withSecret(key: string, row: CredentialRow, now: Date): WithSecret {
   return { api_key: key, ...toApiKey(row, now) };
 }
 
-function requireFuture(expiresAt: string | null | undefined, now: Date, pointer: string): void {
-  if (expiresAt && Date.parse(expiresAt) <= now.getTime()) {
-    throw validationFailed([{ location: 'body', pointer, message: 'must be in the future' }]);
-  }
+/** The constraints as given, with expires_at read by the one date-time reader (stored form, in the future). */
+function readConstraints(constraints: ConstraintsInput | undefined, now: Date): ConstraintsInput | undefined {
+  if (typeof constraints?.expires_at !== 'string') return constraints;
+  return { ...constraints, expires_at: readFutureTimestamp(constraints.expires_at, '/constraints/expires_at', now) };
 }
 
 /** Columns for the constraints given: a field left out is kept, null removes it. */
@@ -32,7 +33,7 @@ function constraintChanges(constraints: ConstraintsInput | undefined): Partial<C
   const changes: Partial<CredentialRow> = {};
   if (!constraints) return changes;
   if (constraints.expires_at !== undefined) {
-    changes.expires_at = constraints.expires_at === null ? null : new Date(constraints.expires_at).toISOString();
+    changes.expires_at = constraints.expires_at;
   }
   if (constraints.budget !== undefined) {
     changes.budget_period = constraints.budget?.period ?? null;
@@ -99,7 +100,7 @@ export function apiKeyRoutes(deps: Deps): Router {
   route(router, 'post', '/v2/api-keys', async (req, { body }) => {
     const caller = req.ctx.caller!;
     const now = clock.now();
-    requireFuture(body.constraints?.expires_at, now, '/constraints/expires_at');
+    const constraints = readConstraints(body.constraints, now);
     const scope = projectScopeOf(caller);
     const requested = body.project_scope?.single?.project_id ?? (body.project_scope?.all ? null : undefined);
     if (scope !== undefined && requested !== undefined && requested !== scope) {
@@ -112,9 +113,9 @@ export function apiKeyRoutes(deps: Deps): Router {
         const powers = confineToCaller(caller, {
           permissionMode: body.permission_mode,
           access: body.access,
-          budget: body.constraints?.budget,
-          rateLimitRpm: body.constraints?.rate_limit?.requests_per_minute,
-          expiresAt: body.constraints?.expires_at,
+          budget: constraints?.budget,
+          rateLimitRpm: constraints?.rate_limit?.requests_per_minute,
+          expiresAt: constraints?.expires_at,
         });
         const issued = newCredential(ids, clock, {
           accountId: caller.accountId,
@@ -142,9 +143,8 @@ export function apiKeyRoutes(deps: Deps): Router {
     const now = clock.now();
     const row = await visibleKey(caller, params.api_key_id);
     requireChangeable(row, now);
-    requireFuture(body.constraints?.expires_at, now, '/constraints/expires_at');
     const changes: Partial<CredentialRow> = {
-      ...constraintChanges(body.constraints),
+      ...constraintChanges(readConstraints(body.constraints, now)),
       updated_at: now.toISOString(),
       updated_by_id: principalOf(caller),
     };

@@ -5,7 +5,8 @@ import { newCredential, settingsFromPowers, toApiCredential } from '../credentia
 import { confineToCaller } from '../policy.ts';
 import type { Deps } from '../deps.ts';
 import { oncePerIdempotencyKey } from '../idempotency.ts';
-import { notFound, validationFailed } from '../problem.ts';
+import { notFound } from '../problem.ts';
+import { readFutureTimestamp } from '../timestamps.ts';
 import { route } from './typed.ts';
 
 type Created = components['schemas']['ApiCredentialCreated'];
@@ -26,15 +27,13 @@ export function credentialRoutes(deps: Deps): Router {
   route(router, 'post', '/v1/me/api-credentials', async (req, { body }) => {
     const caller = req.ctx.caller!;
     const now = clock.now();
-    if (body.expires_at !== undefined && Date.parse(body.expires_at) <= now.getTime()) {
-      throw validationFailed([{ location: 'body', pointer: '/expires_at', message: 'must be in the future' }]);
-    }
+    const expiresAt = body.expires_at === undefined ? null : readFutureTimestamp(body.expires_at, '/expires_at', now);
     const { response, replayed } = await oncePerIdempotencyKey<Created>(
       deps,
       { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation: 'POST /v1/me/api-credentials', body },
       async (seal) => {
         // A key makes keys of its own project, with no more powers than its own.
-        const powers = confineToCaller(caller, { expiresAt: body.expires_at ?? null });
+        const powers = confineToCaller(caller, { expiresAt });
         const issued = newCredential(ids, clock, {
           accountId: caller.accountId,
           name: body.name,

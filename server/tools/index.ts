@@ -88,8 +88,9 @@ export function resolveTools(contract: ContractDocument, definitions: ToolDefini
     const meta = operation?.['x-openrush-tool'] as { name?: string; source?: string } | undefined;
     if (!operation || !meta) continue;
     const credits = operation['x-openrush-credits'];
-    if (typeof credits !== 'number' || !Number.isInteger(credits) || credits < 0) {
-      throw new Error(`tool ${path} needs x-openrush-credits, a whole number of credits`);
+    // Bounded like Tool.credits_per_call in the contract.
+    if (typeof credits !== 'number' || !Number.isInteger(credits) || credits < 0 || credits > 1_000_000) {
+      throw new Error(`tool ${path} needs x-openrush-credits, a whole number of credits from 0 to 1000000`);
     }
     const definition = handlers.get(path);
     if (!definition) throw new Error(`tool ${path} is in the contract but has no handler`);

@@ -13,6 +13,23 @@ type ApiCredential = components['schemas']['ApiCredential'];
 type Created = components['schemas']['ApiCredentialCreated'];
 
 const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
+
+/**
+ * RFC 6750 §3.1: the plain challenge when no credential was sent; error="invalid_token" (or "invalid_request" for
+ * unusable headers) with the problem's detail as error_description when one was sent and refused.
+ */
+function expectChallenge(response: Response, problem: Problem): void {
+  const challenge = response.headers.get('www-authenticate');
+  if (problem.detail.startsWith('Send an API key')) {
+    expect(challenge).toBe(WWW_AUTHENTICATE);
+    return;
+  }
+  const description = problem.detail.replace(/…/g, '...').replace(/["\\]/g, "'");
+  expect([
+    `${WWW_AUTHENTICATE}, error="invalid_token", error_description="${description}"`,
+    `${WWW_AUTHENTICATE}, error="invalid_request", error_description="${description}"`,
+  ]).toContain(challenge);
+}
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // These tests fail authentication on purpose, many times, from one address: lift the per-address throttle (a
 // behaviour of its own) so that they see the 401s they are about, not 429s.
@@ -36,8 +53,8 @@ function get(path: string, headers: Record<string, string> = {}): Promise<Respon
 async function expectUnauthorized(response: Response): Promise<Problem> {
   const text = await response.text();
   expect(response.status, text).toBe(401);
-  expect(response.headers.get('www-authenticate')).toBe(WWW_AUTHENTICATE);
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expectChallenge(response, JSON.parse(text) as Problem);
   const problem = JSON.parse(text) as Problem;
   expect(problem).toMatchObject({ status: 401, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
   expect(problem.request_id).toBe(response.headers.get('x-request-id'));

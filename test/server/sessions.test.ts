@@ -19,6 +19,23 @@ type Created = components['schemas']['ApiCredentialCreated'];
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
 const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
+
+/**
+ * RFC 6750 §3.1: the plain challenge when no credential was sent; error="invalid_token" (or "invalid_request" for
+ * unusable headers) with the problem's detail as error_description when one was sent and refused.
+ */
+function expectChallenge(response: Response, problem: Problem): void {
+  const challenge = response.headers.get('www-authenticate');
+  if (problem.detail.startsWith('Send an API key')) {
+    expect(challenge).toBe(WWW_AUTHENTICATE);
+    return;
+  }
+  const description = problem.detail.replace(/…/g, '...').replace(/["\\]/g, "'");
+  expect([
+    `${WWW_AUTHENTICATE}, error="invalid_token", error_description="${description}"`,
+    `${WWW_AUTHENTICATE}, error="invalid_request", error_description="${description}"`,
+  ]).toContain(challenge);
+}
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const ISSUER = 'https://project.supabase.co/auth/v1';
 // Refusals are what many of these tests are about: keep the per-address throttle out of their way.
@@ -94,8 +111,8 @@ function bearer(credential: string): { key: string } {
 async function expectUnauthorized(response: Response): Promise<Problem> {
   const text = await response.text();
   expect(response.status, text).toBe(401);
-  expect(response.headers.get('www-authenticate')).toBe(WWW_AUTHENTICATE);
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expectChallenge(response, JSON.parse(text) as Problem);
   return JSON.parse(text) as Problem;
 }
 

@@ -1,0 +1,45 @@
+// The one place that turns a request path into the `endpoint` of its usage record, and cuts secrets out of any
+// text the server keeps or logs about a request. A client that pastes its key (or a session token) into a URL
+// must not find it in its usage, in the database or in the logs.
+import type { Request } from 'express';
+
+export const REDACTED = '[REDACTED]';
+const ENDPOINT_MAX = 2048;
+
+// Key-shaped: `or_…`, a JWT (`eyJ…​.…`), or any long run of base62 (a key without its prefix, a foreign token).
+const SECRET = /or_[0-9A-Za-z]{6,}|eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?|[0-9A-Za-z]{32,}/g;
+
+/** `text` with everything key-shaped replaced by [REDACTED]. */
+export function redactSecrets(text: string): string {
+  return text.replace(SECRET, REDACTED);
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * A path with every segment that holds a secret replaced by [REDACTED]. Segments are looked at percent-decoded,
+ * so `%6Fr_…` is caught too; the rest of the path is kept as it was sent.
+ */
+export function redactPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (redactSecrets(decoded(segment)) === decoded(segment) ? segment : REDACTED))
+    .join('/');
+}
+
+/** The endpoint a usage record stores: the path without its query, secrets cut out, bounded. */
+export function recordedEndpoint(req: Request): string {
+  return redactPath(req.path).slice(0, ENDPOINT_MAX);
+}
+
+/** The URL of a request as logged: path and query, secrets cut out. */
+export function loggedUrl(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? redactPath(url) : redactPath(url.slice(0, query)) + redactSecrets(decoded(url.slice(query)));
+}

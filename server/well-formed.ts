@@ -1,0 +1,80 @@
+// Text on the way in must be well-formed Unicode: a lone surrogate (`"x\ud800y"` in JSON) or bytes that are not
+// UTF-8 would be stored as invalid UTF-8 and read back as replacement characters, so they are refused with 400
+// before anything else looks at them. Bodies are checked as bytes (is it UTF-8?) and after parsing (lone
+// surrogates from \u escapes, in keys and values); path segments and query strings are checked percent-decoded.
+import { isUtf8 } from 'node:buffer';
+import type { NextFunction, Request, Response } from 'express';
+import { type ValidationErrorItem, validationFailed } from './problem.ts';
+
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** The JSON pointer of the first string (key or value) holding a lone surrogate, if any. */
+function firstIllFormed(value: unknown, pointer = ''): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? pointer : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = firstIllFormed(value[i], `${pointer}/${i}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const at = `${pointer}/${escapePointer(key)}`;
+      if (LONE_SURROGATE.test(key)) return at;
+      const found = firstIllFormed(item, at);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+function decodesAsUtf8(text: string): boolean {
+  try {
+    decodeURIComponent(text.replace(/\+/g, ' '));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const MESSAGE = 'must be well-formed Unicode (UTF-8, no lone surrogates)';
+
+export const NOT_UTF8 = 'entity.not.utf8';
+
+/** The problem for a body that is not UTF-8 (see requireUtf8Body). */
+export function notUtf8Body() {
+  return validationFailed([{ location: 'body', pointer: '', message: MESSAGE }], 'The request body is not UTF-8.');
+}
+
+/**
+ * For express.json's `verify`: the raw body must be UTF-8. body-parser decorates what is thrown here (it sets
+ * `body` and `type` on it), so a plain error is thrown and the error handler turns its type into notUtf8Body().
+ */
+export function requireUtf8Body(buffer: Buffer): void {
+  if (!isUtf8(buffer)) throw Object.assign(new Error('The request body is not UTF-8.'), { type: NOT_UTF8, status: 400 });
+}
+
+/** After the body is parsed: no lone surrogates in the body, the path or the query. */
+export function requireWellFormedInput(req: Request, _res: Response, next: NextFunction): void {
+  const errors: ValidationErrorItem[] = [];
+  const url = req.originalUrl;
+  const queryStart = url.indexOf('?');
+  const path = queryStart === -1 ? url : url.slice(0, queryStart);
+  if (!path.split('/').every(decodesAsUtf8)) errors.push({ location: 'path', pointer: '', message: MESSAGE });
+  if (queryStart !== -1) {
+    for (const pair of url.slice(queryStart + 1).split('&')) {
+      const [name = '', value = ''] = pair.split('=', 2);
+      if (!decodesAsUtf8(name) || !decodesAsUtf8(value)) {
+        errors.push({ location: 'query', pointer: `/${escapePointer(decodesAsUtf8(name) ? decodeURIComponent(name) : '')}`, message: MESSAGE });
+      }
+    }
+  }
+  const inBody = firstIllFormed(req.body);
+  if (inBody !== undefined) errors.push({ location: 'body', pointer: inBody, message: MESSAGE });
+  next(errors.length ? validationFailed(errors, 'The request holds text that is not well-formed Unicode.') : undefined);
+}
