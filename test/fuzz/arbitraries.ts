@@ -171,8 +171,7 @@ function stringArb(schema: Schema, options: GenOptions): fc.Arbitrary<string> {
   const pool = schema.pattern === undefined ? undefined : options.pools.get(schema.pattern);
   if (pool && pool.length > 0) {
     // Mostly values that exist (a real key's id), sometimes any value of the right shape (a 404, documented).
-    // Half of the picks among the newest values (keys made during the run are still active), half among all.
-    const real = fc.tuple(fc.boolean(), fc.nat()).map(([newest, index]) => pool[pool.length - 1 - (index % (newest ? Math.min(pool.length, 6) : pool.length))]!);
+    const real = fc.nat().map((index) => pool[index % pool.length]!);
     return fc.oneof({ weight: 3, arbitrary: real }, { weight: 1, arbitrary: arb });
   }
   return arb;
@@ -333,12 +332,13 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
 
   if (types.has('integer') || types.has('number')) {
     const integersOnly = !types.has('number');
-    if (schema.minimum !== undefined) add(`minimum ${schema.minimum}`, () => fc.oneof(fc.constant(schema.minimum! - 1), fc.integer({ min: -1e9, max: schema.minimum! - 1 })));
-    if (schema.maximum !== undefined) {
-      add(`maximum ${schema.maximum}`, () =>
-        fc.oneof(fc.constant(schema.maximum! + 1), fc.integer({ min: schema.maximum! + 1, max: Number.MAX_SAFE_INTEGER }), fc.constant(1e21), fc.constant(2 ** 63)),
-      );
-    }
+    // Just past the bound, further out, and beyond what a double holds exactly.
+    const below = (bound: number) =>
+      bound - 1 > Number.MIN_SAFE_INTEGER ? fc.oneof(fc.constant(bound - 1), fc.integer({ min: Math.max(Number.MIN_SAFE_INTEGER, Math.min(-1e9, bound - 1)), max: bound - 1 })) : fc.constantFrom(bound - 1, -1e21, -(2 ** 63));
+    const above = (bound: number) =>
+      bound + 1 < Number.MAX_SAFE_INTEGER ? fc.oneof(fc.constant(bound + 1), fc.integer({ min: bound + 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1e21, 2 ** 63)) : fc.constantFrom(bound + 1, 1e21, 2 ** 63);
+    if (schema.minimum !== undefined) add(`minimum ${schema.minimum}`, () => below(schema.minimum!));
+    if (schema.maximum !== undefined) add(`maximum ${schema.maximum}`, () => above(schema.maximum!));
     if (integersOnly) add('integer (a fraction)', () => fc.constantFrom(0.5, 1.5, -0.5, 1e-7, (schema.maximum ?? 10) - 0.5));
   }
 
@@ -462,7 +462,7 @@ export function stringSites(raw: Schema, steps: Step[] = [], depth = 0): Step[][
  * invisible and direction-changing characters, astral and composed characters, very long ones, path traversal,
  * percent-encoding tricks, SQL, template and format strings, and text shaped like a secret.
  */
-export function hostileStrings(secrets: string[]): fc.Arbitrary<string> {
+export function hostileStrings(keyShaped: string[]): fc.Arbitrary<string> {
   const fixed = [
     '\ud800', 'x\ud800y', '\udfff', 'a\udc00\ud800b', '\ud83d',
     '\u0000', 'a\u0000b', '\u0001\u001f\u007f', '\r\n', 'a\r\nSet-Cookie: x=1', '\t',
@@ -472,7 +472,7 @@ export function hostileStrings(secrets: string[]): fc.Arbitrary<string> {
     '../../../../etc/passwd', '..\\..\\windows\\win.ini', '%2e%2e%2f', '..%2F..%2F', '/..;/', '%00', '%', '%zz', '%uD800', '%C0%AE',
     "' OR 1=1 --", '"; DROP TABLE accounts; --', '1; SELECT pg_sleep(0)', '${7*7}', '{{7*7}}', '%s%s%n', '<script>alert(1)</script>',
     '__proto__', 'constructor', 'null', 'undefined', 'NaN', '-0', '1e309', '{"a":1}', '\\', '"',
-    'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', ...secrets,
+    'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', ...keyShaped,
   ];
   return fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...fixed) },

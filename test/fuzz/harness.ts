@@ -22,8 +22,14 @@ export const FUZZ_SEED = knob('FUZZ_SEED', 20_261_123);
 export const FUZZ_RUNS = knob('FUZZ_RUNS', 20);
 export const RUNS_PER_RULE = Math.max(1, Math.round(FUZZ_RUNS / 10));
 
-export function fuzzOptions(numRuns: number): fc.Parameters<unknown> {
-  return { seed: FUZZ_SEED, numRuns, endOnFailure: process.env.FUZZ_SHRINK === '0' };
+/**
+ * fast-check parameters for one property. Its seed is FUZZ_SEED mixed with the property's label, so that two
+ * properties of the same shape do not draw the same values (revoke would revoke exactly the keys rotate then picks).
+ */
+export function fuzzOptions(numRuns: number, label: string): fc.Parameters<unknown> {
+  let hash = FUZZ_SEED | 0;
+  for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+  return { seed: hash | 0, numRuns, endOnFailure: process.env.FUZZ_SHRINK === '0' };
 }
 
 // What must never reach a client: stack frames, source or dependency paths, SQL and database errors.
@@ -89,7 +95,7 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   };
   const secrets = [key];
   // Resources for the paths to name: keys of this account (some of one project), and usage records.
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 30; i++) {
     const body = i % 3 === 0 ? { name: `fuzz ${i}`, project_scope: { single: { project_id: 'proj_fuzz' } } } : { name: `fuzz ${i}` };
     const response = await server.call('/v2/api-keys', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     if (response.status !== 201) throw new Error(`Setting up the fuzz account: ${response.status} ${await response.text()}`);

@@ -20,7 +20,7 @@ import {
   type FuzzServer,
   type RequestParts,
   startFuzzServer,
-  successSchema,
+  strangerKey,
   validParts,
   wellFormed,
 } from './harness.ts';
@@ -40,7 +40,8 @@ interface HostileCase {
 }
 
 function casesOf(fuzz: FuzzServer, op: Operation): HostileCase[] {
-  const hostile = hostileStrings(fuzz.secrets);
+  // Key-shaped strings of nobody's: the fuzz account's own keys are kept for the test of keys in paths below.
+  const hostile = hostileStrings([strangerKey(), strangerKey().slice(0, 30)]);
   const cases: HostileCase[] = [];
   if (op.body) {
     const body = op.body;
@@ -119,7 +120,7 @@ describe('hostile input at every place a string may stand', () => {
                 }
               },
             ),
-            fuzzOptions(FUZZ_RUNS),
+            fuzzOptions(FUZZ_RUNS, `hostile ${op.id} ${hostile.site}`),
           );
         } catch (error) {
           const cause = (error as Error).cause;
@@ -161,7 +162,6 @@ describe('hostile input at every place a string may stand', () => {
     expect(fuzz.server.logs.filter((line) => fuzz.secrets.some((secret) => line.includes(secret))), 'log lines that hold a raw key').toEqual([]);
     const stored = await fuzz.server.database.dumpText();
     expect(fuzz.secrets.filter((secret) => stored.includes(secret)).length, 'raw keys in the database').toBe(0);
-    expect(successSchema('listUsage')).toContain('/v1~1me~1usage');
   });
 
   it('hostile header bytes are 4xx problems, not bare answers', { timeout: TIMEOUT }, async () => {

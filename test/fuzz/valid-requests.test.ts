@@ -69,7 +69,7 @@ describe('valid requests, generated from the contract', () => {
             expectDocumented(fuzz, op, head, headResponse, { head: true });
           }
         }),
-        fuzzOptions(FUZZ_RUNS),
+        fuzzOptions(FUZZ_RUNS, `valid ${op.id}`),
       );
       // Valid requests must reach the operation itself, not only its error answers.
       const successes = [...statuses].filter(([status]) => status >= 200 && status < 300).reduce((sum, [, count]) => sum + count, 0);
