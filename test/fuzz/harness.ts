@@ -287,11 +287,12 @@ export function expectProblem(fuzz: FuzzServer, request: FuzzRequest, response: 
   return body;
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
+// The contract's rule for text (its Limits section): well-formed Unicode, without U+0000.
+const REFUSED_TEXT = /[\p{Cs}\u0000]/u;
 
-/** Is every string in the value well-formed Unicode (no lone surrogate)? */
+/** Is every string in the value text the API takes (well-formed Unicode, no lone surrogate, no NUL)? */
 export function wellFormed(value: unknown): boolean {
-  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (typeof value === 'string') return !REFUSED_TEXT.test(value);
   if (Array.isArray(value)) return value.every(wellFormed);
   if (value !== null && typeof value === 'object') return Object.entries(value).every(([name, inner]) => wellFormed(name) && wellFormed(inner));
   return true;

@@ -108,7 +108,7 @@ describe('hostile input at every place a string may stand', () => {
                 expectSafe(fuzz, request, response);
                 const sent = hostile.sent(parts);
                 if (!sent.every(wellFormed)) {
-                  // Not Unicode: refused on the way in, never stored as mangled text.
+                  // Not text the API takes (a lone surrogate, a NUL): refused on the way in, never stored mangled.
                   expectProblem(fuzz, request, response, [400]);
                 } else if (hostile.accepted(parts)) {
                   expectDocumented(fuzz, op, request, response);
