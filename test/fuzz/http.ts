@@ -55,6 +55,23 @@ function shellQuote(value: string): string {
   return ansiQuote(Buffer.from(value, 'utf8'));
 }
 
+/** A body for curl: quoted as is, or, when long, its longest run of one byte written out by `head | tr`. */
+function bodyArgument(body: Buffer): string {
+  if (body.length <= 4096) return ansiQuote(body);
+  let run = { start: 0, length: 0 };
+  for (let i = 0; i < body.length; ) {
+    let j = i;
+    while (j < body.length && body[j] === body[i]) j++;
+    if (j - i > run.length) run = { start: i, length: j - i };
+    i = j;
+  }
+  if (run.length < 1024) return ansiQuote(body);
+  const before = ansiQuote(body.subarray(0, run.start));
+  const after = ansiQuote(body.subarray(run.start + run.length));
+  const byte = ansiQuote(body.subarray(run.start, run.start + 1));
+  return `@<(printf '%s' ${before}; head -c ${run.length} /dev/zero | tr '\\0' ${byte}; printf '%s' ${after})`;
+}
+
 /** The curl line that sends the same request to a server at $OPENRUSH_URL with the key in $OPENRUSH_KEY. */
 export function curlOf(request: FuzzRequest, secrets: string[] = []): string {
   const parts = ['curl -i --path-as-is', '-X', request.method, `"\${OPENRUSH_URL:-http://127.0.0.1:3000}"${shellQuote(request.target)}`];
@@ -64,10 +81,7 @@ export function curlOf(request: FuzzRequest, secrets: string[] = []): string {
     const quoted = shellQuote(`${name}: ${shown}`);
     parts.push('-H', quoted.includes('__KEY__') ? quoted.replace(/^'/, '"').replace(/'$/, '"').replace('__KEY__', '$OPENRUSH_KEY') : quoted);
   }
-  if (request.body !== undefined) {
-    if (request.body.length > 4096) parts.push('--data-binary', `@<(head -c ${request.body.length} /dev/zero | tr '\\0' 'a')  # ${request.body.length} bytes`);
-    else parts.push('--data-binary', ansiQuote(request.body));
-  }
+  if (request.body !== undefined) parts.push('--data-binary', bodyArgument(request.body));
   return parts.join(' ');
 }
 
