@@ -13,7 +13,7 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { loadContract } from './contract.ts';
 import type { Deps } from './deps.ts';
-import { loggedUrl, redactPath } from './endpoint.ts';
+import { loggedUrl, redactPath, redactSecrets } from './endpoint.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
 import { createErrorHandler } from './errors.ts';
@@ -73,7 +73,8 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get('X-Request-Id');
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
+    // A key pasted into X-Request-Id would be logged and echoed: such an id is replaced like a malformed one.
+    const requestId = incoming && REQUEST_ID.test(incoming) && redactSecrets(incoming) === incoming ? incoming : `req_${randomUUID()}`;
     req.ctx = { requestId, startedAt: performance.now(), requestBytes: 0, usageRecorded: false };
     res.set('X-Request-Id', requestId);
     // HEAD is GET without a body (RFC 9110 §9.3.2): the contract lists only GET, so the request goes on as a GET,

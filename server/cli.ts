@@ -114,6 +114,12 @@ export function parseServeArgs(args: string[], config: Pick<Config, 'port' | 'ho
   return { port, host };
 }
 
+/** The host to put in an example URL: localhost for every interface, IPv6 addresses in brackets. */
+function urlHost(host: string | undefined): string {
+  if (host === undefined || host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** Why a server could not listen, for an operator. */
 function listenFailure(error: NodeJS.ErrnoException, options: ServeOptions): string {
   const where = `${options.host ?? 'every interface'} port ${options.port}`;
@@ -175,7 +181,7 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     process.stdout.write(
       `\nCreated a starter account ${starter.accountId} with ${starter.balance} credits.\n` +
         `Its API key is shown only this once; copy it now:\n\n    ${starter.key}\n\n` +
-        `Try: curl http://${options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
+        `Try: curl http://${urlHost(options.host)}:${options.port}/v1/me/credits -H "Authorization: Bearer ${starter.key}"\n\n`,
     );
   }
   const app = createApp({ store, config, logger });

@@ -138,6 +138,20 @@ describe('secrets sent in a URL path', () => {
   });
 });
 
+describe('a key sent as X-Request-Id', () => {
+  it('is not taken as the request id, so it is neither echoed nor logged', async () => {
+    const key = server.account.key;
+    const response = await server.call('/v1/me/credits', { headers: { 'X-Request-Id': key } });
+    expect(response.status).toBe(200);
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toMatch(/^req_/);
+    expect(server.logs.join('\n')).not.toContain(key.slice(3));
+    // A harmless id of the client's own is kept.
+    const kept = await server.call('/v1/me/credits', { headers: { 'X-Request-Id': 'client-7f3a' } });
+    expect(kept.headers.get('x-request-id')).toBe('client-7f3a');
+  });
+});
+
 describe('well-formed Unicode on the way in', () => {
   it('a lone surrogate in a JSON string is a 400 and nothing is created', async () => {
     const before = (await (await server.call('/v1/me/api-credentials')).json()) as unknown[];
