@@ -6,8 +6,8 @@
 // database. Hostile headers (NUL, oversized, non-ASCII) are 4xx problems too, not Node's bare answers.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostileStrings, pointerOf, stringSites, validExceptAt } from './arbitraries.ts';
-import { type Operation, operations, validatorAt } from './contract.ts';
+import { hostileStrings, pointerOf, stringSites, typesOf, validExceptAt } from './arbitraries.ts';
+import { follow, type Operation, operations, validatorAt } from './contract.ts';
 import {
   buildRequest,
   call,
@@ -70,8 +70,12 @@ function casesOf(fuzz: FuzzServer, op: Operation): HostileCase[] {
     cases.push({
       site: `${parameter.in} ${parameter.name}`,
       parts: fc.tuple(validParts(fuzz, op), values).map(([parts, value]) => place(parts, value)),
-      // A path parameter with a "/" or a "." segment names another path.
-      accepted: (parts) => validate(valueOf(parts)) as boolean,
+      // On the wire an integer is decimal digits with an optional "-" (the contract's Limits section).
+      accepted: (parts) => {
+        const value = valueOf(parts);
+        const numeric = typesOf(follow(parameter.pointer).node).has('integer') && value !== undefined && /^-?\d+$/.test(value);
+        return validate(numeric ? Number(value) : value) as boolean;
+      },
       sent: (parts) => [valueOf(parts) ?? ''],
     });
   }
