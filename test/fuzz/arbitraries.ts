@@ -341,7 +341,11 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
       bound + 1 < Number.MAX_SAFE_INTEGER ? fc.oneof(fc.constant(bound + 1), fc.integer({ min: bound + 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(1e21, 2 ** 63)) : fc.constantFrom(bound + 1, 1e21, 2 ** 63);
     if (schema.minimum !== undefined) add(`minimum ${schema.minimum}`, () => below(schema.minimum!));
     if (schema.maximum !== undefined) add(`maximum ${schema.maximum}`, () => above(schema.maximum!));
-    if (integersOnly) add('integer (a fraction)', () => fc.constantFrom(0.5, 1.5, -0.5, 1e-7, (schema.maximum ?? 10) - 0.5));
+    if (integersOnly) {
+      // Fractions a double holds exactly (next to a bound of ±2^53 there are none).
+      const nearMax = schema.maximum !== undefined && Math.abs(schema.maximum) < 2 ** 52 ? [schema.maximum - 0.5] : [];
+      add('integer (a fraction)', () => fc.constantFrom(0.5, 1.5, -0.5, 1e-7, ...nearMax));
+    }
   }
 
   if (types.has('string')) {
@@ -391,7 +395,8 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
         );
       }
     }
-    if (schema.format === 'date-time') add('format date-time', () => fc.constantFrom(...BROKEN_DATE_TIMES));
+    // Each broken date-time is a rule of its own, so that every one of them is sent in every run.
+    if (schema.format === 'date-time') for (const broken of BROKEN_DATE_TIMES) add(`format date-time: ${JSON.stringify(broken)}`, () => fc.constant(broken));
   }
 
   if (types.has('object') && schema.properties !== undefined) {

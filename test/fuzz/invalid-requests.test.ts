@@ -43,9 +43,10 @@ function wireMutations(parameter: Parameter): Array<{ rule: string; values: fc.A
   const found: Array<{ rule: string; values: fc.Arbitrary<string> }> = [];
   if (types.has('integer') || types.has('number')) {
     // Not a number in the contract's sense, though JavaScript's Number() would take several of them.
-    const notNumbers = ['abc', '0x10', '0b11', '0o7', '1e1', '+5', ' 5', '5 ', '1_000', 'Infinity', '-Infinity', 'NaN', '1,2', '٣', '５', '9'.repeat(400)];
+    const notNumbers = ['abc', '0x10', '0b11', '0o7', '1e1', '+5', ' 5', '5 ', '1_000', 'Infinity', '-Infinity', 'NaN', '1,2', '٣', '５', '9'.repeat(400), `-${'9'.repeat(400)}`];
     if (!types.has('number')) notNumbers.push('1.5', '-0.5', '1e-7');
-    found.push({ rule: 'not a number', values: fc.constantFrom(...notNumbers) });
+    // Each a rule of its own: every one is sent in every run.
+    for (const text of notNumbers) found.push({ rule: `not a number: ${JSON.stringify(text.length > 20 ? `${text.slice(0, 12)}…(${text.length})` : text)}`, values: fc.constant(text) });
   }
   if (types.has('boolean') && !types.has('string')) found.push({ rule: 'not a boolean', values: fc.constantFrom('yes', '1', 'TRUE ', 'on') });
   for (const mutation of mutations(schema)) {
@@ -93,8 +94,8 @@ function casesOf(fuzz: FuzzServer, op: Operation, firstOfPath: boolean): Invalid
     }
     raw('body in an unsupported charset', someJson, `${body.contentType}; charset=latin1`, [415]);
     raw('body with no content type', someJson, undefined, [400, 415]);
-    raw('malformed JSON', fc.constantFrom(...MALFORMED_JSON).map((text) => Buffer.from(text)), body.contentType, [400]);
-    raw('invalid UTF-8 in the JSON', fc.constantFrom('{"name":"\xff\xfe"}', '{"domain":"\xc3\x28"}').map((text) => Buffer.from(text, 'latin1')), body.contentType, [400]);
+    for (const text of MALFORMED_JSON) raw(`malformed JSON ${JSON.stringify(text.slice(0, 24))}`, fc.constant(Buffer.from(text)), body.contentType, [400]);
+    for (const text of ['{"name":"\xff\xfe"}', '{"domain":"\xc3\x28"}']) raw(`invalid UTF-8 in the JSON ${JSON.stringify(text)}`, fc.constant(Buffer.from(text, 'latin1')), body.contentType, [400]);
     raw('a body over 64 KiB', fc.constant(Buffer.from(JSON.stringify({ name: 'a'.repeat(70_000) }))), body.contentType, [413]);
     if (body.required) {
       raw('an empty JSON body', fc.constant(Buffer.alloc(0)), body.contentType, [400]);
@@ -147,7 +148,7 @@ function casesOf(fuzz: FuzzServer, op: Operation, firstOfPath: boolean): Invalid
   if (!op.public) {
     const presented = (name: string, value: string) => ({ kind: 'header' as const, name, value });
     const badKey = fuzz.key.slice(0, -1) + (fuzz.key.endsWith('A') ? 'B' : 'A');
-    const credentials = fc.constantFrom(
+    const credentials = [
       presented('Authorization', 'Bearer'),
       presented('Authorization', 'Bearer or_'),
       presented('Authorization', `Bearer ${badKey}`),
@@ -159,23 +160,23 @@ function casesOf(fuzz: FuzzServer, op: Operation, firstOfPath: boolean): Invalid
       presented('X-API-Key', badKey),
       presented('X-API-Key', strangerKey()),
       presented('X-API-Key', fuzz.revokedKey),
-    );
+    ];
     cases.push({
       rule: 'no credential',
       parts: valid.map((parts) => ({ ...parts, auth: { kind: 'none' } })),
       statuses: [401],
       also: (response) => (/^Bearer\b/.test(response.headers.get('www-authenticate') ?? '') ? undefined : 'no WWW-Authenticate: Bearer challenge'),
     });
-    cases.push({
-      rule: 'a wrong credential',
-      parts: replace((parts, auth) => ({ ...parts, auth: auth as RequestParts['auth'] }), credentials),
+    credentials.forEach((credential, index) => cases.push({
+      rule: `a wrong credential #${index + 1} (${credential.name}: ${credential.value.length > 16 ? `${credential.value.slice(0, 13)}…` : credential.value})`,
+      parts: valid.map((parts) => ({ ...parts, auth: credential })),
       statuses: [401],
       // RFC 6750 §3.1: a credential was presented and refused (invalid_token), or the header is malformed (invalid_request).
       also: (response) =>
         /^Bearer\b.*\berror="(?:invalid_token|invalid_request)"/.test(response.headers.get('www-authenticate') ?? '')
           ? undefined
           : 'WWW-Authenticate lacks error="invalid_token" (or "invalid_request" for a malformed header)',
-    });
+    }));
   }
 
   // The path itself: other methods, other spellings.
