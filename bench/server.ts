@@ -51,7 +51,7 @@ function validatorApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: 64 * 1024 }));
-  // The options of server/app.ts (requests validated, responses not, as in production).
+  // The options of server/http/app.ts (requests validated, responses not, as in production).
   app.use(
     OpenApiValidator.middleware({
       apiSpec: loadContract() as never,

@@ -20,7 +20,7 @@ import { createCors } from './cors.ts';
 import { createErrorHandler } from './errors.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
-import { notFound } from '../problem.ts';
+import { notFound, Problem } from '../problem.ts';
 import { createIdGenerator } from '../ids.ts';
 import { createMetering } from '../metering.ts';
 import { createUsageHook } from './metering.ts';
@@ -146,6 +146,17 @@ export function createApp(options: AppOptions): express.Express {
   );
   app.use(createIntegerQueryCheck(contract));
 
+  // A body sent without a Content-Type is not JSON, and the validator lets it pass where the body is optional (it is
+  // then silently ignored): refuse it as any other media type would be.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const operation = (req as Request & { openapi?: { schema?: { requestBody?: unknown } } }).openapi?.schema;
+    const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (operation?.requestBody && sent && req.headers['content-type'] === undefined) {
+      next(new Problem(415, 'unsupported_media_type', 'Send the request body as application/json, with Content-Type: application/json.'));
+      return;
+    }
+    next();
+  });
   app.use(authorize);
   app.use(publicRoutes(deps, () => capabilities));
   app.use(accountRoutes(deps));

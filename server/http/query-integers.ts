@@ -59,6 +59,10 @@ export function createIntegerQueryCheck(contract: ContractDocument) {
           pointer: `/${name}`,
           message: pattern === DIGITS ? 'must be an integer written in decimal digits' : "must be an integer written in decimal digits, with an optional leading '-'",
         });
+      } else if (pattern && !Number.isSafeInteger(Number(value))) {
+        // Past ±(2^53 − 1) Number() rounds, and past ~309 digits it gives ±Infinity, which the validator's
+        // minimum/maximum let through (a 500 on /v2/api-keys, found by the fuzz suite).
+        errors.push({ location: 'query', pointer: `/${name}`, message: 'must be an integer between -9007199254740991 and 9007199254740991' });
       }
     }
     next(errors.length ? validationFailed(errors) : undefined);

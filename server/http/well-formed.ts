@@ -2,11 +2,13 @@
 // UTF-8 would be stored as invalid UTF-8 and read back as replacement characters, so they are refused with 400
 // before anything else looks at them. Bodies are checked as bytes (is it UTF-8?) and after parsing (lone
 // surrogates from \u escapes, in keys and values); path segments and query strings are checked percent-decoded.
+// U+0000 (NUL) is refused the same way: PostgreSQL cannot store it in text, so it would be a 500 there and stored
+// on SQLite; one rule for both stores.
 import { isUtf8 } from 'node:buffer';
 import type { NextFunction, Request, Response } from 'express';
 import { type ValidationErrorItem, validationFailed } from '../problem.ts';
 
-const LONE_SURROGATE = /\p{Surrogate}/u;
+const REFUSED_TEXT = /[\p{Surrogate}\u0000]/u;
 
 function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -14,7 +16,7 @@ function escapePointer(key: string): string {
 
 /** The JSON pointer of the first string (key or value) holding a lone surrogate, if any. */
 function firstIllFormed(value: unknown, pointer = ''): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? pointer : undefined;
+  if (typeof value === 'string') return REFUSED_TEXT.test(value) ? pointer : undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = firstIllFormed(value[i], `${pointer}/${i}`);
@@ -25,7 +27,7 @@ function firstIllFormed(value: unknown, pointer = ''): string | undefined {
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
       const at = `${pointer}/${escapePointer(key)}`;
-      if (LONE_SURROGATE.test(key)) return at;
+      if (REFUSED_TEXT.test(key)) return at;
       const found = firstIllFormed(item, at);
       if (found !== undefined) return found;
     }
@@ -35,14 +37,13 @@ function firstIllFormed(value: unknown, pointer = ''): string | undefined {
 
 function decodesAsUtf8(text: string): boolean {
   try {
-    decodeURIComponent(text.replace(/\+/g, ' '));
-    return true;
+    return !decodeURIComponent(text.replace(/\+/g, ' ')).includes('\u0000');
   } catch {
     return false;
   }
 }
 
-const MESSAGE = 'must be well-formed Unicode (UTF-8, no lone surrogates)';
+const MESSAGE = 'must be well-formed Unicode (UTF-8, no lone surrogates, no U+0000)';
 
 export const NOT_UTF8 = 'entity.not.utf8';
 

@@ -109,6 +109,15 @@ describe('a working server', () => {
       expect(((await list.json()) as Array<{ name: string }>).some((credential) => credential.name === 'Acme')).toBe(false);
     });
 
+    it('a body with no Content-Type is a 415 problem, also where the body is optional', async () => {
+      // Found by the fuzz suite: POST /v1/capabilities answered 200, ignoring a body it could not read.
+      const body = new TextEncoder().encode('{"name":"Acme"}');
+      await expectProblem(await server.call('/v1/me/api-credentials', { method: 'POST', body }), 415);
+      await expectProblem(await server.call('/v1/capabilities', { method: 'POST', body, key: null }), 415);
+      // Without a body there is nothing to refuse.
+      expect((await server.call('/v1/capabilities', { method: 'POST', key: null })).status).toBe(200);
+    });
+
     it.each(['{"name": ', '{name: "Acme"}', "{'name': 'Acme'}", '{"name": "Acme"}}'])('malformed JSON %s is a 400 problem', async (body) => {
       const problem = await expectProblem(await server.call('/v1/me/api-credentials', jsonInit(body)), 400);
       // The parser's own message (which quotes the input and names positions) is not passed on.
