@@ -185,8 +185,9 @@ export interface paths {
          * Send an MCP message
          * @description The Model Context Protocol endpoint (Streamable HTTP transport; protocol versions up to 2025-11-25), for
          *     AI agents. It is stateless: there is no `Mcp-Session-Id`, and each POST carries one JSON-RPC message and is
-         *     answered on its own, as `application/json` (never an event stream). The client must send
-         *     `Accept: application/json, text/event-stream` (`406` otherwise), as the MCP specification asks. A batch (a
+         *     answered on its own, as `application/json` (never an event stream). MCP clients send
+         *     `Accept: application/json, text/event-stream`, as the MCP specification asks; an `Accept` that names other
+         *     types only is `406`, while no `Accept` (or `*\/*`) accepts the JSON answer (RFC 9110). A batch (a
          *     JSON array of messages) is refused with `400`: MCP 2025-06-18 removed JSON-RPC batching.
          *
          *     * `initialize` answers the server's name, version and capabilities (`tools`).
@@ -1018,38 +1019,59 @@ export interface components {
          *     (`method`, no `id`) or a response to the server (`id` and `result` or `error`). `params` and `result` are
          *     shaped by the MCP specification and are bounded by the 64 KiB body limit.
          */
-        McpMessage: {
-            /**
-             * @description Always `2.0`.
-             * @example 2.0
-             * @constant
-             */
-            jsonrpc: "2.0";
-            /**
-             * Format: int64
-             * @description The request's id, echoed in its response; absent for a notification.
-             * @example 1
-             */
-            id?: string | number;
-            /**
-             * @description The MCP method, e.g. `initialize`, `tools/list`, `tools/call`, `notifications/initialized`.
-             * @example tools/call
-             */
-            method?: string;
-            /**
-             * @description The method's parameters (for `tools/call`, the tool's `name` and its `arguments`).
-             * @example {
-             *       "name": "inspect_domain",
-             *       "arguments": {
-             *         "domain": "example.co.uk"
-             *       }
-             *     }
-             */
-            params?: Record<string, never>;
-            /** @description A client's result, when this message answers a request of the server. */
-            result?: Record<string, never>;
-            error?: components["schemas"]["JsonRpcError"];
+        McpMessage: components["schemas"]["McpRequest"] | components["schemas"]["McpNotification"] | components["schemas"]["McpClientResult"] | components["schemas"]["McpClientError"];
+        /** @description A request of the client, answered with a JSON-RPC response carrying the same `id`. */
+        McpRequest: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            method: components["schemas"]["McpMethod"];
+            params?: components["schemas"]["McpParams"];
         };
+        /** @description A notification of the client (no `id`), answered `202` with no body. */
+        McpNotification: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            method: components["schemas"]["McpMethod"];
+            params?: components["schemas"]["McpParams"];
+        };
+        /** @description The client's result for a request of the server (this server sends none), answered `202`. */
+        McpClientResult: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            /** @description The result. */
+            result: Record<string, never>;
+        };
+        /** @description The client's error for a request of the server (this server sends none), answered `202`. */
+        McpClientError: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            error: components["schemas"]["JsonRpcError"];
+        };
+        /**
+         * @description Always `2.0`.
+         * @example 2.0
+         * @constant
+         */
+        JsonRpcVersion: "2.0";
+        /**
+         * @description The request's id, echoed in its response.
+         * @example 1
+         */
+        JsonRpcId: string | number;
+        /**
+         * @description The MCP method, e.g. `initialize`, `tools/list`, `tools/call`, `notifications/initialized`.
+         * @example tools/call
+         */
+        McpMethod: string;
+        /**
+         * @description The method's parameters (for `tools/call`, the tool's `name` and its `arguments`).
+         * @example {
+         *       "name": "inspect_domain",
+         *       "arguments": {
+         *         "domain": "example.co.uk"
+         *       }
+         *     }
+         */
+        McpParams: Record<string, never>;
         /** @description The JSON-RPC 2.0 response to one MCP request, with either `result` or `error`. */
         McpResponse: {
             /**
@@ -1059,7 +1081,6 @@ export interface components {
              */
             jsonrpc: "2.0";
             /**
-             * Format: int64
              * @description The id of the request this answers.
              * @example 1
              */
@@ -1509,7 +1530,7 @@ export interface components {
          *     request. Unset means 2025-03-26. A version this server does not speak is a `400`.
          * @example 2025-06-18
          */
-        McpProtocolVersion: string;
+        McpProtocolVersion: "2025-11-25" | "2025-06-18" | "2025-03-26" | "2024-11-05" | "2024-10-07";
     };
     requestBodies: never;
     headers: {
@@ -1616,6 +1637,14 @@ export type SchemaSource = components['schemas']['Source'];
 export type SchemaInspectDomainRequest = components['schemas']['InspectDomainRequest'];
 export type SchemaDomainInspection = components['schemas']['DomainInspection'];
 export type SchemaMcpMessage = components['schemas']['McpMessage'];
+export type SchemaMcpRequest = components['schemas']['McpRequest'];
+export type SchemaMcpNotification = components['schemas']['McpNotification'];
+export type SchemaMcpClientResult = components['schemas']['McpClientResult'];
+export type SchemaMcpClientError = components['schemas']['McpClientError'];
+export type SchemaJsonRpcVersion = components['schemas']['JsonRpcVersion'];
+export type SchemaJsonRpcId = components['schemas']['JsonRpcId'];
+export type SchemaMcpMethod = components['schemas']['McpMethod'];
+export type SchemaMcpParams = components['schemas']['McpParams'];
 export type SchemaMcpResponse = components['schemas']['McpResponse'];
 export type SchemaJsonRpcError = components['schemas']['JsonRpcError'];
 export type SchemaProtectedResourceMetadata = components['schemas']['ProtectedResourceMetadata'];

@@ -71,9 +71,15 @@ describe('valid requests, generated from the contract', () => {
         }),
         fuzzOptions(FUZZ_RUNS, `valid ${op.id}`),
       );
-      // Valid requests must reach the operation itself, not only its error answers.
+      // Valid requests must reach the operation itself, not only its error answers: wherever the contract documents
+      // a success. (GET and DELETE /mcp document none: a stateless MCP server answers them 405 by design.)
       const successes = [...statuses].filter(([status]) => status >= 200 && status < 300).reduce((sum, [, count]) => sum + count, 0);
-      expect(successes, `${op.id}: no 2xx among ${FUZZ_RUNS} valid requests (statuses: ${JSON.stringify([...statuses])})`).toBeGreaterThan(0);
+      const documentsSuccess = Object.keys(op.responses).some((status) => /^2/.test(status));
+      if (documentsSuccess) {
+        expect(successes, `${op.id}: no 2xx among ${FUZZ_RUNS} valid requests (statuses: ${JSON.stringify([...statuses])})`).toBeGreaterThan(0);
+      } else {
+        expect(successes, `${op.id} documents no success, yet answered one`).toBe(0);
+      }
     });
   });
 });

@@ -7,7 +7,7 @@ import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { checkResourceAllowed } from '@modelcontextprotocol/sdk/shared/auth-utils.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
@@ -351,6 +351,11 @@ describe('MCP access uses the same keys and constraints', () => {
 });
 
 describe('MCP endpoint over HTTP', () => {
+  it('the contract names exactly the protocol versions the SDK speaks (MCP-Protocol-Version)', () => {
+    const parameter = bundled.components.parameters.McpProtocolVersion;
+    expect([...parameter.schema.enum].sort()).toEqual([...SUPPORTED_PROTOCOL_VERSIONS].sort());
+  });
+
   const message = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
   it('without a credential: 401 naming the protected-resource metadata, which names the authorization server', async () => {
@@ -427,6 +432,10 @@ describe('MCP endpoint over HTTP', () => {
   it('a client that does not accept an event stream is a 406 problem; a non-JSON body a 415; a batch a 400', async () => {
     const notAcceptable = await server.call('/mcp', jsonInit(message, { headers: { Accept: 'application/json' } }));
     expect((await expectProblem(notAcceptable, 406)).type).toBe('https://openrush.io/problems/not_acceptable');
+    // No Accept at all accepts any answer (RFC 9110): the JSON one.
+    const anyAnswer = await server.call('/mcp', jsonInit(message));
+    expect(anyAnswer.status).toBe(200);
+    expect(anyAnswer.headers.get('content-type')).toMatch(/^application\/json/);
     const text = await server.call('/mcp', { method: 'POST', headers: { 'Content-Type': 'text/plain', Accept: MCP_ACCEPT }, body: 'hello' });
     await expectProblem(text, 415);
     const batch = await server.call('/mcp', jsonInit([message, { ...message, id: 2 }], { headers: { Accept: MCP_ACCEPT } }));

@@ -20,6 +20,8 @@ function baseUrl(req: Request, config: Config): string {
   return `${req.protocol}://${host && SAFE_HOST.test(host) ? host : 'localhost'}`;
 }
 
+const MCP_ACCEPT = 'application/json, text/event-stream';
+
 /** The headers the MCP transport looks at, and nothing else (no credential travels further than it must). */
 function mcpHeaders(req: Request): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -27,6 +29,10 @@ function mcpHeaders(req: Request): Record<string, string> {
     const value = req.get(name);
     if (value !== undefined) headers[name] = value;
   }
+  // No Accept, or */*, accepts any answer (RFC 9110 §12.5.1), and the answer is always JSON: tell the transport so.
+  // An Accept that names types must still name both of MCP's (406 otherwise).
+  const accept = headers.accept?.trim();
+  if (!accept || accept === '*/*') headers.accept = MCP_ACCEPT;
   return headers;
 }
 
