@@ -2,7 +2,8 @@
 // @apiture/openapi-down-convert does the bulk (type arrays to `nullable`, `examples` to `example`, `const` to
 // `enum`, …); the few 3.1 forms it leaves are rewritten here, so the result validates as 3.0:
 //   - `oneOf`/`anyOf` of a schema and `{ type: 'null' }` becomes a copy of that schema with `nullable: true` (3.0
-//     ignores `nullable` beside a `$ref`, and validators refuse null under `allOf: [$ref]` + `nullable`);
+//     ignores `nullable` beside a `$ref`, and validators refuse null under `allOf: [$ref]` + `nullable`); of several
+//     schemas and null, each typed member becomes `nullable` (3.0 allows `nullable` only beside a `type`);
 //   - a `type` list that is still a list (several non-null types, e.g. a JSON-RPC id) becomes `anyOf` one type each,
 //     each `nullable` when null was one of them;
 //   - `info.summary` (3.1 only) is dropped (the description says the same at more length);
@@ -35,12 +36,15 @@ function rewriteNullableUnions(root: Json, node: unknown): void {
     if (Array.isArray(members) && members.some(isNullSchema)) {
       const rest = members.filter((member) => !isNullSchema(member));
       delete object[keyword];
-      object['nullable'] = true;
       const only = rest.length === 1 ? resolve(root, rest[0]) : undefined;
       if (only) {
+        object['nullable'] = true;
         for (const [key, value] of Object.entries(structuredClone(only))) if (!(key in object)) object[key] = value;
       } else {
-        object[keyword] = rest;
+        // 3.0 allows `nullable` only beside a `type`: each typed member takes it (a JSON-RPC id: string, integer or null).
+        object[keyword] = rest.map((member) =>
+          typeof member === 'object' && member !== null && 'type' in member ? { ...(member as Json), nullable: true } : member,
+        );
       }
     }
   }
