@@ -28,6 +28,24 @@ export const API_KEY_FIELDS = [
 export const SECRET_PROPERTIES = ['token_hash', 'api_key', 'key_hash', 'key', 'previous_key_hash'];
 export const FUTURE = '2099-01-01T00:00:00.000Z';
 
+export const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
+/**
+ * RFC 6750 §3.1: the plain challenge when no credential was sent; error="invalid_token" (or "invalid_request" for
+ * unusable headers) with the problem's detail as error_description when one was sent and refused.
+ */
+export function expectChallenge(response: Response, problem: Problem): void {
+  const challenge = response.headers.get('www-authenticate');
+  if (problem.detail.startsWith('Send an API key')) {
+    expect(challenge).toBe(WWW_AUTHENTICATE);
+    return;
+  }
+  const description = problem.detail.replace(/…/g, '...').replace(/["\\]/g, "'");
+  expect([
+    `${WWW_AUTHENTICATE}, error="invalid_token", error_description="${description}"`,
+    `${WWW_AUTHENTICATE}, error="invalid_request", error_description="${description}"`,
+  ]).toContain(challenge);
+}
+
 export async function expectProblem(response: Response, status: number): Promise<Problem> {
   const text = await response.text();
   expect(response.status, text).toBe(status);

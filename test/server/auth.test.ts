@@ -6,30 +6,14 @@ import type { components } from '../../generated/openapi.d.ts';
 import { generateKey, hashKey } from '../../server/keys.ts';
 import { TestClock } from '../helpers/clock.ts';
 import { type CountingStore, countingStore } from '../helpers/counting-store.ts';
+import { expectChallenge, WWW_AUTHENTICATE } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
 type Problem = components['schemas']['Problem'];
 type ApiCredential = components['schemas']['ApiCredential'];
 type Created = components['schemas']['ApiCredentialCreated'];
 
-const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
 
-/**
- * RFC 6750 §3.1: the plain challenge when no credential was sent; error="invalid_token" (or "invalid_request" for
- * unusable headers) with the problem's detail as error_description when one was sent and refused.
- */
-function expectChallenge(response: Response, problem: Problem): void {
-  const challenge = response.headers.get('www-authenticate');
-  if (problem.detail.startsWith('Send an API key')) {
-    expect(challenge).toBe(WWW_AUTHENTICATE);
-    return;
-  }
-  const description = problem.detail.replace(/…/g, '...').replace(/["\\]/g, "'");
-  expect([
-    `${WWW_AUTHENTICATE}, error="invalid_token", error_description="${description}"`,
-    `${WWW_AUTHENTICATE}, error="invalid_request", error_description="${description}"`,
-  ]).toContain(challenge);
-}
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // These tests fail authentication on purpose, many times, from one address: lift the per-address throttle (a
 // behaviour of its own) so that they see the 401s they are about, not 429s.

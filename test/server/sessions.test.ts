@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenRushClient } from '../../client/index.ts';
 import type { components } from '../../generated/openapi.d.ts';
 import type { SessionConfig } from '../../server/sessions.ts';
+import { expectChallenge, WWW_AUTHENTICATE } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
 type Problem = components['schemas']['Problem'];
@@ -18,24 +19,7 @@ type UsageRecord = components['schemas']['UsageRecord'];
 type Created = components['schemas']['ApiCredentialCreated'];
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
-const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
 
-/**
- * RFC 6750 §3.1: the plain challenge when no credential was sent; error="invalid_token" (or "invalid_request" for
- * unusable headers) with the problem's detail as error_description when one was sent and refused.
- */
-function expectChallenge(response: Response, problem: Problem): void {
-  const challenge = response.headers.get('www-authenticate');
-  if (problem.detail.startsWith('Send an API key')) {
-    expect(challenge).toBe(WWW_AUTHENTICATE);
-    return;
-  }
-  const description = problem.detail.replace(/…/g, '...').replace(/["\\]/g, "'");
-  expect([
-    `${WWW_AUTHENTICATE}, error="invalid_token", error_description="${description}"`,
-    `${WWW_AUTHENTICATE}, error="invalid_request", error_description="${description}"`,
-  ]).toContain(challenge);
-}
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const ISSUER = 'https://project.supabase.co/auth/v1';
 // Refusals are what many of these tests are about: keep the per-address throttle out of their way.
