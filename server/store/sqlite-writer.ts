@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
 import type { ItemOutcome, UsageItem } from './group-commit.ts';
+import type { RecordUsageOptions, UsageRow } from './types.ts';
 
 /** The writes of the hot path, prepared once per connection (on the writer thread, or in-thread for :memory:). */
 export const WRITE_SQL = {
@@ -41,18 +42,23 @@ export const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'foreign_key
 /** An item's refusal as it crosses the thread boundary. */
 type WireOutcome = null | ['budget', number, string] | ['credits', number, number];
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-for (const pragma of workerData.pragmas) db.pragma(pragma);
-let s;
-function statements() {
-  // Prepared on the first batch: the tables exist only once the store has migrated.
-  if (!s) s = Object.fromEntries(Object.entries(workerData.sql).map(([name, text]) => [name, db.prepare(text)]));
-  return s;
+// The steps of one batch, as plain JavaScript source: the writer thread runs them, and so does the store itself for an
+// in-memory database (which no other connection can see), so there is one copy of the charging rules. One transaction
+// for the batch; a savepoint around each charged item, so a refused one leaves nothing of itself.
+const WRITE_BATCH_SOURCE = `
+function writeBatch(s, db, items) {
+  const outcomes = [];
+  s.begin.run();
+  try {
+    for (const item of items) outcomes.push(writeItem(s, item.record, item.options));
+    s.commit.run();
+  } catch (error) {
+    if (db.inTransaction) s.rollback.run();
+    throw error;
+  }
+  return outcomes;
 }
-function writeItem(record, options) {
+function writeItem(s, record, options) {
   const { charge, budget, touchCredentialIfUsedBefore } = options;
   if (charge) {
     s.savepoint.run();
@@ -75,20 +81,40 @@ function writeItem(record, options) {
   if (charge) s.release.run();
   return null;
 }
+`;
+
+type Statements = Record<keyof typeof WRITE_SQL, { run(...args: unknown[]): { changes: number }; get(...args: unknown[]): unknown }>;
+
+/** The same steps in this thread: `statements` prepared on `db` from WRITE_SQL. */
+export const writeBatchInThread = new Function(`${WRITE_BATCH_SOURCE}\nreturn writeBatch;`)() as (
+  statements: Statements,
+  db: { inTransaction: boolean },
+  items: Array<{ record: UsageRow; options: RecordUsageOptions }>,
+) => WireOutcome[];
+
+/** An item's outcome as the group commit wants it: undefined when written, the refusal otherwise. */
+export function outcomeOf(outcome: WireOutcome): ItemOutcome {
+  if (outcome === null) return undefined;
+  return outcome[0] === 'budget' ? new BudgetExceededError(outcome[1], outcome[2]) : new InsufficientCreditsError(outcome[1], outcome[2]);
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+for (const pragma of workerData.pragmas) db.pragma(pragma);
+let s;
+function statements() {
+  // Prepared on the first batch: the tables exist only once the store has migrated.
+  if (!s) s = Object.fromEntries(Object.entries(workerData.sql).map(([name, text]) => [name, db.prepare(text)]));
+  return s;
+}
+${WRITE_BATCH_SOURCE}
 parentPort.on('message', (message) => {
   try {
     if (message.type === 'batch') {
       statements();
-      const outcomes = [];
-      s.begin.run();
-      try {
-        for (const item of message.items) outcomes.push(writeItem(item.record, item.options));
-        s.commit.run();
-      } catch (error) {
-        if (db.inTransaction) s.rollback.run();
-        throw error;
-      }
-      parentPort.postMessage({ id: message.id, outcomes });
+      parentPort.postMessage({ id: message.id, outcomes: writeBatch(s, db, message.items) });
     } else if (message.type === 'durability') {
       const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(db.pragma('synchronous', { simple: true }))] || 'unknown';
       parentPort.postMessage({ id: message.id, durability: { journal_mode: String(db.pragma('journal_mode', { simple: true })), synchronous } });
@@ -159,10 +185,7 @@ export class SqliteWriterThread {
   async commit(items: UsageItem[]): Promise<ItemOutcome[]> {
     // Only the data crosses: the items are the queue's waiters, with their callbacks.
     const reply = await this.ask({ type: 'batch', items: items.map(({ record, options }) => ({ record, options })) });
-    return (reply as { outcomes: WireOutcome[] }).outcomes.map((outcome) => {
-      if (outcome === null) return undefined;
-      return outcome[0] === 'budget' ? new BudgetExceededError(outcome[1], outcome[2]) : new InsufficientCreditsError(outcome[1], outcome[2]);
-    });
+    return (reply as { outcomes: WireOutcome[] }).outcomes.map(outcomeOf);
   }
 
   async durability(): Promise<Record<string, string>> {

@@ -4,10 +4,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
-import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
-import { PRAGMAS, SqliteWriterThread, WRITE_SQL } from './sqlite-writer.ts';
+import { outcomeOf, PRAGMAS, SqliteWriterThread, WRITE_SQL, writeBatchInThread } from './sqlite-writer.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
 
 const RETENTION_BATCH = 1000;
@@ -143,49 +142,11 @@ export class SqliteStore extends KyselyStore {
     await super.close();
   }
 
-  /**
-   * In-thread writing (in-memory databases): one transaction for the batch; a savepoint around each charged item,
-   * so a refused one leaves nothing. The same steps as the writer thread's (sqlite-writer.ts).
-   */
+  /** In-thread writing (in-memory databases): the writer thread's very steps (sqlite-writer.ts), on this connection. */
   private async commitBatch(items: UsageItem[]): Promise<ItemOutcome[]> {
     this.prepare();
     // Through Kysely's connection, so the batch never lands inside a transaction Kysely has open on it.
-    return this.db.connection().execute(async () => {
-      const w = this.write;
-      const outcomes: ItemOutcome[] = [];
-      w.begin.run();
-      try {
-        for (const { record, options } of items) outcomes.push(this.writeItem(record, options));
-        w.commit.run();
-      } catch (error) {
-        if (this.database.inTransaction) w.rollback.run();
-        throw error;
-      }
-      return outcomes;
-    });
-  }
-
-  private writeItem(record: UsageRow, { charge, budget, touchCredentialIfUsedBefore }: RecordUsageOptions): ItemOutcome {
-    const w = this.write;
-    if (charge) {
-      w.savepoint.run();
-      let refusal: Error | undefined;
-      if (budget && (charge.amount > budget.amount || w.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
-        refusal = new BudgetExceededError(budget.amount, budget.periodStart);
-      } else if (w.charge.run(charge.amount, record.account_id, charge.amount).changes !== 1) {
-        refusal = new InsufficientCreditsError(Number((w.balance.get(record.account_id) as { balance: number } | undefined)?.balance ?? 0), charge.amount);
-      }
-      if (refusal) {
-        w.rollbackToSavepoint.run();
-        w.release.run();
-        return refusal;
-      }
-      w.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at);
-    }
-    w.usage.run(record);
-    if (touchCredentialIfUsedBefore && record.credential_id) w.touch.run(record.created_at, record.credential_id, touchCredentialIfUsedBefore);
-    if (charge) w.release.run();
-    return undefined;
+    return this.db.connection().execute(async () => writeBatchInThread(this.write, this.database, items).map(outcomeOf));
   }
 }
 
