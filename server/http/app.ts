@@ -17,6 +17,7 @@ import type { Deps } from '../deps.ts';
 import { holdsCredential, loggedUrl, redactPath } from '../endpoint.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
+import { Operations, series } from './dispatch.ts';
 import { createErrorHandler } from './errors.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
@@ -78,7 +79,9 @@ export function createApp(options: AppOptions): express.Express {
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
 
-  app.use((req: Request, res: Response, next: NextFunction) => {
+  // The steps every request takes, in this order (see dispatch.ts for why they run as one series).
+  const steps: express.RequestHandler[] = [];
+  steps.push((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get('X-Request-Id');
     // A key pasted into X-Request-Id would be logged and echoed: such an id is replaced like a malformed one.
     const requestId = incoming && REQUEST_ID.test(incoming) && !holdsCredential(incoming) ? incoming : `req_${randomUUID()}`;
@@ -96,7 +99,7 @@ export function createApp(options: AppOptions): express.Express {
   // Browser origins allowed by OPENRUSH_CORS_ORIGINS (none by default); preflights are answered here, before
   // authentication: a browser sends them without credentials.
   const cors = createCors(config.corsOrigins);
-  if (cors) app.use(cors);
+  if (cors) steps.push(cors);
   // With logging off there is nothing for pino-http to do, and it costs ~6% of a request's CPU (npm run bench).
   const logRequests = pinoHttp({
     logger,
@@ -111,11 +114,11 @@ export function createApp(options: AppOptions): express.Express {
     },
     customProps: (req) => ({ account_id: (req as Request).ctx?.caller?.accountId }),
   });
-  if (logger.isLevelEnabled('info')) app.use(logRequests);
-  app.use(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
-  app.use(usage.recordUsage);
-  app.use(createRateLimiter(store));
-  app.use(
+  if (logger.isLevelEnabled('info')) steps.push(logRequests);
+  steps.push(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
+  steps.push(usage.recordUsage);
+  steps.push(createRateLimiter(store));
+  steps.push(
     express.json({
       limit: config.bodyLimitBytes,
       verify: (req, _res, buffer) => {
@@ -124,13 +127,13 @@ export function createApp(options: AppOptions): express.Express {
       },
     }),
   );
-  app.use(requireWellFormedInput);
+  steps.push(requireWellFormedInput);
   // The validator's path matching (path-to-regexp 8) always allows a trailing slash, whatever `strict routing` says.
-  app.use((req: Request, _res: Response, next: NextFunction) =>
+  steps.push((req: Request, _res: Response, next: NextFunction) =>
     next(req.path.length > 1 && req.path.endsWith('/') ? notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`) : undefined),
   );
-  app.use(
-    withContractSecurity(contract, OpenApiValidator.middleware({
+  steps.push(
+    ...withContractSecurity(contract, OpenApiValidator.middleware({
       apiSpec: contract as never,
       // Bodies are JSON and must already have the right types ("name": 42 is refused); query and path values are
       // strings on the wire and are always coerced by the validator.
@@ -144,11 +147,11 @@ export function createApp(options: AppOptions): express.Express {
       ignoreUndocumented: false,
     }) as unknown as express.RequestHandler[]),
   );
-  app.use(createIntegerQueryCheck(contract));
+  steps.push(createIntegerQueryCheck(contract));
 
   // A body sent without a Content-Type is not JSON, and the validator lets it pass where the body is optional (it is
   // then silently ignored): refuse it as any other media type would be.
-  app.use((req: Request, _res: Response, next: NextFunction) => {
+  steps.push((req: Request, _res: Response, next: NextFunction) => {
     const operation = (req as Request & { openapi?: { schema?: { requestBody?: unknown } } }).openapi?.schema;
     const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (operation?.requestBody && sent && req.headers['content-type'] === undefined) {
@@ -157,13 +160,17 @@ export function createApp(options: AppOptions): express.Express {
     }
     next();
   });
-  app.use(authorize);
-  app.use(publicRoutes(deps, () => capabilities));
-  app.use(accountRoutes(deps));
-  app.use(credentialRoutes(deps));
-  app.use(apiKeyRoutes(deps));
-  app.use(toolRoutes(tools, usage, store));
-  app.use(mcpRoutes(config, handleMcpRequest));
+  steps.push(authorize);
+  app.use(series(steps));
+  // Then the operation the validator matched.
+  const operations = new Operations();
+  publicRoutes(operations, deps, () => capabilities);
+  accountRoutes(operations, deps);
+  credentialRoutes(operations, deps);
+  apiKeyRoutes(operations, deps);
+  toolRoutes(operations, tools, usage);
+  mcpRoutes(operations, config, handleMcpRequest);
+  app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpUnauthorized(config));
   app.use(createErrorHandler(logger));

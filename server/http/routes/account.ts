@@ -1,13 +1,12 @@
-import { Router } from 'express';
+import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { validationFailed } from '../../problem.ts';
 import { route } from './typed.ts';
 
 export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;
 
-export function accountRoutes(deps: Deps): Router {
+export function accountRoutes(router: Operations, deps: Deps): void {
   const { store } = deps;
-  const router = Router();
 
   route(router, 'get', '/v1/me/credits', async (req) => {
     const balance = await store.getBalance(req.ctx.caller!.accountId);
@@ -42,5 +41,4 @@ export function accountRoutes(deps: Deps): Router {
     return { status: 200, body: page, headers };
   });
 
-  return router;
 }

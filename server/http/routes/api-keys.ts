@@ -1,9 +1,9 @@
 // The v2 API-key administration surface. Same rows as /v1/me/api-credentials, richer view.
-import { Router } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
 import { type Caller, principalOf, projectScopeOf } from '../../context.ts';
 import { type ApiKey, KeyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
 import { confineToCaller, requireNoMorePowerful } from '../../policy.ts';
+import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { generateKey } from '../../keys.ts';
@@ -44,9 +44,8 @@ function constraintChanges(constraints: ConstraintsInput | undefined): Partial<C
   return changes;
 }
 
-export function apiKeyRoutes(deps: Deps): Router {
+export function apiKeyRoutes(router: Operations, deps: Deps): void {
   const { store, clock, ids } = deps;
-  const router = Router();
 
   /** The caller's key with this id, within its project scope; 404 otherwise (never says whether it exists). */
   async function visibleKey(caller: Caller, apiKeyId: string): Promise<CredentialRow> {
@@ -184,7 +183,6 @@ export function apiKeyRoutes(deps: Deps): Router {
     return { status: 200, body: withSecret(key, rotated!, now), headers: NO_STORE };
   });
 
-  return router;
 }
 
 export type { ApiKey };

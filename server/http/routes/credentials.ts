@@ -1,8 +1,8 @@
-import { Router } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
 import { principalOf, projectScopeOf } from '../../context.ts';
 import { newCredential, settingsFromPowers, toApiCredential } from '../../credentials.ts';
 import { confineToCaller } from '../../policy.ts';
+import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { notFound } from '../../problem.ts';
@@ -13,9 +13,8 @@ type Created = components['schemas']['ApiCredentialCreated'];
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
-export function credentialRoutes(deps: Deps): Router {
+export function credentialRoutes(router: Operations, deps: Deps): void {
   const { store, clock, ids } = deps;
-  const router = Router();
 
   route(router, 'get', '/v1/me/api-credentials', async (req) => {
     const caller = req.ctx.caller!;
@@ -58,5 +57,4 @@ export function credentialRoutes(deps: Deps): Router {
     return { status: 200, body: toApiCredential(row!, clock.now()) };
   });
 
-  return router;
 }

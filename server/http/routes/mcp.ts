@@ -1,9 +1,10 @@
 // HTTP glue for MCP access: POST /mcp hands the message to the MCP handler (server/mcp/), GET and DELETE are 405
 // (the endpoint is stateless), a 401 there names the OAuth protected-resource metadata, which is served here.
-import { type NextFunction, type Request, type Response, Router } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
 import type { Config } from '../../config.ts';
 import { toProblem } from '../errors.ts';
+import type { Operations } from '../dispatch.ts';
 import { MCP_PATH, type createMcpHandler } from '../../mcp/index.ts';
 import { Problem } from '../../problem.ts';
 import { route } from './typed.ts';
@@ -36,8 +37,7 @@ function mcpHeaders(req: Request): Record<string, string> {
   return headers;
 }
 
-export function mcpRoutes(config: Config, handleMcpRequest: ReturnType<typeof createMcpHandler>): Router {
-  const router = Router();
+export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: ReturnType<typeof createMcpHandler>): void {
 
   router.post(MCP_PATH, async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -80,7 +80,6 @@ export function mcpRoutes(config: Config, handleMcpRequest: ReturnType<typeof cr
     return { status: 200, body: metadata };
   });
 
-  return router;
 }
 
 /**

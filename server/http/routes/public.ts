@@ -1,5 +1,5 @@
-import { Router } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
+import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { Problem } from '../../problem.ts';
 import { route } from './typed.ts';
@@ -7,8 +7,7 @@ import { route } from './typed.ts';
 type Capabilities = components['schemas']['Capabilities'];
 
 /** The routes anyone may call: capabilities and health checks. */
-export function publicRoutes(deps: Deps, capabilities: () => Capabilities): Router {
-  const router = Router();
+export function publicRoutes(router: Operations, deps: Deps, capabilities: () => Capabilities): void {
 
   route(router, 'get', '/v1/capabilities', async () => ({ status: 200, body: capabilities() }));
   route(router, 'post', '/v1/capabilities', async () => ({ status: 200, body: capabilities() }));
@@ -24,5 +23,4 @@ export function publicRoutes(deps: Deps, capabilities: () => Capabilities): Rout
     return { status: 200, body: { status: 'ok' as const } };
   });
 
-  return router;
 }

@@ -1,11 +1,10 @@
-import { type NextFunction, type Request, type Response, Router } from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Operations } from '../dispatch.ts';
 import type { createUsageHook } from '../metering.ts';
-import type { Store } from '../../store/types.ts';
 import type { Tool } from '../../tools/index.ts';
 
 /** One POST route per tool: run it, then charge its price and record the call in one transaction. */
-export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createUsageHook>, _store: Store): Router {
-  const router = Router();
+export function toolRoutes(router: Operations, tools: Tool[], metering: ReturnType<typeof createUsageHook>): void {
   for (const tool of tools) {
     router.post(tool.path, async (req: Request, res: Response, next: NextFunction) => {
       req.ctx.tool = tool.name;
@@ -21,5 +20,4 @@ export function toolRoutes(tools: Tool[], metering: ReturnType<typeof createUsag
       }
     });
   }
-  return router;
 }

@@ -1,6 +1,7 @@
 // Handlers typed from the contract: a handler whose reply does not match the operation's declared success
 // response does not compile.
-import type { NextFunction, Request, Response, Router } from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Operations } from '../dispatch.ts';
 import type { paths } from '../../../generated/openapi.d.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -37,13 +38,12 @@ export type Handler<O> = (req: Request, input: Validated<O>, res: Response) => P
 
 /** Registers a handler for a contract operation; `undefined` means the handler sent the response itself. */
 export function route<P extends Path, M extends MethodOf<P>>(
-  router: Router,
+  router: Operations,
   method: M,
   path: P,
   handler: Handler<Operation<P, M>>,
 ): void {
-  const expressPath = (path as string).replace(/\{([^}]+)\}/g, ':$1');
-  router[method](expressPath, async (req: Request, res: Response, next: NextFunction) => {
+  router[method](path as string, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const input = { body: req.body, query: req.query, params: req.params } as Validated<Operation<P, M>>;
       const reply = await handler(req, input, res);
