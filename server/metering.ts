@@ -12,6 +12,8 @@ import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts
 import type { Store, UsageRow } from './store/types.ts';
 
 const ERROR_MESSAGE_MAX = 1024;
+/** Keys whose last write of last_used_at this instance remembers (all forgotten at once past this). */
+const TOUCHES_REMEMBERED = 10_000;
 
 export interface MeteringDeps {
   store: Store;
@@ -83,11 +85,19 @@ export function createMetering(deps: MeteringDeps) {
     };
   }
 
+  // When this instance last asked for each key's last_used_at to be written: the key row it authenticated with may
+  // be a cached copy (sqlite.ts), read before that write.
+  const touched = new Map<string, number>();
+
   function touchBefore(caller: Caller): string | undefined {
     if (caller.credentialId === null) return undefined;
-    const threshold = deps.clock.now().getTime() - deps.lastUsedGranularityMs;
+    const now = deps.clock.now().getTime();
+    const threshold = now - deps.lastUsedGranularityMs;
     // Skip the write entirely when the key was marked used recently: the hot path stays one insert.
+    if ((touched.get(caller.credentialId) ?? -Infinity) >= threshold) return undefined;
     if (caller.lastUsedAt !== null && Date.parse(caller.lastUsedAt) >= threshold) return undefined;
+    if (touched.size >= TOUCHES_REMEMBERED) touched.clear();
+    touched.set(caller.credentialId, now);
     return new Date(threshold).toISOString();
   }
 

@@ -20,12 +20,14 @@ import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
+import * as m005 from './migrations/005_credential_changes.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_api_key_administration': m002,
   '003_shared_counters': m003,
   '004_usage_channel_and_legacy_keys': m004,
+  '005_credential_changes': m005,
 };
 
 /** What differs between the databases; everything else is the shared queries below. */

@@ -10,6 +10,8 @@ import { outcomeOf, PRAGMAS, SqliteWriterThread, WRITE_SQL, writeBatchInThread }
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
 
 const RETENTION_BATCH = 1000;
+/** Keys kept in memory by their hash (all forgotten at once past this, so memory stays bounded). */
+const CREDENTIALS_CACHED = 10_000;
 
 export interface SqliteOptions {
   /** How usage records are grouped into transactions (see group-commit.ts). */
@@ -75,8 +77,14 @@ export class SqliteStore extends KyselyStore {
   private readonly thread: SqliteWriterThread | undefined;
   private read!: {
     credentialByHash: BetterSqlite3.Statement<[string, string], CredentialRow>;
+    credentialChanges: BetterSqlite3.Statement<[], { version: number }>;
     balance: BetterSqlite3.Statement<[string], { balance: number }>;
   };
+  /**
+   * Keys looked up by their hash, each with the credential_changes version it was read at (migration 005): a
+   * lookup reads only that counter while it has not moved, which any change to any key, by any process, moves.
+   */
+  private readonly credentials = new Map<string, { version: number; row: Readonly<CredentialRow> }>();
   private write!: Record<keyof typeof WRITE_SQL, BetterSqlite3.Statement>;
   private prepared = false;
 
@@ -100,6 +108,7 @@ export class SqliteStore extends KyselyStore {
     const r = this.reader;
     this.read = {
       credentialByHash: r.prepare('select * from credentials where key_hash = ? union all select * from credentials where previous_key_hash = ? limit 1'),
+      credentialChanges: r.prepare('select version from credential_changes where id = 1'),
       balance: r.prepare('select balance from accounts where id = ?'),
     };
     if (!this.thread) {
@@ -118,7 +127,16 @@ export class SqliteStore extends KyselyStore {
 
   override async findCredentialByHash(keyHash: string): Promise<CredentialRow | undefined> {
     this.prepare();
-    return this.read.credentialByHash.get(keyHash, keyHash);
+    // The version first, then the row: a row kept with version v was read after v, so while the counter still
+    // says v nothing has changed it since. Rows not found are not kept (they are refusals, and rare).
+    const version = this.read.credentialChanges.get()!.version;
+    const cached = this.credentials.get(keyHash);
+    if (cached?.version === version) return cached.row;
+    const row = this.read.credentialByHash.get(keyHash, keyHash);
+    if (!row) return undefined;
+    if (this.credentials.size >= CREDENTIALS_CACHED) this.credentials.clear();
+    this.credentials.set(keyHash, { version, row: Object.freeze(row) });
+    return row;
   }
 
   override async getBalance(accountId: string): Promise<number | undefined> {

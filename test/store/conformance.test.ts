@@ -8,6 +8,7 @@ import { systemClock } from '../../server/clock.ts';
 import { KeyStatus, type KeySettings, newCredential } from '../../server/credentials.ts';
 import { createIdGenerator } from '../../server/ids.ts';
 import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from '../../server/store/errors.ts';
+import { WATCHED_CREDENTIAL_COLUMNS } from '../../server/store/migrations/005_credential_changes.ts';
 import type { CredentialRow, IdempotencyRow, Store, UsageRow } from '../../server/store/types.ts';
 import { openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
 
@@ -417,6 +418,38 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         expect((await store.findCredentialByHash(row.key_hash))?.id).toBe(row.id);
       });
 
+      it('findCredentialByHash sees a key changed by the store or by another connection on its very next lookup', async () => {
+        const account = await newAccount();
+        const row = credential(account);
+        await store.createCredential(row);
+        expect((await store.findCredentialByHash(row.key_hash))?.revoked_at).toBeNull();
+        await store.revokeCredential(account, row.id, FUTURE, 'test');
+        expect((await store.findCredentialByHash(row.key_hash))?.revoked_at).toBe(FUTURE);
+        // Another process (an operator's script, the CLI) writing to the same database.
+        await db.query(`update credentials set revoked_at = null, disabled_at = '${FUTURE}', rate_limit_rpm = 7 where id = '${row.id}'`);
+        expect(await store.findCredentialByHash(row.key_hash)).toMatchObject({ revoked_at: null, disabled_at: FUTURE, rate_limit_rpm: 7 });
+        await db.query(`delete from credentials where id = '${row.id}'`);
+        expect(await store.findCredentialByHash(row.key_hash)).toBeUndefined();
+      });
+
+      if (kind === 'sqlite') {
+        it('every credential column but last_used_at moves the version that cached keys are checked against', async () => {
+          const columns = await db.query<{ name: string }>("select name from pragma_table_info('credentials')");
+          expect([...WATCHED_CREDENTIAL_COLUMNS].sort()).toEqual(columns.map((column) => column.name).filter((name) => name !== 'last_used_at').sort());
+          const account = await newAccount();
+          const row = credential(account);
+          await store.createCredential(row);
+          const version = async () => (await db.query<{ version: number }>('select version from credential_changes'))[0]!.version;
+          const before = await version();
+          // The usage writer's last_used_at update leaves cached keys alone...
+          await db.query(`update credentials set last_used_at = '${FUTURE}' where id = '${row.id}'`);
+          expect(await version()).toBe(before);
+          // ...any other change does not.
+          await db.query(`update credentials set name = 'renamed' where id = '${row.id}'`);
+          expect(await version()).toBe(before + 1);
+        });
+      }
+
       it('listCredentials: newest first, and only one project when asked', async () => {
         const account = await newAccount();
         const rows = [credential(account), credential(account, { projectId: 'proj_a' }), credential(account), credential(account, { projectId: 'proj_a' })];
@@ -660,6 +693,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           '002_api_key_administration',
           '003_shared_counters',
           '004_usage_channel_and_legacy_keys',
+          '005_credential_changes',
         ]);
       });
 
@@ -682,7 +716,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
               expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'migrated' : String(o.reason)))).toEqual(others.map(() => 'migrated'));
             }
             const applied = await fresh.query<{ name: string }>('select name from schema_migrations');
-            expect(applied).toHaveLength(4);
+            expect(applied).toHaveLength(5);
             const id = ids('acct');
             await fresh.store.createAccount({ id, name: 'after migrate', balance: 0, session_subject: null, created_at: iso(Date.now()) });
             expect((await (others[0] ?? fresh.store).getAccount(id))?.name).toBe('after migrate');
@@ -702,7 +736,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           await fresh.query(`create schema "${setting!.search_path}"`);
           await Promise.all(others.map((other) => other.ping()));
           await Promise.all(others.map((other) => other.migrate()));
-          expect(await fresh.query('select name from schema_migrations')).toHaveLength(4);
+          expect(await fresh.query('select name from schema_migrations')).toHaveLength(5);
         } finally {
           await Promise.all([...others, fresh.store].map((s) => s.close()));
           await fresh.cleanup();
