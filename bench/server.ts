@@ -28,7 +28,7 @@ export type ServerMessage =
       stopped: true;
       responses: Record<string, number>;
       durability: Record<string, string>;
-      groupCommit?: { batches: number; records: number; writeMs: number };
+      groupCommit?: { batches: number; records: number; writeMs: number; writerBusyMs?: number };
     };
 
 function fixedRoutes(app: express.Express): void {
@@ -86,7 +86,7 @@ function groupCommit(): GroupCommitOptions {
 async function main(): Promise<void> {
   const [kind, target, where] = process.argv.slice(2);
   // Optional methods, so that this file also drives an older checkout of the server (for before/after numbers).
-  let store: (Store & { groupCommitStats?(): { batches: number; records: number; writeMs: number } }) | undefined;
+  let store: (Store & { groupCommitStats?(): { batches: number; records: number; writeMs: number; writerBusyMs?: number } }) | undefined;
   let app: express.Express;
   if (kind === 'bare') {
     app = bareApp();

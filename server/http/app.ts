@@ -73,6 +73,9 @@ export function createApp(options: AppOptions): express.Express {
   // one monotonic generator sort in creation order even within one millisecond.
   app.locals.ids = deps.ids;
   app.disable('x-powered-by');
+  // No ETag: with one, Express answers If-None-Match with a 304, which no operation of the contract lists (and which
+  // would be a metered request answered without its body). It also spared hashing every response body.
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   // Paths are exactly the contract's: /V1/me/credits and /v1/me/credits/ are 404s, not aliases (the validator
   // reads these two settings too). The usage record then always holds the path as the contract spells it.

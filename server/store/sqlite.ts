@@ -149,8 +149,8 @@ export class SqliteStore extends KyselyStore {
   }
 
   /** How many batches the writer has written, holding how many records (the bench reports the mean batch). */
-  groupCommitStats(): { batches: number; records: number; writeMs: number } {
-    return { ...this.writer.stats };
+  groupCommitStats(): { batches: number; records: number; writeMs: number; writerBusyMs?: number } {
+    return { ...this.writer.stats, ...(this.thread ? { writerBusyMs: this.thread.busyMs } : {}) };
   }
 
   override async close(): Promise<void> {

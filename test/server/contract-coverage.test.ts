@@ -80,6 +80,29 @@ function requestFor(path: string, method: string, key: string): [string, Request
   return method === 'get' ? [url, init] : [url, jsonInit({}, init)];
 }
 
+describe('conditional requests', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  // The contract lists no 304: every GET answers in full (and is recorded as the 200 it is), with no ETag to send back.
+  it.each(['/v1/me/credits', '/v1/me/usage', '/v2/api-keys', '/v1/capabilities'])('GET %s answers 200 with its body to If-None-Match, and sends no ETag', async (path) => {
+    const first = await server.call(path);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('etag')).toBeNull();
+    const body = await first.text();
+    for (const tag of ['*', 'W/"x"', `W/"${body.length.toString(16)}-x"`]) {
+      const again = await server.call(path, { headers: { 'If-None-Match': tag } });
+      expect(again.status, tag).toBe(200);
+      expect((await again.text()).length, tag).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('a key with a rate limit, on every operation and status', () => {
   let server: TestServer;
   let limited: ApiKeyWithSecret;
