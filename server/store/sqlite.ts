@@ -78,6 +78,7 @@ export class SqliteStore extends KyselyStore {
   private read!: {
     credentialByHash: BetterSqlite3.Statement<[string, string], CredentialRow>;
     credentialChanges: BetterSqlite3.Statement<[], { version: number }>;
+    dataVersion: BetterSqlite3.Statement<[], number>;
     balance: BetterSqlite3.Statement<[string], { balance: number }>;
   };
   /**
@@ -109,6 +110,7 @@ export class SqliteStore extends KyselyStore {
     this.read = {
       credentialByHash: r.prepare('select * from credentials where key_hash = ? union all select * from credentials where previous_key_hash = ? limit 1'),
       credentialChanges: r.prepare('select version from credential_changes where id = 1'),
+      dataVersion: r.prepare('pragma data_version').pluck() as BetterSqlite3.Statement<[], number>,
       balance: r.prepare('select balance from accounts where id = ?'),
     };
     if (!this.thread) {
@@ -129,7 +131,7 @@ export class SqliteStore extends KyselyStore {
     this.prepare();
     // The version first, then the row: a row kept with version v was read after v, so while the counter still
     // says v nothing has changed it since. Rows not found are not kept (they are refusals, and rare).
-    const version = this.read.credentialChanges.get()!.version;
+    const version = this.credentialVersion();
     const cached = this.credentials.get(keyHash);
     if (cached?.version === version) return cached.row;
     const row = this.read.credentialByHash.get(keyHash, keyHash);
@@ -137,6 +139,20 @@ export class SqliteStore extends KyselyStore {
     if (this.credentials.size >= CREDENTIALS_CACHED) this.credentials.clear();
     this.credentials.set(keyHash, { version, row: Object.freeze(row) });
     return row;
+  }
+
+  private seen: { dataVersion: number; version: number } | undefined;
+
+  /**
+   * The credential_changes counter. PRAGMA data_version (no page read) moves only when another connection has
+   * committed, so the counter itself is read once per commit of the usage writer (or anyone else), not per request.
+   * With one connection for everything (:memory:) its own commits do not move data_version: read the counter.
+   */
+  private credentialVersion(): number {
+    if (this.reader === this.database) return this.read.credentialChanges.get()!.version;
+    const dataVersion = this.read.dataVersion.get()!;
+    if (this.seen?.dataVersion !== dataVersion) this.seen = { dataVersion, version: this.read.credentialChanges.get()!.version };
+    return this.seen.version;
   }
 
   override async getBalance(accountId: string): Promise<number | undefined> {
