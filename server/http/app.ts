@@ -20,6 +20,7 @@ import { createCors } from './cors.ts';
 import { Operations, series } from './dispatch.ts';
 import { createErrorHandler } from './errors.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
+import { jsonBody } from './json-body.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
 import { notFound, Problem } from '../problem.ts';
 import { createIdGenerator } from '../ids.ts';
@@ -122,10 +123,10 @@ export function createApp(options: AppOptions): express.Express {
   steps.push(usage.recordUsage);
   steps.push(createRateLimiter(store));
   steps.push(
-    express.json({
+    jsonBody({
       limit: config.bodyLimitBytes,
       verify: (req, _res, buffer) => {
-        (req as Request).ctx.requestBytes = buffer.length;
+        req.ctx.requestBytes = buffer.length;
         requireUtf8Body(buffer);
       },
     }),
