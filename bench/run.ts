@@ -3,11 +3,11 @@
 // with many keys and usage records.
 //
 // Every server runs in a child process of its own; autocannon (the load generator) runs in this process, so on a
-// 2-core machine each has a core. Only 127.0.0.1 is loaded. Each measurement is a warm-up run (thrown away), then a
-// measured run; the first warm-up of a fresh server process is longer (a cold process spends far more CPU per
-// request while V8 optimises). "CPU µs/request" is the server process's user + system CPU time over the measured
-// run divided by the requests it answered in it: the steadiest number on a shared machine, where req/s and
-// latencies move with whatever else runs.
+// 2-core machine each has a core. Only 127.0.0.1 is loaded. Each measurement is a warm-up run (thrown away), then
+// measured runs (3 by default, 1 with --quick), each figure the median of the runs; the first warm-up of a fresh
+// server process is longer (a cold process spends far more CPU per request while V8 optimises). "CPU µs/request" is
+// the server process's user + system CPU time over a measured run divided by the requests it answered in it: the
+// steadiest number on a shared machine, where req/s and latencies move with whatever else runs.
 //
 // After each real-server run the bench checks, and fails loudly otherwise, that the usage records written equal the
 // responses the server sent (one for one), that the credits charged are 3 per answered inspect_domain call, and
@@ -18,7 +18,7 @@
 // `p99_ms`, `non2xx`. --quick: short runs and a small seed, for iterating; not for numbers anyone quotes.
 // --only=GROUPS: a subset of the targets (see ONLY below).
 //
-// Environment (all optional): BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_FIRST_WARMUP (s), BENCH_CONNECTIONS (32),
+// Environment (all optional): BENCH_DURATION (s per run), BENCH_RUNS, BENCH_WARMUP (s), BENCH_FIRST_WARMUP (s), BENCH_CONNECTIONS (32),
 // BENCH_KEYS (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (120: usage records stop there, however many are
 // written), BENCH_CPU_PROF (a folder: the real servers write `node --cpu-prof` profiles there), TEST_DATABASE_URL
 // (also runs the real server on a fresh PostgreSQL schema).
@@ -58,7 +58,10 @@ function setting(name: string, fallback: number): number {
   return value;
 }
 
-const DURATION = setting('BENCH_DURATION', QUICK ? 3 : 10);
+const DURATION = setting('BENCH_DURATION', QUICK ? 3 : 6);
+// Each target is measured RUNS times back to back and every figure is the median of the runs (as the issue measured:
+// "medians of 3–15 runs"): on a shared 2-core VM one run can land in a slow phase of the host.
+const RUNS = setting('BENCH_RUNS', QUICK ? 1 : 3);
 const WARMUP = setting('BENCH_WARMUP', QUICK ? 1 : 3);
 const FIRST_WARMUP = setting('BENCH_FIRST_WARMUP', QUICK ? 3 : 8);
 const CONNECTIONS = setting('BENCH_CONNECTIONS', 32);
@@ -100,9 +103,17 @@ interface Measurement {
   p99_ms: number;
   /** Answers that were not 2xx, plus connection errors and timeouts: any of these makes the row meaningless. */
   non2xx: number;
-  /** Requests answered in the measured run. */
+  /** Requests answered in the measured runs. */
   requests: number;
+  /** req/s of each run, to show the spread behind the median. */
+  runs_rps: number[];
 }
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
 
 const targets: Record<string, Measurement> = {};
 const checks: string[] = [];
@@ -141,22 +152,36 @@ async function measure(name: string, target: Target, call: Call, key: string | u
   const warmUp = warmed.has(target) ? WARMUP : Math.max(WARMUP, FIRST_WARMUP);
   warmed.add(target);
   if (warmUp > 0) await hammer(target.url, call, key, warmUp);
-  const cpuBefore = await target.cpu();
-  const run = await hammer(target.url, call, key, DURATION);
-  const cpuAfter = await target.cpu();
-  const requests = run['2xx'] + run.non2xx;
+  const runs: Array<{ cpu: number | null; rps: number; p50: number; p99: number; failed: number; requests: number }> = [];
+  for (let i = 0; i < RUNS; i++) {
+    const cpuBefore = await target.cpu();
+    const run = await hammer(target.url, call, key, DURATION);
+    const cpuAfter = await target.cpu();
+    const requests = run['2xx'] + run.non2xx;
+    runs.push({
+      cpu: requests > 0 ? (cpuAfter - cpuBefore) / requests : null,
+      rps: run.requests.average,
+      p50: run.latency.p50,
+      p99: run.latency.p99,
+      failed: run.non2xx + run.errors + run.timeouts,
+      requests,
+    });
+  }
+  const cpus = runs.flatMap((run) => (run.cpu === null ? [] : [run.cpu]));
   const measurement: Measurement = {
-    cpu_us_per_req: requests > 0 ? Math.round((cpuAfter - cpuBefore) / requests) : null,
-    rps: Math.round(run.requests.average),
-    p50_ms: run.latency.p50,
-    p99_ms: run.latency.p99,
-    non2xx: run.non2xx + run.errors + run.timeouts,
-    requests,
+    cpu_us_per_req: cpus.length ? Math.round(median(cpus)) : null,
+    rps: Math.round(median(runs.map((run) => run.rps))),
+    p50_ms: median(runs.map((run) => run.p50)),
+    p99_ms: median(runs.map((run) => run.p99)),
+    non2xx: runs.reduce((sum, run) => sum + run.failed, 0),
+    requests: runs.reduce((sum, run) => sum + run.requests, 0),
+    runs_rps: runs.map((run) => Math.round(run.rps)),
   };
   targets[name] = measurement;
   log(
     `  ${name.padEnd(24)} ${call.name.padEnd(22)} ${fmt(measurement.rps).padStart(7)} req/s  p50 ${measurement.p50_ms} ms  ` +
       `p99 ${measurement.p99_ms} ms  server CPU ${measurement.cpu_us_per_req ?? 'n/a'} µs/req` +
+      `${RUNS > 1 ? `  (median of ${RUNS} runs: ${measurement.runs_rps.map(fmt).join(' / ')} req/s)` : ''}` +
       `${measurement.non2xx ? `  (${measurement.non2xx} NOT 2xx/errors!)` : ''}`,
   );
   return measurement;
@@ -329,7 +354,7 @@ async function main(): Promise<void> {
   };
   log(
     `OpenRush bench${QUICK ? ' (--quick: short runs, small seed)' : ''}: node ${machine.node}, ${machine.cpus} CPU(s) (${machine.cpu_model}), ` +
-      `${CONNECTIONS} connections, ${WARMUP} s warm-up (${Math.max(WARMUP, FIRST_WARMUP)} s for a fresh process) + ${DURATION} s per ` +
+      `${CONNECTIONS} connections, ${WARMUP} s warm-up (${Math.max(WARMUP, FIRST_WARMUP)} s for a fresh process) + ${RUNS} × ${DURATION} s per ` +
       `measurement, 127.0.0.1 only.`,
   );
   if (load !== undefined && load > 0.7) {
@@ -497,7 +522,7 @@ async function main(): Promise<void> {
   if (JSON_OUTPUT) {
     const output = {
       machine,
-      settings: { quick: QUICK, connections: CONNECTIONS, duration_s: DURATION, warmup_s: WARMUP, seed_keys: SEED_KEYS, seed_usage: SEED_USAGE },
+      settings: { quick: QUICK, connections: CONNECTIONS, runs: RUNS, duration_s: DURATION, warmup_s: WARMUP, seed_keys: SEED_KEYS, seed_usage: SEED_USAGE },
       targets,
       ratios,
       targets_met: met,
