@@ -86,6 +86,8 @@ export class SqliteStore extends KyselyStore {
    * lookup reads only that counter while it has not moved, which any change to any key, by any process, moves.
    */
   private readonly credentials = new Map<string, { version: number; row: Readonly<CredentialRow> }>();
+  /** The counter as last read, and PRAGMA data_version when it was. */
+  private seen: { dataVersion: number; version: number } | undefined;
   private write!: Record<keyof typeof WRITE_SQL, BetterSqlite3.Statement>;
   private prepared = false;
 
@@ -140,8 +142,6 @@ export class SqliteStore extends KyselyStore {
     this.credentials.set(keyHash, { version, row: Object.freeze(row) });
     return row;
   }
-
-  private seen: { dataVersion: number; version: number } | undefined;
 
   /**
    * The credential_changes counter. PRAGMA data_version (no page read) moves only when another connection has

@@ -40,5 +40,4 @@ export function accountRoutes(router: Operations, deps: Deps): void {
     }
     return { status: 200, body: page, headers };
   });
-
 }

@@ -182,7 +182,6 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     });
     return { status: 200, body: withSecret(key, rotated!, now), headers: NO_STORE };
   });
-
 }
 
 export type { ApiKey };

@@ -56,5 +56,4 @@ export function credentialRoutes(router: Operations, deps: Deps): void {
     const row = await store.revokeCredential(caller.accountId, existing.id, clock.now().toISOString(), principalOf(caller));
     return { status: 200, body: toApiCredential(row!, clock.now()) };
   });
-
 }

@@ -38,7 +38,6 @@ function mcpHeaders(req: Request): Record<string, string> {
 }
 
 export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: ReturnType<typeof createMcpHandler>): void {
-
   router.post(MCP_PATH, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const answer = await handleMcpRequest({
@@ -79,7 +78,6 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
     };
     return { status: 200, body: metadata };
   });
-
 }
 
 /**

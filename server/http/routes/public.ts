@@ -8,7 +8,6 @@ type Capabilities = components['schemas']['Capabilities'];
 
 /** The routes anyone may call: capabilities and health checks. */
 export function publicRoutes(router: Operations, deps: Deps, capabilities: () => Capabilities): void {
-
   route(router, 'get', '/v1/capabilities', async () => ({ status: 200, body: capabilities() }));
   route(router, 'post', '/v1/capabilities', async () => ({ status: 200, body: capabilities() }));
 
@@ -22,5 +21,4 @@ export function publicRoutes(router: Operations, deps: Deps, capabilities: () =>
     }
     return { status: 200, body: { status: 'ok' as const } };
   });
-
 }
