@@ -20,15 +20,10 @@ export function createRateLimiter(store: Store) {
   // One limiter per distinct requests-per-minute value; keys are counted by id within it, in the store, so the
   // count is shared by every instance.
   const limiters = new Map<number, RateLimiterAbstract>();
-  // Most keys have no limit: for them this step is a plain call, with no promise.
-  return function limitRate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
+  return async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
     const key = req.ctx.caller?.key;
     const rpm = key?.rate_limit_rpm;
     if (!key || !rpm) return next();
-    return consume(req, res, next, key, rpm);
-  };
-
-  async function consume(req: Request, res: Response, next: NextFunction, key: CredentialRow, rpm: number): Promise<void> {
     let limiter = limiters.get(rpm);
     if (!limiter) limiters.set(rpm, (limiter = store.rateLimiter({ keyPrefix: `rpm_${rpm}`, points: rpm, duration: 60 })));
     res.set('RateLimit-Policy', `"per-key";q=${rpm};w=60`);
@@ -46,7 +41,7 @@ export function createRateLimiter(store: Store) {
         }),
       );
     }
-  }
+  };
 }
 
 /** Why the caller's key may not act at this level on this resource, or undefined when it may. */

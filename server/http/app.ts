@@ -165,6 +165,7 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
   steps.push(authorize);
+  app.use(series(steps));
   // Then the operation the validator matched.
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
@@ -173,8 +174,7 @@ export function createApp(options: AppOptions): express.Express {
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, usage);
   mcpRoutes(operations, config, handleMcpRequest);
-  steps.push(operations.handle);
-  app.use(series(steps));
+  app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpUnauthorized(config));
   app.use(createErrorHandler(logger));

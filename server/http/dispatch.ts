@@ -65,7 +65,7 @@ export class Operations {
     const openapi = (req as Request & { openapi?: { openApiRoute?: string; pathParams?: Record<string, string> } }).openapi;
     const handler = openapi?.openApiRoute === undefined ? undefined : this.handlers.get(`${req.method} ${openapi.openApiRoute}`);
     if (!handler) return next();
-    // The operation's path parameters (Express gave the app-level layer those of its own path-less match).
+    // Express gives each app-level layer the params of its own (path-less) match: put back the operation's.
     req.params = openapi!.pathParams ?? {};
     const result: unknown = handler(req, res, next);
     if (result instanceof Promise) result.then(undefined, (reason: unknown) => next(reason ?? new Error('a handler failed')));
