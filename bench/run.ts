@@ -7,7 +7,8 @@
 // measured runs (3 by default, 1 with --quick), each figure the median of the runs; the first warm-up of a fresh
 // server process is longer (a cold process spends far more CPU per request while V8 optimises). "CPU µs/request" is
 // the server process's user + system CPU time over a measured run divided by the requests it answered in it: the
-// steadiest number on a shared machine, where req/s and latencies move with whatever else runs.
+// steadiest number on a shared machine, where req/s and latencies move with whatever else runs. The seeded file is
+// compared with an empty one served beside it, their runs interleaved, so both see the same minutes of the host.
 //
 // After each real-server run the bench checks, and fails loudly otherwise, that the usage records written equal the
 // responses the server sent (one for one), that the credits charged are 3 per answered inspect_domain call, and
@@ -148,25 +149,37 @@ interface Target {
 
 const warmed = new WeakSet<Target>();
 
-async function measure(name: string, target: Target, call: Call, key: string | undefined): Promise<Measurement> {
+interface Run {
+  cpu: number | null;
+  rps: number;
+  p50: number;
+  p99: number;
+  failed: number;
+  requests: number;
+}
+
+async function warm(target: Target, call: Call, key: string | undefined): Promise<void> {
   const warmUp = warmed.has(target) ? WARMUP : Math.max(WARMUP, FIRST_WARMUP);
   warmed.add(target);
   if (warmUp > 0) await hammer(target.url, call, key, warmUp);
-  const runs: Array<{ cpu: number | null; rps: number; p50: number; p99: number; failed: number; requests: number }> = [];
-  for (let i = 0; i < RUNS; i++) {
-    const cpuBefore = await target.cpu();
-    const run = await hammer(target.url, call, key, DURATION);
-    const cpuAfter = await target.cpu();
-    const requests = run['2xx'] + run.non2xx;
-    runs.push({
-      cpu: requests > 0 ? (cpuAfter - cpuBefore) / requests : null,
-      rps: run.requests.average,
-      p50: run.latency.p50,
-      p99: run.latency.p99,
-      failed: run.non2xx + run.errors + run.timeouts,
-      requests,
-    });
-  }
+}
+
+async function runOnce(target: Target, call: Call, key: string | undefined): Promise<Run> {
+  const cpuBefore = await target.cpu();
+  const run = await hammer(target.url, call, key, DURATION);
+  const cpuAfter = await target.cpu();
+  const requests = run['2xx'] + run.non2xx;
+  return {
+    cpu: requests > 0 ? (cpuAfter - cpuBefore) / requests : null,
+    rps: run.requests.average,
+    p50: run.latency.p50,
+    p99: run.latency.p99,
+    failed: run.non2xx + run.errors + run.timeouts,
+    requests,
+  };
+}
+
+function summarize(name: string, call: Call, runs: Run[]): Measurement {
   const cpus = runs.flatMap((run) => (run.cpu === null ? [] : [run.cpu]));
   const measurement: Measurement = {
     cpu_us_per_req: cpus.length ? Math.round(median(cpus)) : null,
@@ -185,6 +198,26 @@ async function measure(name: string, target: Target, call: Call, key: string | u
       `${measurement.non2xx ? `  (${measurement.non2xx} NOT 2xx/errors!)` : ''}`,
   );
   return measurement;
+}
+
+async function measure(name: string, target: Target, call: Call, key: string | undefined): Promise<Measurement> {
+  await warm(target, call, key);
+  const runs: Run[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await runOnce(target, call, key));
+  return summarize(name, call, runs);
+}
+
+/**
+ * Several servers measured on the same call with their runs interleaved (A, B, A, B, …), so that a slow phase of
+ * the host weighs on each of them alike: for comparisons that must show the code, not the minute it ran in.
+ */
+async function measureSideBySide(call: Call, sides: Array<{ name: string; target: Target; key: string | undefined }>): Promise<void> {
+  for (const side of sides) await warm(side.target, call, side.key);
+  const runs = sides.map((): Run[] => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [index, side] of sides.entries()) runs[index]!.push(await runOnce(side.target, call, side.key));
+  }
+  sides.forEach((side, index) => summarize(side.name, call, runs[index]!));
 }
 
 /** One answer, checked, before any load: a benchmark of error responses would be worthless. */
@@ -419,11 +452,23 @@ async function main(): Promise<void> {
         }
       })();
       if (!deepId) throw new Error('the seeded database has no usage records of the bench account');
+      // The seeded file is compared with an empty one served at the same time, their runs interleaved.
+      const emptyFile = join(dir, 'empty-beside-seeded.db');
+      const emptyAccount = await benchAccount(openSqliteStore(emptyFile));
       const before = sqliteBooks(file, account.accountId);
+      const emptyBefore = sqliteBooks(emptyFile, emptyAccount.accountId);
       const server = await startServer(['real', 'sqlite', file]);
+      const emptyServer = await startServer(['real', 'sqlite', emptyFile]);
       await check(server.url, INSPECT, account.key, INSPECT_RESULT);
-      await measure('sqlite_seeded_inspect', server, INSPECT, account.key);
-      await measure('sqlite_seeded_credits', server, CREDITS, account.key);
+      await check(emptyServer.url, INSPECT, emptyAccount.key, INSPECT_RESULT);
+      for (const [call, suffix] of [[INSPECT, 'inspect'], [CREDITS, 'credits']] as const) {
+        await measureSideBySide(call, [
+          { name: `sqlite_empty_beside_seeded_${suffix}`, target: emptyServer, key: emptyAccount.key },
+          { name: `sqlite_seeded_${suffix}`, target: server, key: account.key },
+        ]);
+      }
+      const emptyReport = await emptyServer.stop();
+      checkBooks('SQLite, empty beside seeded', emptyBefore, sqliteBooks(emptyFile, emptyAccount.accountId), emptyReport);
       await check(server.url, usagePage(deepId), account.key);
       await measure('usage_first_page', server, usagePage(), account.key);
       await measure('usage_deep_page', server, usagePage(deepId), account.key);
@@ -481,8 +526,9 @@ async function main(): Promise<void> {
     // Costs (CPU per request), higher = costlier.
     credits_cpu_over_bare: ratio(cpu('sqlite_credits'), cpu('bare_credits')),
     inspect_cpu_over_bare: ratio(cpu('sqlite_inspect'), cpu('bare_inspect')),
-    seeded_cpu_over_empty_credits: ratio(cpu('sqlite_seeded_credits'), cpu('sqlite_credits')),
-    seeded_cpu_over_empty_inspect: ratio(cpu('sqlite_seeded_inspect'), cpu('sqlite_inspect')),
+    // Against the empty database measured beside the seeded one (interleaved runs).
+    seeded_cpu_over_empty_credits: ratio(cpu('sqlite_seeded_credits'), cpu('sqlite_empty_beside_seeded_credits')),
+    seeded_cpu_over_empty_inspect: ratio(cpu('sqlite_seeded_inspect'), cpu('sqlite_empty_beside_seeded_inspect')),
     deep_page_over_first_page: ratio(cpu('usage_deep_page'), cpu('usage_first_page')),
     postgres_credits_over_bare: ratio(rps('postgres_credits'), rps('bare_credits')),
     postgres_inspect_over_bare: ratio(rps('postgres_inspect'), rps('bare_inspect')),
