@@ -1,5 +1,6 @@
 // Accounts, as the operator CLI and the starter account make them.
 import type { Clock } from './clock.ts';
+import { balanceBounds } from './credit-bounds.ts';
 import { issueCredential } from './credentials.ts';
 import type { IdGenerator } from './ids.ts';
 import type { Store } from './store/types.ts';
@@ -17,6 +18,8 @@ export async function createAccountWithKey(
   input: { name: string; credits: number; keyName?: string },
 ): Promise<NewAccount> {
   const { store, ids, clock } = deps;
+  const { maximum } = balanceBounds();
+  if (input.credits > maximum) throw new RangeError(`an account can start with at most ${maximum} credits, not ${input.credits}`);
   const createdAt = clock.now().toISOString();
   const account = await store.createAccount({ id: ids('acct'), name: input.name, balance: 0, session_subject: null, created_at: createdAt });
   const balance =

@@ -135,6 +135,29 @@ describe('accounts and credits', () => {
     expect(await balanceOf(server.url, account.key)).toBe(35);
     expect(await server.store.sumLedger(account.account_id)).toBe(35);
   });
+
+  it('credits grant refuses to take a balance past the contract maximum, writing nothing; up to it, the API still answers', async () => {
+    const maximum = Number.MAX_SAFE_INTEGER; // CreditBalance.balance.maximum in the contract
+    const made = await run(file, 'accounts', 'create', '--name', 'Rich', '--credits', '500', '--json');
+    expect(made.code, made.stderr).toBe(0);
+    const rich = JSON.parse(made.stdout) as { account_id: string; key: string };
+
+    const past = await run(file, 'credits', 'grant', rich.account_id, String(maximum - 400));
+    expect(past.code).toBe(1);
+    expect(past.stderr).toContain(`past ${maximum}`);
+    expect(past.stderr).toContain('nothing was granted');
+    expect(past.stdout).toBe('');
+    expect(await balanceOf(server.url, rich.key)).toBe(500);
+    expect(await server.store.sumLedger(rich.account_id)).toBe(500);
+
+    const toTheTop = await run(file, 'credits', 'grant', rich.account_id, String(maximum - 500));
+    expect(toTheTop.code, toTheTop.stderr).toBe(0);
+    expect(await balanceOf(server.url, rich.key)).toBe(maximum); // the response is validated against the contract
+    const oneMore = await run(file, 'credits', 'grant', rich.account_id, '1');
+    expect(oneMore.code).toBe(1);
+    expect(await balanceOf(server.url, rich.key)).toBe(maximum);
+    expect(await server.store.sumLedger(rich.account_id)).toBe(maximum);
+  });
 });
 
 describe('migrate', () => {

@@ -21,3 +21,14 @@ export class BudgetExceededError extends Error {
     this.name = 'BudgetExceededError';
   }
 }
+
+/** A grant would take the balance past the largest one the contract allows; nothing was written. */
+export class BalanceLimitError extends Error {
+  constructor(readonly accountId: string, readonly balance: number, readonly amount: number, readonly maximum: number) {
+    super(
+      `granting ${amount} credits would take the balance of ${accountId} from ${balance} past ${maximum}, ` +
+        'the largest balance the contract allows; nothing was granted',
+    );
+    this.name = 'BalanceLimitError';
+  }
+}

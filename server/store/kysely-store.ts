@@ -15,7 +15,8 @@ import type {
   UsagePage,
   UsageRow,
 } from './types.ts';
-import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
+import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
+import { balanceBounds } from '../credit-bounds.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
@@ -138,14 +139,24 @@ export class KyselyStore implements Store {
   }
 
   async grantCredits(grant: { ledgerId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number> {
+    const { maximum } = balanceBounds();
+    if (!Number.isSafeInteger(grant.amount) || grant.amount <= 0) {
+      throw new RangeError(`a grant is a positive whole number of credits, not ${grant.amount}`);
+    }
     return this.db.transaction().execute(async (trx) => {
+      // Guarded in the update itself, so concurrent grants cannot together pass the bound.
       const updated = await trx
         .updateTable('accounts')
         .set((eb) => ({ balance: eb('balance', '+', grant.amount) }))
         .where('id', '=', grant.accountId)
+        .where('balance', '<=', maximum - grant.amount)
         .returning('balance')
         .executeTakeFirst();
-      if (!updated) throw new Error(`no account ${grant.accountId}`);
+      if (!updated) {
+        const account = await trx.selectFrom('accounts').select('balance').where('id', '=', grant.accountId).executeTakeFirst();
+        if (!account) throw new Error(`no account ${grant.accountId}`);
+        throw new BalanceLimitError(grant.accountId, Number(account.balance), grant.amount, maximum);
+      }
       await trx
         .insertInto('credit_ledger')
         .values({

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/clock.ts';
 import { KeyStatus, type KeySettings, newCredential } from '../../server/credentials.ts';
 import { createIdGenerator } from '../../server/ids.ts';
-import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from '../../server/store/errors.ts';
+import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from '../../server/store/errors.ts';
 import { WATCHED_CREDENTIAL_COLUMNS } from '../../server/store/migrations/005_credential_changes.ts';
 import type { CredentialRow, IdempotencyRow, Store, UsageRow } from '../../server/store/types.ts';
 import { openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
@@ -200,6 +200,31 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           store.grantCredits({ ledgerId: ids('led'), accountId: 'acct_missing', amount: 10, note: null, createdAt: iso(Date.now()) }),
         ).rejects.toThrow();
         expect(await store.sumLedger('acct_missing')).toBe(0);
+      });
+
+      it('a grant past the largest balance the contract allows throws BalanceLimitError and writes nothing, even when concurrent', async () => {
+        const maximum = Number.MAX_SAFE_INTEGER; // CreditBalance.balance.maximum
+        const account = await newAccount(10);
+        const grant = (amount: number) => store.grantCredits({ ledgerId: ids('led'), accountId: account, amount, note: null, createdAt: iso(Date.now()) });
+        const error = await grant(maximum - 9).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(BalanceLimitError);
+        expect(error).toMatchObject({ balance: 10, amount: maximum - 9, maximum });
+        expect(await store.getBalance(account)).toBe(10);
+        expect(await store.sumLedger(account)).toBe(10);
+
+        // Two grants that each fit but not together: one lands, the other is refused.
+        const half = Math.floor((maximum - 10) / 2) + 1;
+        const { ok, failed } = await settle([grant(half), grant(half)]);
+        expect(ok).toHaveLength(1);
+        expect(failed[0]).toBeInstanceOf(BalanceLimitError);
+        expect(await store.getBalance(account)).toBe(10 + half);
+        expect(await store.sumLedger(account)).toBe(10 + half);
+
+        expect(await grant(maximum - 10 - half)).toBe(maximum);
+        await expect(grant(1)).rejects.toBeInstanceOf(BalanceLimitError);
+        await expect(grant(0)).rejects.toThrow(RangeError);
+        await expect(grant(-5)).rejects.toThrow(RangeError);
+        expect(await store.getBalance(account)).toBe(maximum);
       });
 
       it('a charge above the balance throws InsufficientCreditsError and writes nothing', async () => {
