@@ -43,7 +43,7 @@ describe('the contract', () => {
     }
   });
 
-  it('bounds every integer (format, minimum, maximum), string (maxLength) and array (maxItems)', () => {
+  it('bounds every integer (format, minimum, maximum), string (maxLength) and array (maxItems, items)', () => {
     const unbounded: string[] = [];
     const walk = (node: unknown, at: string): void => {
       if (Array.isArray(node)) return node.forEach((item, i) => walk(item, `${at}/${i}`));
@@ -57,6 +57,8 @@ describe('the contract', () => {
       }
       if (types.includes('string') && !fixed && schema.maxLength === undefined) unbounded.push(`${at}: maxLength`);
       if (types.includes('array') && schema.maxItems === undefined) unbounded.push(`${at}: maxItems`);
+      // An array says what it holds (even one bounded to no items, such as the absent `Link` header's).
+      if (types.includes('array') && schema.items === undefined && schema.prefixItems === undefined) unbounded.push(`${at}: items`);
       for (const [key, value] of Object.entries(schema)) walk(value, `${at}/${key}`);
     };
     walk(contract, '#');
