@@ -1559,7 +1559,7 @@ export interface components {
          *     that answer with a header's first example (Prism does) then send no `Link` at all (a header whose value is an
          *     empty list is not written), so a client's page loop ends on the mock as it does on the server.
          */
-        Link: string | unknown[];
+        Link: string | string[];
         /**
          * @description The methods the resource answers.
          * @example POST
