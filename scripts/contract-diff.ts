@@ -1,11 +1,10 @@
 // `npm run contract:diff`: compares the working contract (openapi/openapi.yaml, bundled afresh) with the latest
 // released one (openapi/released/<version>.yaml) and fails on a change that breaks clients, unless info.version's
 // major number went up. See scripts/contract-gate.ts for the rules.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { bundleContract, CONTRACT_FILE } from './bundle.ts';
 import { checkContract } from './contract-gate.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -28,20 +27,13 @@ if (!latest) {
   process.exit(1);
 }
 
-const contractPath = process.argv[2] ? resolve(process.argv[2]) : join(root, 'openapi/openapi.yaml');
-const work = mkdtempSync(join(tmpdir(), 'openrush-contract-diff-'));
+const contractPath = process.argv[2] ? resolve(process.argv[2]) : CONTRACT_FILE;
 let working: Record<string, unknown>;
 try {
-  const bundle = join(work, 'openapi.json');
-  try {
-    execFileSync(join(root, 'node_modules/.bin/redocly'), ['bundle', contractPath, '-o', bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    console.error(`Could not bundle ${contractPath}:\n${String((error as { stderr?: Buffer }).stderr ?? error)}`);
-    process.exit(1);
-  }
-  working = JSON.parse(readFileSync(bundle, 'utf8'));
-} finally {
-  rmSync(work, { recursive: true, force: true });
+  working = bundleContract(contractPath);
+} catch (error) {
+  console.error(`Could not bundle ${contractPath}:\n${String((error as { stderr?: Buffer }).stderr ?? error)}`);
+  process.exit(1);
 }
 function brief(value: unknown): string {
   const text = JSON.stringify(value) ?? 'nothing';
