@@ -32,9 +32,11 @@ export function problemTypes(contract: Json): ProblemTypeEntry[] {
 
 const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
+const TABLE_HEADER = '| name | status | title | meaning |';
+
 export function problemTable(entries: ProblemTypeEntry[]): string {
   return [
-    '| name | status | title | meaning |',
+    TABLE_HEADER,
     '| --- | --- | --- | --- |',
     ...entries.map((entry) => `| \`${entry.type}\` | ${entry.status} | ${cell(entry.title)} | ${cell(entry.meaning)} |`),
   ].join('\n');
@@ -60,7 +62,9 @@ export function bundleContract(source = CONTRACT_FILE): Json {
     execFileSync(join(root, 'node_modules/.bin/redocly'), ['bundle', source, '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     const bundle = JSON.parse(readFileSync(file, 'utf8')) as Json;
     const type = bundle['components']?.['schemas']?.['Problem']?.['properties']?.['type'];
-    if (type) type['description'] = `${String(type['description'] ?? '').trimEnd()}\n\n${problemTable(problemTypes(bundle))}\n`;
+    // A bundle bundled again (a released contract checked by the gate) has its table already: it is rendered anew.
+    const described = String(type?.['description'] ?? '').split(`\n\n${TABLE_HEADER}`)[0]!.trimEnd();
+    if (type) type['description'] = `${described}\n\n${problemTable(problemTypes(bundle))}\n`;
     return bundle;
   } finally {
     rmSync(work, { recursive: true, force: true });
