@@ -13,19 +13,24 @@ export interface ProblemTypeEntry {
   title: string;
 }
 
+let catalogue: ReadonlyMap<ProblemType, ProblemTypeEntry> | undefined;
+
 /**
- * The one catalogue of problem types, read from the contract's `x-openrush-problem-types`: a problem's status and
- * title follow from its type, here and nowhere else (the contract's table and `ProblemTypes` are rendered from the
- * same list by `npm run generate`).
+ * The one catalogue of problem types, read from the contract's `x-openrush-problem-types` (on first use, so a CLI
+ * command that answers no problem does not read it): a problem's status and title follow from its type, here and
+ * nowhere else (the contract's table and `ProblemTypes` are rendered from the same list by `npm run generate`).
  */
-export const PROBLEM_TYPES: ReadonlyMap<ProblemType, ProblemTypeEntry> = new Map(
-  (loadContract().components?.['schemas']?.['Problem'] as { 'x-openrush-problem-types': Array<ProblemTypeEntry & { type: ProblemType }> })[
-    'x-openrush-problem-types'
-  ].map(({ type, status, title }) => [type, { status, title }]),
-);
+export function problemCatalogue(): ReadonlyMap<ProblemType, ProblemTypeEntry> {
+  catalogue ??= new Map(
+    (loadContract().components?.['schemas']?.['Problem'] as { 'x-openrush-problem-types': Array<ProblemTypeEntry & { type: ProblemType }> })[
+      'x-openrush-problem-types'
+    ].map(({ type, status, title }) => [type, { status, title }]),
+  );
+  return catalogue;
+}
 
 export function problemTypeEntry(type: ProblemType): ProblemTypeEntry {
-  const entry = PROBLEM_TYPES.get(type);
+  const entry = problemCatalogue().get(type);
   // Only a bundle older than the generated types gets here: `ProblemType` is read from the same list.
   if (!entry) throw new Error(`Problem type ${type} is not in the contract's x-openrush-problem-types`);
   return entry;
@@ -40,7 +45,7 @@ export interface ProblemOptions {
 
 /**
  * Thrown by handlers and middleware; turned into a problem response by the error handler. Its status is its
- * type's (see PROBLEM_TYPES): make one with `problem(type, detail)` or `new Problem(type, detail)`.
+ * type's (see problemCatalogue): make one with `problem(type, detail)` or `new Problem(type, detail)`.
  */
 export class Problem extends Error {
   readonly status: number;

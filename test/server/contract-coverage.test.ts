@@ -6,7 +6,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { answerClientErrors } from '../../server/http/client-errors.ts';
-import { Problem, problem, PROBLEM_BASE, PROBLEM_TYPES } from '../../server/problem.ts';
+import { Problem, problem, PROBLEM_BASE, problemCatalogue } from '../../server/problem.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -93,7 +93,7 @@ describe('the contract', () => {
   });
 
   it("lists the server's problem types with the server's statuses and titles, and renders them as the table", () => {
-    expect(new Map(listed.map((entry) => [entry.type, { status: entry.status, title: entry.title }]))).toEqual(PROBLEM_TYPES);
+    expect(new Map(listed.map((entry) => [entry.type, { status: entry.status, title: entry.title }]))).toEqual(problemCatalogue());
     const described = (contract.components.schemas!.Problem as { properties: { type: { description: string } } }).properties.type.description;
     for (const entry of listed) expect(described).toContain(`| \`${entry.type}\` | ${entry.status} | ${entry.title} |`);
   });
