@@ -1153,30 +1153,31 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description Identifies the kind of problem: `https://openrush.io/problems/` followed by one of the names below (also
-             *     listed, with their titles, in `x-openrush-problem-types`). The name is the usage record's `error_type`.
+             * @description Identifies the kind of problem: `https://openrush.io/problems/` followed by the name of one of the problem
+             *     types of `x-openrush-problem-types` (each with its status, title and meaning, shown as a table here in the
+             *     rendered contract). The name is the usage record's `error_type`.
              *
-             *     | name | status | meaning |
-             *     | --- | --- | --- |
-             *     | `bad_request` | 400 | The request is not valid HTTP (a byte not allowed in a header, such as NUL; a malformed request line). Answered before the request is read, with `Connection: close`. |
-             *     | `validation_failed` | 400 | The request does not match the contract (a parameter, header or body field: type, bound, pattern, format, unknown field, text that is not well-formed Unicode); `errors` lists each problem. |
-             *     | `malformed_json` | 400 | The body is not valid JSON. |
-             *     | `unauthorized` | 401 | No credential, or one that is malformed, unknown, revoked, disabled, expired or past its rotation grace period. |
-             *     | `payment_required` | 402 | A metered call costs more credits than the balance holds; nothing was charged. |
-             *     | `budget_exhausted` | 402 | A metered call would take the key past its budget for the current period; nothing was charged. |
-             *     | `forbidden` | 403 | The key may not do this (read-only or restricted, another project, more power than itself), or a browser origin is not allowed. |
-             *     | `not_found` | 404 | No such path (paths are case-sensitive, without a trailing slash), or no such resource visible to the caller. |
-             *     | `method_not_allowed` | 405 | The path exists but not with this method; `Allow` lists the methods it has. |
-             *     | `not_acceptable` | 406 | `/mcp` only: the client does not accept both `application/json` and `text/event-stream`. |
-             *     | `request_timeout` | 408 | The request did not arrive in time. |
-             *     | `conflict` | 409 | The resource cannot change in its state (a revoked or expired key). |
-             *     | `payload_too_large` | 413 | The body is larger than 64 KiB. |
-             *     | `unsupported_media_type` | 415 | The body is not `application/json` in UTF-8. |
-             *     | `idempotency_key_reused` | 422 | The `Idempotency-Key` was used with a different request. |
-             *     | `too_many_requests` | 429 | The key's rate limit is reached, or too many failed authentications came from this address; see `Retry-After`. |
-             *     | `request_header_fields_too_large` | 431 | The request headers are larger than 16 KiB in all. |
-             *     | `internal_error` | 500 | An unexpected error; quote the `request_id` to support. |
-             *     | `service_unavailable` | 503 | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
+             *     | name | status | title | meaning |
+             *     | --- | --- | --- | --- |
+             *     | `bad_request` | 400 | Bad request | The request is not valid HTTP (a byte not allowed in a header, such as NUL; a malformed request line). Answered before the request is read, with `Connection: close`. |
+             *     | `validation_failed` | 400 | Validation failed | The request does not match the contract (a parameter, header or body field: type, bound, pattern, format, unknown field, text that is not well-formed Unicode); `errors` lists each problem. |
+             *     | `malformed_json` | 400 | Malformed JSON | The body is not valid JSON. |
+             *     | `unauthorized` | 401 | Unauthorized | No credential, or one that is malformed, unknown, revoked, disabled, expired or past its rotation grace period. |
+             *     | `payment_required` | 402 | Payment required | A metered call costs more credits than the balance holds; nothing was charged. |
+             *     | `budget_exhausted` | 402 | Budget exhausted | A metered call would take the key past its budget for the current period; nothing was charged. |
+             *     | `forbidden` | 403 | Forbidden | The key may not do this (read-only or restricted, another project, more power than itself), or a browser origin is not allowed. |
+             *     | `not_found` | 404 | Not found | No such path (paths are case-sensitive, without a trailing slash), or no such resource visible to the caller. |
+             *     | `method_not_allowed` | 405 | Method not allowed | The path exists but not with this method; `Allow` lists the methods it has. |
+             *     | `not_acceptable` | 406 | Not acceptable | `/mcp` only: the client does not accept both `application/json` and `text/event-stream`. |
+             *     | `request_timeout` | 408 | Request timeout | The request did not arrive in time. Answered before the request is read (so on any path, and listed by no operation), with `Connection: close`. |
+             *     | `conflict` | 409 | Conflict | The resource cannot change in its state (a revoked or expired key). |
+             *     | `idempotency_key_reused` | 409 | Idempotency key reused | The `Idempotency-Key` was used with a different request. |
+             *     | `payload_too_large` | 413 | Payload too large | The body is larger than 64 KiB. |
+             *     | `unsupported_media_type` | 415 | Unsupported media type | The body is not `application/json` in UTF-8. |
+             *     | `too_many_requests` | 429 | Too many requests | The key's rate limit is reached, or too many failed authentications came from this address; see `Retry-After`. |
+             *     | `request_header_fields_too_large` | 431 | Request header fields too large | The request headers are larger than 16 KiB in all. Answered before the request is read (so on any path, and listed by no operation), with `Connection: close`. |
+             *     | `internal_error` | 500 | Internal server error | An unexpected error; quote the `request_id` to support. |
+             *     | `service_unavailable` | 503 | Service unavailable | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
              * @example https://openrush.io/problems/not_found
              */
             type: string;
@@ -1559,7 +1560,7 @@ export interface components {
          *     that answer with a header's first example (Prism does) then send no `Link` at all (a header whose value is an
          *     empty list is not written), so a client's page loop ends on the mock as it does on the server.
          */
-        Link: string | unknown[];
+        Link: string | string[];
         /**
          * @description The methods the resource answers.
          * @example POST
@@ -2311,4 +2312,26 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+}
+/** The problem types of the contract (`x-openrush-problem-types`): each name with its status and title. Written by scripts/generate.ts. */
+export interface ProblemTypes {
+    bad_request: { status: 400; title: "Bad request" };
+    validation_failed: { status: 400; title: "Validation failed" };
+    malformed_json: { status: 400; title: "Malformed JSON" };
+    unauthorized: { status: 401; title: "Unauthorized" };
+    payment_required: { status: 402; title: "Payment required" };
+    budget_exhausted: { status: 402; title: "Budget exhausted" };
+    forbidden: { status: 403; title: "Forbidden" };
+    not_found: { status: 404; title: "Not found" };
+    method_not_allowed: { status: 405; title: "Method not allowed" };
+    not_acceptable: { status: 406; title: "Not acceptable" };
+    request_timeout: { status: 408; title: "Request timeout" };
+    conflict: { status: 409; title: "Conflict" };
+    idempotency_key_reused: { status: 409; title: "Idempotency key reused" };
+    payload_too_large: { status: 413; title: "Payload too large" };
+    unsupported_media_type: { status: 415; title: "Unsupported media type" };
+    too_many_requests: { status: 429; title: "Too many requests" };
+    request_header_fields_too_large: { status: 431; title: "Request header fields too large" };
+    internal_error: { status: 500; title: "Internal server error" };
+    service_unavailable: { status: 503; title: "Service unavailable" };
 }

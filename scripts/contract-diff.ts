@@ -1,70 +1,77 @@
-// `npm run contract:diff`: compares the working contract (openapi/openapi.yaml, bundled afresh) with the latest
-// released one (openapi/released/<version>.yaml) and fails on a change that breaks clients, unless info.version's
-// major number went up. See scripts/contract-gate.ts for the rules.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parse } from 'yaml';
-import { checkContract } from './contract-gate.ts';
+// `npm run contract:diff [contract.yaml] [--verbose]`: the breaking-change gate. Compares the working contract
+// (openapi/openapi.yaml, bundled afresh) with the newest released one (openapi/released/<version>.yaml) and fails
+// on a change that breaks clients unless info.version's major number went up (rules: scripts/contract-gate.ts).
+// For the repository's own contract it also checks the release story (scripts/contract-versions.ts): package
+// versions, released bundles, info.version and CHANGELOG.md agree.
+//
+// It prints its verdict in a line or two; --verbose lists every breaking change (they are always listed when
+// they are refused).
+import { resolve } from 'node:path';
+import { bundleContract, CONTRACT_FILE } from './bundle.ts';
+import { checkContract, type ContractChange, majorOf } from './contract-gate.ts';
+import { readReleased, releasedVersions, releaseStory } from './contract-versions.ts';
 
-const root = resolve(import.meta.dirname, '..');
-const releasedDir = join(root, 'openapi/released');
+const args = process.argv.slice(2);
+const verbose = args.includes('--verbose');
+const file = args.find((arg) => !arg.startsWith('--'));
+const contractPath = file ? resolve(file) : CONTRACT_FILE;
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
-}
-
-const releases = readdirSync(releasedDir)
-  .map((file) => /^(\d+\.\d+\.\d+)\.yaml$/.exec(file)?.[1])
-  .filter((version): version is string => version !== undefined)
-  .sort(compareVersions);
-const latest = releases.at(-1);
-if (!latest) {
-  console.error(`No released contract in ${releasedDir}`);
+let working: Record<string, unknown>;
+try {
+  working = bundleContract(contractPath);
+} catch (error) {
+  console.error(`Could not bundle ${contractPath}:\n${String((error as { stderr?: Buffer }).stderr ?? error)}`);
   process.exit(1);
 }
 
-const contractPath = process.argv[2] ? resolve(process.argv[2]) : join(root, 'openapi/openapi.yaml');
-const work = mkdtempSync(join(tmpdir(), 'openrush-contract-diff-'));
-let working: Record<string, unknown>;
-try {
-  const bundle = join(work, 'openapi.json');
-  try {
-    execFileSync(join(root, 'node_modules/.bin/redocly'), ['bundle', contractPath, '-o', bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    console.error(`Could not bundle ${contractPath}:\n${String((error as { stderr?: Buffer }).stderr ?? error)}`);
-    process.exit(1);
-  }
-  working = JSON.parse(readFileSync(bundle, 'utf8'));
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
-function brief(value: unknown): string {
+const brief = (value: unknown): string => {
   const text = JSON.stringify(value) ?? 'nothing';
   return text.length > 100 ? `${text.slice(0, 97)}...` : text;
-}
+};
+const describe = (change: ContractChange) =>
+  `  BREAKING ${change.action} ${change.side} ${change.pointer}` +
+  ('before' in change || 'after' in change ? `  (${brief(change.before)} -> ${brief(change.after)})` : '');
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 
-const released = parse(readFileSync(join(releasedDir, `${latest}.yaml`), 'utf8'));
-const result = checkContract(released, working);
-
-console.log(
-  `Contract ${result.afterVersion} (working) against released package ${latest} (contract ${result.beforeVersion}): ` +
-    `${result.changes.length} change(s), ${result.breaking.length} breaking.`,
-);
-for (const change of result.breaking) {
-  console.log(`  BREAKING ${change.action} ${change.side} ${change.pointer}` +
-    ('before' in change || 'after' in change ? `  (${brief(change.before)} -> ${brief(change.after)})` : ''));
+const latest = releasedVersions().at(-1);
+if (!latest) {
+  console.error('No released contract in openapi/released/');
+  process.exit(1);
 }
+// The repository's own contract: the gate and the release story. Another file: the gate alone.
+const story = file ? undefined : releaseStory(working);
+const result = story?.gate ?? checkContract(readReleased(latest), working);
+const head = `contract ${result.afterVersion} vs released ${latest}`;
+
 if (!result.ok) {
+  console.error(`${head}: ${plural(result.breaking.length, 'breaking change')}, not accepted:`);
+  for (const change of result.breaking) console.error(describe(change));
   console.error(
-    '\nThese changes break clients of the released contract. Make them compatible, or raise the major number of ' +
+    'These changes break clients of the released contract. Make them compatible, or raise the major number of ' +
       "info.version in openapi/openapi.yaml (and say so in CHANGELOG.md's Unreleased section).",
   );
   process.exit(1);
 }
-if (result.breaking.length > 0) console.log(`Breaking changes accepted: info.version's major went up (${result.beforeVersion} -> ${result.afterVersion}).`);
-else console.log('No breaking change.');
+if (result.breaking.length === 0) {
+  console.log(`${head}: no breaking change (${plural(result.changes.length, 'change')} in all).`);
+} else {
+  console.log(
+    `${head}: ${plural(result.breaking.length, 'breaking change')}, accepted by the major bump ` +
+      `${majorOf(result.beforeVersion)} -> ${majorOf(result.afterVersion)}${verbose ? ':' : ' (--verbose lists them).'}`,
+  );
+}
+if (verbose) for (const change of result.breaking) console.log(describe(change));
+
+if (story) {
+  if (story.problems.length > 0) {
+    console.error('The release story does not hold:');
+    for (const problem of story.problems) console.error(`  - ${problem}`);
+    console.error('Run `npm run release -- <version>` to cut a release (see README, "The breaking-change gate").');
+    process.exit(1);
+  }
+  console.log(
+    story.required === 'none'
+      ? `release ${latest}: packages, contract and CHANGELOG agree; nothing unreleased in the contract.`
+      : `unreleased: a ${story.required} change to the contract, as ${story.working} (packages stay ${latest} until \`npm run release\`).`,
+  );
+}

@@ -20,6 +20,8 @@ export interface ContractChange {
   action: Diff['action'];
   side: 'request' | 'response' | 'operation';
   breaking: boolean;
+  /** api-smart-diff's own class of the change (`annotation`: a description, summary or example). */
+  kind: Diff['type'];
   before?: unknown;
   after?: unknown;
 }
@@ -132,6 +134,7 @@ export function contractChanges(before: Json, after: Json): ContractChange[] {
       action: diff.action,
       side: sideOf(diff.path),
       breaking: judge(diff, before),
+      kind: diff.type,
       ...(diff.before !== undefined ? { before: diff.before } : {}),
       ...(diff.after !== undefined ? { after: diff.after } : {}),
     }));

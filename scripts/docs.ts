@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 export const DOCS_FILE = join(root, 'docs/index.html');
+/** The environment variable that holds the API key in every sample: the docs', the README's, the client's. */
+export const KEY_VARIABLE = 'OPENRUSH_KEY';
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
 type Json = Record<string, any>;
@@ -78,7 +80,7 @@ export function codeSamples(document: Json, path: string, method: string, operat
   const concretePath = path.replace(/\{([^}]+)\}/g, (_all, name: string) => encodeURIComponent(String(pathParams[name])));
   const search = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
   const curl = [`curl -X ${method.toUpperCase()} ${shellQuote(`${baseUrl}${concretePath}${search ? `?${search}` : ''}`)}`];
-  if (authenticated) curl.push(`-H "Authorization: Bearer $OPENRUSH_API_KEY"`);
+  if (authenticated) curl.push(`-H "Authorization: Bearer $${KEY_VARIABLE}"`);
   for (const [name, value] of Object.entries(headers)) curl.push(`-H ${shellQuote(`${name}: ${String(value)}`)}`);
   if (body !== undefined) curl.push(`-H 'Content-Type: application/json'`, `-d ${shellQuote(JSON.stringify(body))}`);
 
@@ -94,7 +96,7 @@ export function codeSamples(document: Json, path: string, method: string, operat
     `import { createOpenRushClient } from '@openrush/client';`,
     '',
     authenticated
-      ? `const openrush = createOpenRushClient({ baseUrl: '${baseUrl}', apiKey: process.env.OPENRUSH_API_KEY! });`
+      ? `const openrush = createOpenRushClient({ baseUrl: '${baseUrl}', apiKey: process.env.${KEY_VARIABLE}! });`
       : `const openrush = createOpenRushClient({ baseUrl: '${baseUrl}' });`,
     `const { data, error } = await ${call};`,
     `if (error) throw new Error(\`\${error.status} \${error.title}: \${error.detail}\`);`,

@@ -2,9 +2,10 @@
 //   tsx scripts/generate.ts            writes generated/
 //   tsx scripts/generate.ts --check    fails when generated/ differs from what the contract produces
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { bundleContract, problemTypes, problemTypesDeclaration } from './bundle.ts';
 import { downgradeTo30 } from './openapi-3.0.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -12,12 +13,10 @@ const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 
 function generate(outDir: string): void {
   mkdirSync(outDir, { recursive: true });
-  const bundle = join(outDir, 'openapi.json');
-  execFileSync(bin('redocly'), ['bundle', join(root, 'openapi/openapi.yaml'), '-o', bundle], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const contract = bundleContract();
+  writeFileSync(join(outDir, 'openapi.json'), `${JSON.stringify(contract, null, 2)}\n`);
   // The same contract as OpenAPI 3.0, for generators in other languages that need it.
-  const downgraded = downgradeTo30(JSON.parse(readFileSync(bundle, 'utf8')));
+  const downgraded = downgradeTo30(contract);
   writeFileSync(join(outDir, 'openapi-3.0.json'), `${JSON.stringify(downgraded, null, 2)}\n`);
   execFileSync(
     bin('openapi-typescript'),
@@ -25,6 +24,8 @@ function generate(outDir: string): void {
     // Run where there is no redocly.yaml: openapi-typescript would otherwise read the lint config's `apis`.
     { cwd: outDir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  // The problem-type catalogue as a type, so a problem of a type the contract does not list does not compile.
+  appendFileSync(join(outDir, 'openapi.d.ts'), problemTypesDeclaration(problemTypes(contract)));
 }
 
 const target = join(root, 'generated');

@@ -6,6 +6,7 @@
 //     schemas and null, each typed member becomes `nullable` (3.0 allows `nullable` only beside a `type`);
 //   - a `type` list that is still a list (several non-null types, e.g. a JSON-RPC id) becomes `anyOf` one type each,
 //     each `nullable` when null was one of them;
+//   - a component schema that nothing refers to any more (its uses were all such unions) is dropped;
 //   - `info.summary` (3.1 only) is dropped (the description says the same at more length);
 //   - `info.license.identifier` (3.1 only) becomes the SPDX `url` that 3.0 requires.
 import { Converter } from '@apiture/openapi-down-convert';
@@ -39,6 +40,9 @@ function rewriteNullableUnions(root: Json, node: unknown): void {
       const only = rest.length === 1 ? resolve(root, rest[0]) : undefined;
       if (only) {
         object['nullable'] = true;
+        // The copy keeps the component's name as its title, so generators still name the type after it.
+        const ref = (rest[0] as Json)['$ref'];
+        if (typeof ref === 'string' && only['title'] === undefined) object['title'] = ref.split('/').at(-1);
         for (const [key, value] of Object.entries(structuredClone(only))) if (!(key in object)) object[key] = value;
       } else {
         // 3.0 allows `nullable` only beside a `type`: each typed member takes it (a JSON-RPC id: string, integer or null).
@@ -68,9 +72,25 @@ function rewriteNullableUnions(root: Json, node: unknown): void {
   }
 }
 
+/**
+ * Drops the component schemas nothing refers to any more: those whose only uses were nullable unions, now copied
+ * inline (the 3.1 contract itself has no unused component; `redocly lint` refuses one).
+ */
+function dropUnusedSchemas(root: Json): void {
+  const schemas = (root['components'] as Json | undefined)?.['schemas'] as Json | undefined;
+  if (!schemas) return;
+  for (;;) {
+    const text = JSON.stringify(root);
+    const unused = Object.keys(schemas).filter((name) => !text.includes(`"#/components/schemas/${name.replaceAll('~', '~0').replaceAll('/', '~1')}"`));
+    if (unused.length === 0) return;
+    for (const name of unused) delete schemas[name];
+  }
+}
+
 export function downgradeTo30(contract: Json): Json {
   const converted = new Converter(structuredClone(contract), { allOfTransform: false }).convert() as Json;
   rewriteNullableUnions(converted, converted);
+  dropUnusedSchemas(converted);
   const info = converted['info'] as Json;
   delete info['summary'];
   const license = info['license'] as Json | undefined;

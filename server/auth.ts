@@ -63,7 +63,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   };
   const throttled = (msBeforeNext: number) => {
     const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-    return new Problem(429, 'too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
+    return new Problem('too_many_requests', `Too many failed authentications. Try again in ${seconds} seconds.`, {
       headers: { 'Retry-After': String(seconds) },
     });
   };

@@ -62,7 +62,7 @@ export async function oncePerIdempotencyKey<T>(
     const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
     if (!stored) return undefined;
     if (stored.request_hash !== bodyHash) {
-      throw new Problem(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
+      throw new Problem('idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
     }
     return { response: openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T, replayed: true };
   };

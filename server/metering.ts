@@ -45,7 +45,6 @@ export interface Call {
 
 export function insufficientCredits(required: number, balance: number): Problem {
   return new Problem(
-    402,
     'payment_required',
     `This call costs ${required} credits and the balance is ${balance}. Buy credits at https://openrush.io/dashboard/billing.`,
   );
@@ -53,7 +52,6 @@ export function insufficientCredits(required: number, balance: number): Problem 
 
 export function budgetExhausted(error: BudgetExceededError): Problem {
   return new Problem(
-    402,
     'budget_exhausted',
     `This API key's budget of ${error.amount} credits for the period that began ${error.periodStart} is spent.`,
   );

@@ -36,7 +36,7 @@ export function createRateLimiter(store: Store) {
       const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
       res.set('RateLimit', `"per-key";r=0;t=${seconds}`);
       next(
-        new Problem(429, 'too_many_requests', `This API key allows ${rpm} requests per minute. Try again in ${seconds} seconds.`, {
+        new Problem('too_many_requests', `This API key allows ${rpm} requests per minute. Try again in ${seconds} seconds.`, {
           headers: { 'Retry-After': String(seconds) },
         }),
       );
@@ -64,7 +64,7 @@ export function authorize(req: Request, _res: Response, next: NextFunction): voi
   const need = operation?.['x-openrush-access'] as { resource: Resource; level: Level } | undefined;
   if (!caller || !need) return next();
   const reason = refusal(caller, need.resource, need.level);
-  next(reason ? new Problem(403, 'forbidden', reason) : undefined);
+  next(reason ? new Problem('forbidden', reason) : undefined);
 }
 
 /** The key's budget for the period containing `now`, if it has one. */
@@ -105,7 +105,7 @@ export function requireNoMorePowerful(caller: Caller, target: CredentialRow): vo
   } catch {
     within = false;
   }
-  if (!within) throw new Problem(403, 'forbidden', 'This key cannot manage a key that can do more than itself.');
+  if (!within) throw new Problem('forbidden', 'This key cannot manage a key that can do more than itself.');
 }
 
 /**
@@ -118,7 +118,7 @@ export function confineToCaller(caller: Caller, wanted: Partial<KeyPowers>): Par
   const own = powersOfKey(caller.key);
   const result = { ...wanted };
   const refuse = (what: string) => {
-    throw new Problem(403, 'forbidden', `A key cannot give another key more than it has itself: ${what}.`);
+    throw new Problem('forbidden', `A key cannot give another key more than it has itself: ${what}.`);
   };
   if (own.permissionMode !== PermissionMode.FULL_ACCESS) {
     result.permissionMode ??= PermissionMode.RESTRICTED;

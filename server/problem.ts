@@ -1,51 +1,78 @@
 // The one way errors leave the server: RFC 9457 problem documents.
-import type { components } from '../generated/openapi.d.ts';
+import type { components, ProblemTypes } from '../generated/openapi.d.ts';
+import { loadContract } from './contract.ts';
 
 export type ProblemBody = components['schemas']['Problem'];
 export type ValidationErrorItem = components['schemas']['ValidationError'];
 
-export const TITLES: Record<string, string> = {
-  bad_request: 'Bad request',
-  validation_failed: 'Validation failed',
-  malformed_json: 'Malformed JSON',
-  unauthorized: 'Unauthorized',
-  payment_required: 'Payment required',
-  budget_exhausted: 'Budget exhausted',
-  forbidden: 'Forbidden',
-  not_found: 'Not found',
-  method_not_allowed: 'Method not allowed',
-  not_acceptable: 'Not acceptable',
-  conflict: 'Conflict',
-  request_timeout: 'Request timeout',
-  payload_too_large: 'Payload too large',
-  unsupported_media_type: 'Unsupported media type',
-  idempotency_key_reused: 'Idempotency key reused',
-  too_many_requests: 'Too many requests',
-  request_header_fields_too_large: 'Request header fields too large',
-  internal_error: 'Internal server error',
-  service_unavailable: 'Service unavailable',
-};
+/** A problem type's name: one of the contract's `x-openrush-problem-types` (generated/openapi.d.ts lists them). */
+export type ProblemType = keyof ProblemTypes;
 
-export type ProblemType = keyof typeof TITLES;
+export interface ProblemTypeEntry {
+  status: number;
+  title: string;
+}
+
+let catalogue: ReadonlyMap<ProblemType, ProblemTypeEntry> | undefined;
+
+/**
+ * The one catalogue of problem types, read from the contract's `x-openrush-problem-types` (on first use, so a CLI
+ * command that answers no problem does not read it): a problem's status and title follow from its type, here and
+ * nowhere else (the contract's table and `ProblemTypes` are rendered from the same list by `npm run generate`).
+ */
+export function problemCatalogue(): ReadonlyMap<ProblemType, ProblemTypeEntry> {
+  catalogue ??= new Map(
+    (loadContract().components?.['schemas']?.['Problem'] as { 'x-openrush-problem-types': Array<ProblemTypeEntry & { type: ProblemType }> })[
+      'x-openrush-problem-types'
+    ].map(({ type, status, title }) => [type, { status, title }]),
+  );
+  return catalogue;
+}
+
+export function problemTypeEntry(type: ProblemType): ProblemTypeEntry {
+  const entry = problemCatalogue().get(type);
+  // Only a bundle older than the generated types gets here: `ProblemType` is read from the same list.
+  if (!entry) throw new Error(`Problem type ${type} is not in the contract's x-openrush-problem-types`);
+  return entry;
+}
 
 export const PROBLEM_BASE = 'https://openrush.io/problems/';
 
-/** Thrown by handlers and middleware; turned into a problem response by the error handler. */
+export interface ProblemOptions {
+  errors?: ValidationErrorItem[];
+  headers?: Record<string, string>;
+}
+
+/**
+ * Thrown by handlers and middleware; turned into a problem response by the error handler. Its status is its
+ * type's (see problemCatalogue): make one with `problem(type, detail)` or `new Problem(type, detail)`.
+ */
 export class Problem extends Error {
-  constructor(
-    readonly status: number,
-    readonly problemType: ProblemType,
-    readonly detail: string,
-    readonly options: { errors?: ValidationErrorItem[]; headers?: Record<string, string> } = {},
-  ) {
+  readonly status: number;
+  readonly problemType: ProblemType;
+  readonly detail: string;
+  readonly options: ProblemOptions;
+
+  constructor(problemType: ProblemType, detail: string, options?: ProblemOptions);
+  /**
+   * @deprecated The status follows from the type: write `new Problem(type, detail, options)`. A status given here is
+   * ignored (the catalogue's is used).
+   */
+  constructor(status: number, problemType: ProblemType, detail: string, options?: ProblemOptions);
+  constructor(...args: [ProblemType, string, ProblemOptions?] | [number, ProblemType, string, ProblemOptions?]) {
+    const [problemType, detail, options = {}] = (typeof args[0] === 'number' ? args.slice(1) : args) as [ProblemType, string, ProblemOptions?];
     super(detail);
     this.name = 'Problem';
+    this.problemType = problemType;
+    this.status = problemTypeEntry(problemType).status;
+    this.detail = detail;
+    this.options = options;
   }
 
   body(requestId: string): ProblemBody {
     return {
       type: PROBLEM_BASE + this.problemType,
-      title: TITLES[this.problemType] ?? 'Error',
+      title: problemTypeEntry(this.problemType).title,
       status: this.status,
       detail: this.detail,
       request_id: requestId,
@@ -54,11 +81,16 @@ export class Problem extends Error {
   }
 }
 
+/** A problem of `type`, with the status and title the catalogue gives it. */
+export function problem(type: ProblemType, detail: string, options?: ProblemOptions): Problem {
+  return new Problem(type, detail, options);
+}
+
 export const WWW_AUTHENTICATE = 'Bearer realm="openrush"';
 
 /** No credential was presented: the plain challenge (RFC 6750 §3.1 says no error code then). */
 export function unauthorized(detail: string): Problem {
-  return new Problem(401, 'unauthorized', detail, { headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+  return new Problem('unauthorized', detail, { headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
 }
 
 /** An auth-param value may hold printable ASCII but no '"' or '\\' (RFC 6750 §3). */
@@ -71,15 +103,15 @@ function challengeText(text: string): string {
  * `error="invalid_request"` when the headers carrying it are themselves unusable (RFC 6750 §3.1).
  */
 export function invalidCredential(detail: string, error: 'invalid_token' | 'invalid_request' = 'invalid_token'): Problem {
-  return new Problem(401, 'unauthorized', detail, {
+  return new Problem('unauthorized', detail, {
     headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE}, error="${error}", error_description="${challengeText(detail)}"` },
   });
 }
 
 export function notFound(detail: string): Problem {
-  return new Problem(404, 'not_found', detail);
+  return new Problem('not_found', detail);
 }
 
 export function validationFailed(errors: ValidationErrorItem[], detail = 'The request does not match the contract.'): Problem {
-  return new Problem(400, 'validation_failed', detail, { errors });
+  return new Problem('validation_failed', detail, { errors });
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkContract } from '../scripts/contract-gate.ts';
+import { releasedVersions } from '../scripts/contract-versions.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -149,30 +150,47 @@ describe('breaking-change gate', () => {
 });
 
 describe('npm run contract:diff', () => {
-  // The released contract itself, edited: one operation removed.
-  const released = readFileSync(join(root, 'openapi/released/0.1.0.yaml'), 'utf8');
+  // The newest released contract itself, edited: one operation removed.
+  const latest = releasedVersions().at(-1)!;
+  const released = readFileSync(join(root, `openapi/released/${latest}.yaml`), 'utf8');
+  const major = Number(latest.split('.')[0]);
   const dir = mkdtempSync(join(tmpdir(), 'openrush-gate-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function runGate(contract: string): { status: number | null; output: string } {
+  function runGate(contract: string, ...flags: string[]): { status: number | null; stdout: string; output: string } {
     const file = join(dir, 'openapi.yaml');
     writeFileSync(file, contract);
-    const run = spawnSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'scripts/contract-diff.ts'), file], { encoding: 'utf8', cwd: root });
-    return { status: run.status, output: run.stdout + run.stderr };
+    const run = spawnSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'scripts/contract-diff.ts'), file, ...flags], { encoding: 'utf8', cwd: root });
+    return { status: run.status, stdout: run.stdout, output: run.stdout + run.stderr };
   }
 
   const withoutHealthz = released.replace(/\n  \/healthz:\n(?: {4}.*\n)+/, '\n');
+  const bumped = withoutHealthz.replace(new RegExp(`^  version: ${latest.replaceAll('.', '\\.')}$`, 'm'), `  version: ${major + 1}.0.0`);
 
-  it('refuses a breaking edit of the released contract', () => {
+  it('refuses a breaking edit of the released contract, naming it', () => {
     expect(withoutHealthz).not.toBe(released);
     const { status, output } = runGate(withoutHealthz);
+    expect(output).toMatch(/1 breaking change, not accepted/);
     expect(output).toMatch(/BREAKING remove operation \/paths\/~1healthz/);
     expect(status).toBe(1);
   }, 60_000);
 
-  it('accepts the same edit with a major version bump', () => {
-    const { status, output } = runGate(withoutHealthz.replace(/^  version: 1\.0\.0$/m, '  version: 2.0.0'));
-    expect(output).toMatch(/Breaking changes accepted/);
+  it('accepts the same edit with a major version bump, in one line', () => {
+    expect(bumped).not.toBe(withoutHealthz);
+    const { status, stdout } = runGate(bumped);
+    expect(stdout.trim()).toBe(`contract ${major + 1}.0.0 vs released ${latest}: 1 breaking change, accepted by the major bump ${major} -> ${major + 1} (--verbose lists them).`);
+    expect(status).toBe(0);
+  }, 60_000);
+
+  it('lists the accepted breaking changes with --verbose', () => {
+    const { status, stdout } = runGate(bumped, '--verbose');
+    expect(stdout).toMatch(/accepted by the major bump .*:\n  BREAKING remove operation \/paths\/~1healthz/);
+    expect(status).toBe(0);
+  }, 60_000);
+
+  it('finds no breaking change between the released contract and itself', () => {
+    const { status, stdout } = runGate(released);
+    expect(stdout.trim()).toBe(`contract ${latest} vs released ${latest}: no breaking change (0 changes in all).`);
     expect(status).toBe(0);
   }, 60_000);
 });

@@ -1,8 +1,7 @@
 // The OpenAPI 3.0 rendering that `npm run generate` writes for generators in other languages: valid 3.0, with every
 // operation of the 3.1 contract.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -18,19 +17,18 @@ describe('generated/openapi-3.0.json', () => {
     expect(operationIds(downgraded)).toEqual(operationIds(read(join(root, 'generated/openapi.json'))));
   });
 
-  it('passes redocly lint as 3.0 (recommended rules, no errors)', () => {
-    // Outside the repository, so that its redocly.yaml (written for the 3.1 source) does not apply.
-    const work = mkdtempSync(join(tmpdir(), 'openrush-3.0-lint-'));
-    try {
-      const output = execFileSync(join(root, 'node_modules/.bin/redocly'), ['lint', file, '--extends', 'recommended', '--format', 'stylish'], {
-        cwd: work,
-        env: { ...process.env, REDOCLY_TELEMETRY: 'off' },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      expect(output).not.toMatch(/\berror\b/);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
+  it("passes redocly lint as 3.0 with the contract's own rules: no error, no warning", () => {
+    // redocly.yaml lists the rendering beside the 3.1 source (api `openrush-3.0`), so `npm run lint` checks it too.
+    const run = spawnSync(join(root, 'node_modules/.bin/redocly'), ['lint', 'openrush-3.0', '--format', 'stylish'], {
+      cwd: root,
+      env: { ...process.env, REDOCLY_TELEMETRY: 'off' },
+      encoding: 'utf8',
+    });
+    const output = run.stdout + run.stderr;
+    expect(output).toContain('generated/openapi-3.0.json');
+    // Stylish lists each problem as `line:column  severity  rule  message`; a warning still exits 0.
+    expect(output).not.toMatch(/^\s*\d+:\d+\s+(error|warning)\b/m);
+    expect(output).toMatch(/Your API descriptions? (is|are) valid/);
+    expect(run.status, output).toBe(0);
   });
 });

@@ -159,7 +159,7 @@ export function createApp(options: AppOptions): express.Express {
     const operation = (req as Request & { openapi?: { schema?: { requestBody?: unknown } } }).openapi?.schema;
     const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (operation?.requestBody && sent && req.headers['content-type'] === undefined) {
-      next(new Problem(415, 'unsupported_media_type', 'Send the request body as application/json, with Content-Type: application/json.'));
+      next(new Problem('unsupported_media_type', 'Send the request body as application/json, with Content-Type: application/json.'));
       return;
     }
     next();

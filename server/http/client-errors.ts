@@ -12,12 +12,12 @@ const REQUEST_ID = /\r\nX-Request-Id:[ \t]*([A-Za-z0-9._:-]{1,128})[ \t]*\r\n/i;
 function problemFor(code: string | undefined): Problem {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new Problem(431, 'request_header_fields_too_large', 'The request headers are too large (at most 16 KiB in all).');
+      return new Problem('request_header_fields_too_large', 'The request headers are too large (at most 16 KiB in all).');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
     case 'ERR_HTTP_HEADERS_TIMEOUT':
-      return new Problem(408, 'request_timeout', 'The request took too long to arrive.');
+      return new Problem('request_timeout', 'The request took too long to arrive.');
     default:
-      return new Problem(400, 'bad_request', 'The request is not valid HTTP/1.1 (a header name or value holds a byte that is not allowed, such as NUL).');
+      return new Problem('bad_request', 'The request is not valid HTTP/1.1 (a header name or value holds a byte that is not allowed, such as NUL).');
   }
 }
 

@@ -23,7 +23,7 @@ export function createCors(origins: string[]) {
     const preflight = req.method === 'OPTIONS' && origin !== undefined && req.get('Access-Control-Request-Method') !== undefined;
     if (origin === undefined) return next();
     if (!anyOrigin && !allowed.has(origin)) {
-      if (preflight) return next(new Problem(403, 'forbidden', 'This origin is not allowed to call the API from a browser.'));
+      if (preflight) return next(new Problem('forbidden', 'This origin is not allowed to call the API from a browser.'));
       return next();
     }
     res.set('Access-Control-Allow-Origin', anyOrigin ? '*' : origin);

@@ -43,18 +43,18 @@ function isValidatorError(error: unknown): error is ValidatorError {
 export function toProblem(error: unknown, req: Request): Problem {
   if (error instanceof Problem) return error;
   if (isConnectionError(error)) {
-    return new Problem(503, 'service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
+    return new Problem('service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
   }
   const bodyParserType = (error as { type?: unknown } | null)?.type;
   if (bodyParserType === 'entity.too.large') {
-    return new Problem(413, 'payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);
+    return new Problem('payload_too_large', `The request body is larger than ${(error as { limit: number }).limit} bytes.`);
   }
   if (bodyParserType === NOT_UTF8) return notUtf8Body();
   if (bodyParserType === 'entity.parse.failed') {
-    return new Problem(400, 'malformed_json', 'The request body is not valid JSON.');
+    return new Problem('malformed_json', 'The request body is not valid JSON.');
   }
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
-    return new Problem(415, 'unsupported_media_type', 'Send the request body as UTF-8 application/json.');
+    return new Problem('unsupported_media_type', 'Send the request body as UTF-8 application/json.');
   }
   if (isValidatorError(error)) {
     // The security handler refused the caller: answer with the reason found when resolving it (401, or 429 when throttled).
@@ -71,17 +71,17 @@ export function toProblem(error: unknown, req: Request): Problem {
         const allow = (error.headers?.Allow ?? '').split(/,\s*/).filter(Boolean);
         if (allow.includes('GET')) allow.push('HEAD');
         const method = req.ctx.head ? 'HEAD' : req.method;
-        return new Problem(405, 'method_not_allowed', `${method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
+        return new Problem('method_not_allowed', `${method} is not allowed on ${redactPath(req.path).slice(0, 200)}.`, {
           headers: { ...error.headers, Allow: allow.join(', ') },
         });
       }
       case 413:
-        return new Problem(413, 'payload_too_large', 'The request body is too large.');
+        return new Problem('payload_too_large', 'The request body is too large.');
       case 415:
-        return new Problem(415, 'unsupported_media_type', 'Send the request body as application/json.');
+        return new Problem('unsupported_media_type', 'Send the request body as application/json.');
     }
   }
-  return new Problem(500, 'internal_error', 'Something went wrong on our side. Quote the request_id when you contact support.');
+  return new Problem('internal_error', 'Something went wrong on our side. Quote the request_id when you contact support.');
 }
 
 export function createErrorHandler(logger: Logger) {

@@ -44,7 +44,7 @@ export function createUsageHook(metering: Metering, logger: Logger) {
           // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
           // Idempotency-Key where it matters).
           logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
-          const problem = new Problem(503, 'service_unavailable', 'The request could not be recorded. Try again shortly.');
+          const problem = new Problem('service_unavailable', 'The request could not be recorded. Try again shortly.');
           // Only the request id and the CORS headers (so a browser can read the 503) are kept.
           for (const header of res.getHeaderNames()) {
             if (header !== 'x-request-id' && header !== 'vary' && !header.startsWith('access-control-')) res.removeHeader(header);

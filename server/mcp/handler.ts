@@ -99,7 +99,7 @@ function rpcProblem(error: { code?: unknown; message?: unknown }): Problem {
       : error.code === ErrorCode.InvalidParams || error.code === ErrorCode.InvalidRequest || error.code === ErrorCode.ParseError
         ? 'validation_failed'
         : 'internal_error';
-  return new Problem(type === 'internal_error' ? 500 : type === 'not_found' ? 404 : 400, type, String(error.message ?? 'JSON-RPC error'));
+  return new Problem(type, String(error.message ?? 'JSON-RPC error'));
 }
 
 export function createMcpHandler(deps: McpDeps) {
@@ -112,7 +112,7 @@ export function createMcpHandler(deps: McpDeps) {
   async function refuse(request: McpRequest, tool: Tool, args: unknown): Promise<Problem | undefined> {
     const need = tool.access ?? { resource: 'tools', level: 'use' };
     const reason = refusal(request.caller, need.resource as Resource, need.level as Level);
-    if (reason) return new Problem(403, 'forbidden', reason);
+    if (reason) return new Problem('forbidden', reason);
     // Refuse early when the balance cannot cover the price, so no work (or upstream spend) is wasted; the charge
     // itself is still the atomic, guarded one when the call is recorded.
     const balance = await store.getBalance(request.caller.accountId);
@@ -178,7 +178,7 @@ export function createMcpHandler(deps: McpDeps) {
       } catch {
         logger.warn({ request_id: request.requestId, status }, 'MCP transport answered an error without JSON');
       }
-      return { problem: new Problem(status, TRANSPORT_PROBLEMS[status] ?? 'internal_error', detail) };
+      return { problem: new Problem(TRANSPORT_PROBLEMS[status] ?? 'internal_error', detail) };
     }
 
     const call: Omit<Call, 'responseBytes'> = {

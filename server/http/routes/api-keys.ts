@@ -57,8 +57,8 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
 
   function requireChangeable(row: CredentialRow, now: Date): void {
     const status = toApiKey(row, now).status;
-    if (status === KeyStatus.REVOKED) throw new Problem(409, 'conflict', 'This API key is revoked; it cannot be changed.');
-    if (status === KeyStatus.EXPIRED) throw new Problem(409, 'conflict', 'This API key has expired; it cannot be changed.');
+    if (status === KeyStatus.REVOKED) throw new Problem('conflict', 'This API key is revoked; it cannot be changed.');
+    if (status === KeyStatus.EXPIRED) throw new Problem('conflict', 'This API key has expired; it cannot be changed.');
   }
 
   route(router, 'get', '/v2/api-keys', async (req, { query }) => {
@@ -71,7 +71,7 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     }
     const scope = projectScopeOf(caller);
     if (scope !== undefined && query.project_id !== undefined && query.project_id !== scope) {
-      throw new Problem(403, 'forbidden', `This API key only sees keys of project ${scope}.`);
+      throw new Problem('forbidden', `This API key only sees keys of project ${scope}.`);
     }
     const cursorName = query.starting_after !== undefined ? 'starting_after' : 'ending_before';
     const cursor = query.starting_after ?? query.ending_before;
@@ -103,7 +103,7 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     const scope = projectScopeOf(caller);
     const requested = body.project_scope?.single?.project_id ?? (body.project_scope?.all ? null : undefined);
     if (scope !== undefined && requested !== undefined && requested !== scope) {
-      throw new Problem(403, 'forbidden', `This API key can only create keys of project ${scope}.`);
+      throw new Problem('forbidden', `This API key can only create keys of project ${scope}.`);
     }
     const { response, replayed } = await oncePerIdempotencyKey<WithSecret>(
       deps,

@@ -61,7 +61,7 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
 
   const stateless = (req: Request, _res: Response, next: NextFunction) =>
     next(
-      new Problem(405, 'method_not_allowed', `This MCP endpoint is stateless; it offers no event stream and no session. Send messages with POST.`, {
+      new Problem('method_not_allowed', `This MCP endpoint is stateless; it offers no event stream and no session. Send messages with POST.`, {
         headers: { Allow: 'POST' },
       }),
     );
@@ -92,7 +92,7 @@ export function mcpUnauthorized(config: Config) {
     const challenge = problem.options.headers?.['WWW-Authenticate'] ?? 'Bearer realm="openrush"';
     const metadata = `${baseUrl(req, config)}${PROTECTED_RESOURCE_METADATA}`;
     next(
-      new Problem(401, problem.problemType, problem.detail, {
+      new Problem(problem.problemType, problem.detail, {
         ...problem.options,
         headers: { ...problem.options.headers, 'WWW-Authenticate': `${challenge}, resource_metadata="${metadata}"` },
       }),

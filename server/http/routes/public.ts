@@ -17,7 +17,7 @@ export function publicRoutes(router: Operations, deps: Deps, capabilities: () =>
       await deps.store.ping();
     } catch (error) {
       deps.logger.warn({ err: error }, 'readiness check failed');
-      throw new Problem(503, 'service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
+      throw new Problem('service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
     }
     return { status: 200, body: { status: 'ok' as const } };
   });
