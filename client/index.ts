@@ -36,7 +36,10 @@ export interface OpenRushClientOptions {
    * `0` turns retries off.
    */
   retries?: number | undefined;
-  /** The first backoff delay in ms, doubled on each retry, with jitter; `Retry-After` takes precedence. Default 500. */
+  /**
+   * The first backoff delay in ms, doubled on each retry, with jitter. A valid `Retry-After` (delay-seconds or an
+   * HTTP-date) that asks for longer is waited instead; any other value is ignored. Default 500.
+   */
   retryDelayMs?: number | undefined;
   /**
    * The longest the client waits before a retry, in ms. When a `Retry-After` asks for longer, the client does not
@@ -44,9 +47,9 @@ export interface OpenRushClientOptions {
    */
   maxRetryDelayMs?: number | undefined;
   /**
-   * How long one attempt may wait for its answer (status and headers), in ms, before it is abandoned (and retried
-   * when safe); then the call rejects with an `OpenRushTimeoutError`. Default 60 000; `0` for none. A call's own
-   * `signal` is honoured as well, the reading of the body included.
+   * How long one attempt may take to get its whole answer (status, headers and body), in ms, before it is abandoned
+   * (and retried when safe); then the call rejects with an `OpenRushTimeoutError`. Default 60 000; `0` for none. A
+   * call's own `signal` is honoured as well, the reading of the body included.
    */
   timeoutMs?: number | undefined;
   /** Called before each retry (for logging or metrics). */

@@ -173,6 +173,88 @@ describe('retries on 429', () => {
   });
 });
 
+describe('Retry-After that is not a wait (RFC 9110: delay-seconds or an HTTP-date)', () => {
+  const retryDelayMs = 100;
+  /** The least the backoff waits before retry n (0 first): half its ceiling, the rest is jitter. */
+  const backoffFloor = (n: number) => (retryDelayMs * 2 ** n) / 2;
+  const unavailable = (retryAfter: string) => ({
+    status: 503,
+    headers: { 'Retry-After': retryAfter },
+    body: { title: 'Service Unavailable', status: 503 },
+  });
+  const httpDate = (ms: number) => new Date(ms).toUTCString();
+
+  it.each([
+    ['-1', '-1'],
+    ['a fraction', '1.5'],
+    ['garbage', 'abc'],
+    ['empty', ''],
+    ['a list', '1, 2'],
+    // Not an HTTP-date, though Date.parse would read an hour ahead and the client would give up at once.
+    ['an ISO date', new Date(Date.now() + 3_600_000).toISOString()],
+    ['a date with a numeric zone', httpDate(Date.now() + 3_600_000).replace('GMT', '+0000')],
+    ['zero', '0'],
+    ['a past date', httpDate(Date.now() - 3_600_000)],
+    ['a past date in the obsolete RFC 850 form', 'Sunday, 06-Nov-94 08:49:37 GMT'],
+    ['a past date in the obsolete asctime form', 'Sun Nov  6 08:49:37 1994'],
+  ])('%s (%j): the retries keep to the backoff', async (_, retryAfter) => {
+    const proxy = await proxyFor((n) => (n < 2 ? unavailable(retryAfter) : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { retryDelayMs });
+    const { data } = await client.GET('/v1/me/credits');
+    expect(data).toEqual({ balance: expect.any(Number) });
+    expect(proxy.seen).toHaveLength(3);
+    expect(retries.map((event) => event.status)).toEqual([503, 503]);
+    for (const [n, event] of retries.entries()) {
+      expect(event.delayMs).toBeGreaterThanOrEqual(backoffFloor(n));
+      expect(event.delayMs).toBeLessThanOrEqual(retryDelayMs * 2 ** n);
+      // And the server saw the gap (less a millisecond of timer rounding).
+      expect(proxy.seen[n + 1]!.at - proxy.seen[n]!.at).toBeGreaterThanOrEqual(backoffFloor(n) - 1);
+    }
+  });
+
+  // The obsolete forms RFC 9110 still asks recipients to read: RFC 850's, and C's asctime() (which is in GMT too).
+  const rfc850Date = (ms: number) => {
+    const [day, date, month, year, time] = new Date(ms).toUTCString().split(' ') as [string, string, string, string, string];
+    const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+    return `${days.find((name) => name.startsWith(day.slice(0, 3)))}, ${date}-${month}-${year.slice(2)} ${time} GMT`;
+  };
+  const asctimeDate = (ms: number) => {
+    const [day, date, month, year, time] = new Date(ms).toUTCString().split(' ') as [string, string, string, string, string];
+    return `${day.slice(0, 3)} ${month} ${date.replace(/^0/, ' ')} ${time} ${year}`;
+  };
+
+  it.each([
+    ['IMF-fixdate', httpDate],
+    ['RFC 850', rfc850Date],
+    ['asctime', asctimeDate],
+  ])('a future HTTP-date (%s) is waited for', async (_, format) => {
+    // Two seconds ahead, to the second: the wait is between one and two seconds.
+    const proxy = await proxyFor((n) => (n < 1 ? unavailable(format(Date.now() + 2_000)) : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { retryDelayMs: 5 });
+    const { response } = await client.GET('/v1/me/credits');
+    expect(response.status).toBe(200);
+    expect(proxy.seen).toHaveLength(2);
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(900);
+    expect(retries[0]!.delayMs).toBeLessThanOrEqual(2_000);
+    expect(proxy.seen[1]!.at - proxy.seen[0]!.at).toBeGreaterThanOrEqual(retries[0]!.delayMs - 1);
+  });
+
+  it.each([
+    ['delay-seconds past any clock', '9'.repeat(400)],
+    ['a date next year', () => httpDate(Date.now() + 366 * 86_400_000)],
+  ])('%s, beyond maxRetryDelayMs: the answer comes back at once', async (_, retryAfter) => {
+    const value = typeof retryAfter === 'function' ? retryAfter() : retryAfter;
+    const proxy = await proxyFor(() => unavailable(value));
+    const { client, retries } = recordingClient(proxy.url, server.account.key);
+    const { error, response } = await client.GET('/v1/me/credits');
+    expect(response.status).toBe(503);
+    expect(error).toMatchObject({ status: 503 });
+    expect(proxy.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+});
+
 describe('retries on network errors', () => {
   it('retries a GET whose connection was dropped', async () => {
     const proxy = await proxyFor((n) => (n < 2 ? 'drop' : 'forward'));
@@ -267,10 +349,93 @@ describe('timeouts', () => {
     expect(proxy.seen).toHaveLength(1);
   });
 
-  it('fires even when the garbage collector runs while the attempt waits', async () => {
+  /** The call's outcome and how long it took; a call still pending after `guardMs` fails the test instead of hanging it. */
+  async function settle(call: Promise<unknown>, guardMs = 15_000) {
+    const started = performance.now();
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      call.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+      new Promise<{ hung: true }>((resolve) => (guard = setTimeout(() => resolve({ hung: true }), guardMs))),
+    ]);
+    clearTimeout(guard);
+    return { outcome, elapsedMs: performance.now() - started };
+  }
+
+  it('covers the body: an answer whose body stalls after the headers rejects with an OpenRushTimeoutError', async () => {
+    const proxy = await proxyFor(() => 'stall-body');
+    const { client } = recordingClient(proxy.url, server.account.key, { timeoutMs: 500, retries: 0 });
+    const { outcome, elapsedMs } = await settle(client.GET('/v1/me/credits'));
+    expect(outcome).not.toHaveProperty('hung');
+    expect(outcome).toHaveProperty('error');
+    const failure = (outcome as { error: unknown }).error as OpenRushTimeoutError;
+    expect(failure).toBeInstanceOf(OpenRushTimeoutError);
+    // The caller can tell that the server did answer, and how: the status came, the body did not.
+    expect(failure.status).toBe(200);
+    expect(failure.message).toContain('/v1/me/credits');
+    expect(elapsedMs).toBeGreaterThanOrEqual(499);
+    expect(proxy.seen).toHaveLength(1);
+  });
+
+  it('an attempt whose body stalls is abandoned and retried like any other timeout', async () => {
+    const proxy = await proxyFor((n) => (n === 0 ? 'stall-body' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 3_000 });
+    const { outcome } = await settle(client.GET('/v1/me/credits'));
+    expect(outcome).toEqual({ value: expect.objectContaining({ data: { balance: expect.any(Number) } }) });
+    expect(proxy.seen).toHaveLength(2);
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.error).toBeInstanceOf(OpenRushTimeoutError);
+    expect((retries[0]!.error as OpenRushTimeoutError).status).toBe(200);
+  });
+
+  it('an error answer whose body stalls times out too (its problem document is read within the attempt)', async () => {
+    const proxy = await proxyFor(() => 'stall-body');
+    const { client } = recordingClient(proxy.url, `or_${'a'.repeat(38)}`, { timeoutMs: 500, retries: 0 });
+    const { outcome } = await settle(unwrap(client.GET('/v1/me/credits')));
+    expect(outcome).toEqual({ error: expect.any(OpenRushTimeoutError) });
+    expect(((outcome as { error: OpenRushTimeoutError }).error).status).toBe(401);
+  });
+
+  it('a charged tool call whose body stalls times out and is not sent twice', async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor(() => 'stall-body');
+    const { client, retries } = recordingClient(proxy.url, account.key, { timeoutMs: 500 });
+    const { outcome } = await settle(client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } }));
+    expect(outcome).toEqual({ error: expect.any(OpenRushTimeoutError) });
+    // 200: the server answered, so the call was charged; the caller learns that from the error.
+    expect(((outcome as { error: OpenRushTimeoutError }).error).status).toBe(200);
+    expect(proxy.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+
+  it.each(['hang', 'stall-body'] as const)('holds for a fetch option that ignores its signal (%s)', async (stall) => {
+    const proxy = await proxyFor(() => stall);
+    const deaf = (request: Request) => globalThis.fetch(request.url, { headers: request.headers });
+    const { client } = recordingClient(proxy.url, server.account.key, { timeoutMs: 500, retries: 0, fetch: deaf });
+    const { outcome } = await settle(client.GET('/v1/me/credits'));
+    expect(outcome).toEqual({ error: expect.any(OpenRushTimeoutError) });
+  });
+
+  it("the caller's own signal aborts a stalled body and is never retried", async () => {
+    const proxy = await proxyFor(() => 'stall-body');
+    const { client, retries } = recordingClient(proxy.url, server.account.key, { timeoutMs: 0 });
+    const controller = new AbortController();
+    const call = client.GET('/v1/me/credits', { signal: controller.signal });
+    while (proxy.seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    controller.abort();
+    const { outcome } = await settle(call);
+    expect(outcome).toEqual({ error: expect.objectContaining({ name: 'AbortError' }) });
+    expect(proxy.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+
+  it.each(['hang', 'stall-body'] as const)('fires even when the garbage collector runs while the attempt waits (%s)', async (stall) => {
     // AbortSignal.timeout()/any() and a Request's signal are weakly held: a collection mid-flight used to leave
     // the attempt waiting forever. A process of its own, to run the collector (--expose-gc) every few milliseconds.
-    const proxy = await proxyFor(() => 'hang');
+    const proxy = await proxyFor(() => stall);
     const code = `const { createOpenRushClient } = await import(process.env.CLIENT_MODULE);
       const openrush = createOpenRushClient({ baseUrl: process.env.BASE_URL, apiKey: 'or_x', timeoutMs: 1000, retries: 0 });
       const collecting = setInterval(() => globalThis.gc(), 20);

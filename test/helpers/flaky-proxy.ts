@@ -1,5 +1,6 @@
 // A tiny real HTTP server in front of a real OpenRush server that misbehaves on cue: it drops connections (before or
-// after the server answered), answers for the server, or never answers — for testing how the client copes.
+// after the server answered), answers for the server, never answers, or sends the status and headers and then stalls
+// in the middle of the body — for testing how the client copes.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -12,6 +13,8 @@ export type Misbehaviour =
   | 'lose-answer'
   /** Never answer (until the proxy closes). */
   | 'hang'
+  /** Pass the request on, send the answer's status, headers and first half of its body, then nothing more. */
+  | 'stall-body'
   /** Answer this instead of the server. */
   | { status: number; headers?: Record<string, string>; body?: unknown };
 
@@ -19,6 +22,8 @@ export interface SeenRequest {
   method: string;
   url: string;
   headers: IncomingMessage['headers'];
+  /** When the request arrived (performance.now()). */
+  at: number;
 }
 
 export interface FlakyProxy {
@@ -41,7 +46,7 @@ export async function startFlakyProxy(
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const request: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
+    const request: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, at: performance.now() };
     const what = plan(seen.length, request);
     seen.push(request);
     if (what === 'drop') return void req.socket.destroy();
@@ -63,6 +68,10 @@ export async function startFlakyProxy(
       if (!HOP_BY_HOP.has(name)) answerHeaders[name] = value;
     });
     res.writeHead(answer.status, answerHeaders);
+    if (what === 'stall-body') {
+      res.write(answerBody.subarray(0, Math.floor(answerBody.length / 2)));
+      return void hanging.push(res);
+    }
     res.end(answerBody);
   }
 
