@@ -23,9 +23,9 @@
 // BENCH_KEYS (100000), BENCH_USAGE (1000000), BENCH_SEED_SECONDS (120: usage records stop there, however many are
 // written), BENCH_CPU_PROF (a folder: the real servers write `node --cpu-prof` profiles there), TEST_DATABASE_URL
 // (also runs the real server on a fresh PostgreSQL schema).
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -42,11 +42,12 @@ import { BUNDLED_CONTRACT, startPrism } from '../test/helpers/prism.ts';
 import { BENCH_BALANCE, CREDITS_PATH, INSPECT_BODY, INSPECT_PATH, INSPECT_RESULT } from './fixtures.ts';
 import { hotPathPlans, seedSqlite } from './seed.ts';
 import type { ServerMessage } from './server.ts';
+import { packPackages } from '../scripts/check-packages.ts';
 
 const ARGS = new Set(process.argv.slice(2));
 const JSON_OUTPUT = ARGS.has('--json');
 const QUICK = ARGS.has('--quick');
-// --only=bare,sqlite (any of bare, validator, sqlite, seeded, prism, postgres): run only those groups, for
+// --only=bare,sqlite (any of bare, validator, sqlite, installed, seeded, prism, postgres): run only those groups, for
 // comparisons where the rest would only add time (e.g. before/after runs interleaved on a busy machine).
 const ONLY = [...ARGS].find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
 const runs = (group: string) => !ONLY || ONLY.includes(group);
@@ -81,6 +82,7 @@ const TARGETS = {
   p99_ms: 15,
   seeded_cpu_over_empty: 1.1,
   deep_page_over_first_page: 2,
+  installed_cpu_over_repository: 1.1,
 };
 
 interface Call {
@@ -229,6 +231,19 @@ async function check(url: string, call: Call, key: string | undefined, expected?
     throw new Error(`${call.name} on ${url} answered ${JSON.stringify(body)}, expected ${JSON.stringify(expected)}`);
   }
   return body;
+}
+
+/** Packs the server package and installs it alone in a new project under `dir` (as packages.test.ts does); its path. */
+function installPackedServer(dir: string): string {
+  const project = join(dir, 'installed');
+  mkdirSync(project, { recursive: true });
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'bench-consumer', private: true, type: 'module' }));
+  const { server } = packPackages(dir);
+  const version = (JSON.parse(readFileSync(join(root, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string }).version;
+  execFileSync('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', server, `better-sqlite3@${version}`], { cwd: project, stdio: 'ignore' });
+  // The native module this repository's install built (no install scripts ran above).
+  cpSync(join(root, 'node_modules/better-sqlite3/build'), join(project, 'node_modules/better-sqlite3/build'), { recursive: true });
+  return project;
 }
 
 async function startServer(args: string[], env: Record<string, string> = {}): Promise<Target> {
@@ -422,6 +437,23 @@ async function main(): Promise<void> {
       checkBooks('SQLite, empty', before, sqliteBooks(file, account.accountId), report);
     }
 
+    // 3b. The server as users install it (the packed tarball, installed alone in a new project) beside this
+    // repository's, on the same file, runs interleaved: what users install must cost what this repository measures.
+    if (runs('installed')) {
+      const project = installPackedServer(dir);
+      const repository = await startServer(['real', 'sqlite', file]);
+      const installed = await startServer(['installed', 'sqlite', file, project]);
+      for (const [name, call] of [['credits', CREDITS], ['inspect', INSPECT]] as const) {
+        await check(installed.url, call, account.key, call === INSPECT ? INSPECT_RESULT : undefined);
+        await measureSideBySide(call, [
+          { name: `repository_${name}`, target: repository, key: account.key },
+          { name: `installed_${name}`, target: installed, key: account.key },
+        ]);
+      }
+      await repository.stop();
+      await installed.stop();
+    }
+
     // 4. The same file after seeding many keys and usage records: the cost must not grow with the data.
     if (runs('seeded')) {
       log(`\n  seeding ${fmt(SEED_KEYS)} keys and up to ${fmt(SEED_USAGE)} usage records (at most ~${SEED_SECONDS} s)…`);
@@ -530,6 +562,8 @@ async function main(): Promise<void> {
     seeded_cpu_over_empty_credits: ratio(cpu('sqlite_seeded_credits'), cpu('sqlite_empty_beside_seeded_credits')),
     seeded_cpu_over_empty_inspect: ratio(cpu('sqlite_seeded_inspect'), cpu('sqlite_empty_beside_seeded_inspect')),
     deep_page_over_first_page: ratio(cpu('usage_deep_page'), cpu('usage_first_page')),
+    installed_cpu_over_repository_credits: ratio(cpu('installed_credits'), cpu('repository_credits')),
+    installed_cpu_over_repository_inspect: ratio(cpu('installed_inspect'), cpu('repository_inspect')),
     postgres_credits_over_bare: ratio(rps('postgres_credits'), rps('bare_credits')),
     postgres_inspect_over_bare: ratio(rps('postgres_inspect'), rps('bare_inspect')),
   };
@@ -545,6 +579,9 @@ async function main(): Promise<void> {
       (ratios.seeded_cpu_over_empty_credits ?? Infinity) <= TARGETS.seeded_cpu_over_empty &&
       (ratios.seeded_cpu_over_empty_inspect ?? Infinity) <= TARGETS.seeded_cpu_over_empty,
     deep_page_within_2x: (ratios.deep_page_over_first_page ?? Infinity) <= TARGETS.deep_page_over_first_page,
+    installed_cpu_within_10_percent:
+      (ratios.installed_cpu_over_repository_credits ?? Infinity) <= TARGETS.installed_cpu_over_repository &&
+      (ratios.installed_cpu_over_repository_inspect ?? Infinity) <= TARGETS.installed_cpu_over_repository,
   };
   for (const [name, measurement] of Object.entries(targets)) {
     if (measurement.non2xx > 0) failures.push(`${name}: ${measurement.non2xx} answers were not 2xx (or errors)`);

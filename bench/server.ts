@@ -7,11 +7,15 @@
 //                              server's options (security checked off, as the server checks it itself), fixed JSON
 //   real sqlite FILE           createApp on the SQLite file, production-like config
 //   real postgres SCHEMA       createApp on a PostgreSQL schema (BENCH_PG_URL), production-like config
+//   installed sqlite FILE DIR  the same as `real sqlite`, from the server package installed (alone, from its packed
+//                              tarball) in the project DIR: what users run
 // BENCH_GROUP_COMMIT_MS / BENCH_GROUP_COMMIT_MAX: the stores' group commit settings, to compare them.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import * as OpenApiValidator from '../vendor/express-openapi-validator.js';
 import { createApp, createLogger } from '../server/http/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { loadContract } from '../server/contract.ts';
@@ -70,10 +74,12 @@ function validatorApp(): express.Express {
   return app;
 }
 
-function realApp(store: Store): express.Express {
+type ServerModule = Pick<typeof import('../server/index.ts'), 'createApp' | 'createLogger' | 'loadConfig' | 'openStore'>;
+
+function realApp(store: Store, server: ServerModule = { createApp, createLogger, loadConfig } as ServerModule): express.Express {
   // What `NODE_ENV=production LOG_LEVEL=silent openrush serve` runs: requests validated, responses not.
-  const config = { ...loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent' }), validateResponses: false, logLevel: 'silent' };
-  return createApp({ store, config, logger: createLogger(config.logLevel) });
+  const config = { ...server.loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent' }), validateResponses: false, logLevel: 'silent' };
+  return server.createApp({ store, config, logger: server.createLogger(config.logLevel) });
 }
 
 function groupCommit(): GroupCommitOptions {
@@ -84,7 +90,7 @@ function groupCommit(): GroupCommitOptions {
 }
 
 async function main(): Promise<void> {
-  const [kind, target, where] = process.argv.slice(2);
+  const [kind, target, where, project] = process.argv.slice(2);
   // Optional methods, so that this file also drives an older checkout of the server (for before/after numbers).
   let store: (Store & { groupCommitStats?(): { batches: number; records: number; writeMs: number; writerBusyMs?: number } }) | undefined;
   let app: express.Express;
@@ -95,6 +101,10 @@ async function main(): Promise<void> {
   } else if (kind === 'real' && target === 'sqlite' && where) {
     store = openSqliteStore(where, { groupCommit: groupCommit() });
     app = realApp(store);
+  } else if (kind === 'installed' && target === 'sqlite' && where && project) {
+    const installed = (await import(pathToFileURL(join(project, 'node_modules/openrush/dist/server/index.js')).href)) as ServerModule;
+    store = installed.openStore(`sqlite:${where}`);
+    app = realApp(store, installed);
   } else if (kind === 'real' && target === 'postgres' && where && process.env.BENCH_PG_URL) {
     store = openPostgresStore(process.env.BENCH_PG_URL, { schema: where, poolSize: 10, groupCommit: groupCommit() });
     app = realApp(store);

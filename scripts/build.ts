@@ -4,12 +4,18 @@
 // Each dist/ also gets generated/ copied beside it (dist/generated/), so the relative paths the sources use
 // (`../generated/openapi.json` read at run time, `../generated/openapi.d.ts` in types) hold in dist too; generated/
 // stays the one generated place in git.
+// The server's build also bundles express-openapi-validator, as patched by patch-package (patches/), into
+// vendor/express-openapi-validator.js with esbuild, and copies it to dist/vendor/. The server imports that file, not the
+// package: the repository's server and tests and the installed tarball run the same patched code (a patch-package
+// patch applies in this repository only; the tarball would otherwise run the validator unpatched). The bundle holds
+// the validator's own dependencies too; `express` stays external (the server's own dependency, a peer of the validator).
 //   tsx scripts/build.ts [server|client]     build (both by default)
 //   tsx scripts/build.ts --if-stale          build only what is older than its sources (the test run does this)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildSync } from 'esbuild';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -26,7 +32,7 @@ export const TARGETS = {
   server: {
     tsconfig: 'tsconfig.build.json',
     outDir: 'dist',
-    sources: ['server', 'generated', 'tsconfig.json', 'tsconfig.build.json'],
+    sources: ['server', 'generated', 'tsconfig.json', 'tsconfig.build.json', 'patches', 'node_modules/express-openapi-validator/dist'],
     generated: ['openapi.json', 'openapi-3.0.json', 'openapi.d.ts'],
   },
   client: {
@@ -39,6 +45,10 @@ export const TARGETS = {
 export type TargetName = keyof typeof TARGETS;
 
 const STAMP = '.build-stamp';
+
+/** The patched validator, bundled: vendor/ in the repository (what server/http/app.ts imports), dist/vendor/ in the package. */
+export const VENDORED_VALIDATOR = 'vendor/express-openapi-validator.js';
+const VALIDATOR_PATCH = 'patches/express-openapi-validator+5.6.2.patch';
 
 function* files(path: string): Generator<string> {
   if (!existsSync(path)) return;
@@ -54,6 +64,7 @@ export function isStale(name: TargetName): boolean {
   const target = TARGETS[name];
   const stamp = join(root, target.outDir, STAMP);
   if (!existsSync(stamp)) return true;
+  if (name === 'server' && !existsSync(join(root, VENDORED_VALIDATOR))) return true;
   const built = statSync(stamp).mtimeMs;
   return target.sources.some((source) => [...files(join(root, source))].some((file) => statSync(file).mtimeMs > built));
 }
@@ -68,16 +79,46 @@ function rewriteDeclarationSpecifiers(dir: string): void {
   }
 }
 
+/** Bundles the patched express-openapi-validator into vendor/; refuses to bundle an unpatched one. */
+export function bundleValidator(): void {
+  try {
+    // The patch reverses cleanly only where it is applied: the check git itself makes, not a search for a marker.
+    execFileSync('git', ['apply', '--reverse', '--check', VALIDATOR_PATCH], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(`node_modules/express-openapi-validator is not patched (run \`npx patch-package\`): ${stderr.trim()}`);
+  }
+  buildSync({
+    stdin: { contents: "export { middleware, error, resolvers, serdes } from 'express-openapi-validator';", resolveDir: root, loader: 'js' },
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['express'],
+    // The bundled CommonJS require()s express and Node's built-ins; ESM has no require of its own.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
+    legalComments: 'inline',
+    outfile: join(root, VENDORED_VALIDATOR),
+    logLevel: 'warning',
+  });
+}
+
 export function build(name: TargetName): void {
   const target = TARGETS[name];
   const outDir = join(root, target.outDir);
   rmSync(outDir, { recursive: true, force: true });
+  if (name === 'server') bundleValidator();
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, target.tsconfig)], {
     cwd: root,
     stdio: 'inherit',
   });
   mkdirSync(join(outDir, 'generated'), { recursive: true });
   for (const file of target.generated) copyFileSync(join(root, 'generated', file), join(outDir, 'generated', file));
+  if (name === 'server') {
+    mkdirSync(join(outDir, 'vendor'), { recursive: true });
+    copyFileSync(join(root, VENDORED_VALIDATOR), join(outDir, VENDORED_VALIDATOR));
+  }
   rewriteDeclarationSpecifiers(outDir);
   writeFileSync(join(outDir, STAMP), `${new Date().toISOString()}\n`);
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildIfStale } from './build.ts';
+import { withPublishedManifest } from './publish-manifest.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -21,12 +22,15 @@ export interface Tarballs {
 export function packPackages(destination: string): Tarballs {
   buildIfStale();
   const pack = (dir: string): string => {
-    // --ignore-scripts: the build above is the one `prepare`/`prepack` would run.
-    const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', destination], {
-      cwd: join(root, dir),
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // --ignore-scripts: the build above is the one `prepack` would run, and the package.json the server's
+    // prepack/postpack put in place for packing (see publish-manifest.ts) is put in place here.
+    const npmPack = () =>
+      execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', destination], {
+        cwd: join(root, dir),
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    const out = dir === '.' ? withPublishedManifest(npmPack) : npmPack();
     const [packed] = JSON.parse(out) as Array<{ filename: string }>;
     return join(destination, packed!.filename);
   };

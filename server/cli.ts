@@ -1,13 +1,13 @@
 // The operator CLI: `openrush serve | migrate | accounts create | credits grant`. All honour DATABASE_URL.
 import type { Server, ServerResponse } from 'node:http';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+// Only light modules are imported here: the store (kysely and the database drivers) and the HTTP app (express, the
+// validator, the MCP SDK) are imported by the commands that use them, so `--help` and a bad argument answer at once.
 import { createAccountWithKey } from './accounts.ts';
 import { CommandUsageError, mockCommand, MOCK_USAGE, verifyCommand, VERIFY_USAGE } from './ci-commands.ts';
-import { createApp, createLogger } from './http/app.ts';
 import { systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig, parsePort } from './config.ts';
 import { createIdGenerator } from './ids.ts';
-import { openStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 
 const ENVIRONMENT = `Environment: DATABASE_URL (unset: ./data/openrush.db; sqlite:/path/file.db; postgres://…), LOG_LEVEL.`;
@@ -154,12 +154,13 @@ function listenFailure(error: NodeJS.ErrnoException, options: ServeOptions): str
 
 const MAINTENANCE_INTERVAL_MS = 6 * 60 * 60 * 1000;
 
-function open(config: Config): Store {
+async function open(config: Config): Promise<Store> {
+  const { openStore } = await import('./store/index.ts');
   return openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
 }
 
 async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = open(config);
+  const store = await open(config);
   try {
     await store.migrate();
     return await work(store);
@@ -172,7 +173,8 @@ async function withStore<T>(config: Config, work: (store: Store) => Promise<T>):
 class ServeError extends Error {}
 
 async function serve(config: Config, options: ServeOptions): Promise<void> {
-  const store = open(config);
+  const { createApp, createLogger } = await import('./http/app.ts');
+  const store = await open(config);
   try {
     await store.migrate();
   } catch (error) {

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
+// The patched validator, bundled by scripts/build.ts: the same file here and in the published package.
+import * as OpenApiValidator from '../../vendor/express-openapi-validator.js';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { createAuthenticator } from '../auth.ts';

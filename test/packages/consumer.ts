@@ -1,4 +1,4 @@
-// A TypeScript consumer of both packages, compiled with tsc --strict (and exactOptionalPropertyTypes) under
+// A TypeScript consumer of the client (installed alone), compiled with tsc --strict (and exactOptionalPropertyTypes) under
 // module nodenext and under moduleResolution bundler. The README's example, verbatim, comes first.
 import { createOpenRushClient } from '@openrush/client';
 
@@ -8,8 +8,7 @@ if (error) console.error(response.status, error.detail); // error is typed as th
 else for (const record of data) console.log(record.endpoint, record.status_code);
 
 import { allApiKeys, OpenRushError, unwrap, type ApiKey, type paths } from '@openrush/client';
-import { createApp, loadConfig, openStore, type ToolDefinition } from 'openrush';
-import type { components } from 'openrush/types';
+import type { components } from '@openrush/client';
 
 const balance: number = (await unwrap(openrush.GET('/v1/me/credits'))).balance;
 const keys: ApiKey[] = [];
@@ -21,8 +20,4 @@ const usagePath: UsagePath = '/v1/me/usage';
 const problem: components['schemas']['Problem']['status'] = 400;
 // @ts-expect-error the contract has no such path: the types are the contract's, not `any`
 void openrush.GET('/v1/no-such-path');
-
-const tools: ToolDefinition[] = [];
-const store = openStore('sqlite::memory:');
-const app = createApp({ store, config: loadConfig({}), tools });
-console.log(balance, keys.length, requestId, usagePath, problem, typeof app.listen);
+console.log(balance, keys.length, requestId, usagePath, problem);

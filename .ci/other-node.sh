@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The vitest suite (SQLite) on another Node, in a copy of this tree whose native module (better-sqlite3) is rebuilt
-# for that Node's ABI, so the tree itself keeps its Node 20 build.
-#   .ci/node24.sh NODE_HOME COPY_DIR     NODE_HOME holds bin/node and include/node (the npm `node` package's)
+# for that Node's ABI, so the tree itself keeps its Node 20 build. .ci/run calls it once per extra Node (22, 24).
+#   .ci/other-node.sh NODE_HOME COPY_DIR     NODE_HOME holds bin/node and include/node (the npm `node` package's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node_home=$1
