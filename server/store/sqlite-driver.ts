@@ -82,6 +82,12 @@ class AsyncSqliteDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, IOERR, NOMEM): a ROLLBACK then would
+    // fail ("no transaction is active") and its error would hide the one that matters.
+    if (this.owner === connection && !this.db.inTransaction) {
+      this.release();
+      return;
+    }
     await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
 

@@ -253,12 +253,16 @@ export class SqliteWriterThread {
     return ((await this.ask({ type: 'durability' })) as { durability: Record<string, string> }).durability;
   }
 
-  /** Test hook (test/store/sqlite-faults.test.ts): makes the thread exit as if it had failed. */
-  async stopForTest(): Promise<void> {
+  /**
+   * Test hook (test/store/sqlite-faults.test.ts): the thread stops as a fatal error would stop it: `exit` once it
+   * has finished what it is doing, `terminate` at once, even in the middle of a batch.
+   */
+  async stopForTest(how: 'exit' | 'terminate'): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
     const stopped = new Promise((done) => worker.once('exit', done));
-    worker.postMessage({ type: 'exit' });
+    if (how === 'exit') worker.postMessage({ type: 'exit' });
+    else void worker.terminate();
     await stopped;
   }
 

@@ -172,13 +172,13 @@ export class SqliteStore extends KyselyStore {
   }
 
   /** How many batches the writer has written, holding how many records (the bench reports the mean batch). */
-  groupCommitStats(): { batches: number; records: number; writeMs: number; writerBusyMs?: number } {
-    return { ...this.writer.stats, ...(this.thread ? { writerBusyMs: this.thread.busyMs } : {}) };
+  groupCommitStats(): { batches: number; records: number; writeMs: number; writerBusyMs?: number; writerRestarts?: number } {
+    return { ...this.writer.stats, ...(this.thread ? { writerBusyMs: this.thread.busyMs, writerRestarts: this.thread.restarts } : {}) };
   }
 
   /** Test hook (test/store/sqlite-faults.test.ts): the writer thread stops as a fatal error would stop it. */
-  async stopWriterThreadForTest(): Promise<void> {
-    await this.thread?.stopForTest();
+  async stopWriterThreadForTest(how: 'exit' | 'terminate'): Promise<void> {
+    await this.thread?.stopForTest(how);
   }
 
   override async close(): Promise<void> {
