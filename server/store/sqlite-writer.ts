@@ -131,19 +131,23 @@ function resume(items) {
   if (found.length === 0) return writeBatch(s, db, items);
   return items.map((item) => (found.includes(item.record.id) ? null : ['unknown']));
 }
+let exitAfterCommit = false;
 parentPort.on('message', (message) => {
   try {
     if (message.type === 'batch') {
       statements();
       const started = performance.now();
       const outcomes = message.resume ? resume(message.items) : writeBatch(s, db, message.items);
+      if (exitAfterCommit) process.exit(1); // test hook, below
       parentPort.postMessage({ id: message.id, outcomes, busyMs: performance.now() - started });
     } else if (message.type === 'durability') {
       const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(db.pragma('synchronous', { simple: true }))] || 'unknown';
       parentPort.postMessage({ id: message.id, durability: { journal_mode: String(db.pragma('journal_mode', { simple: true })), synchronous } });
     } else if (message.type === 'exit') {
-      // Test hook (test/store/sqlite-faults.test.ts): the thread dies, as it would on a fatal error.
-      process.exit(1);
+      // Test hook (test/store/sqlite-faults.test.ts): the thread dies, as it would on a fatal error: now, or
+      // between the next batch's COMMIT and its answer.
+      if (message.afterNextCommit) exitAfterCommit = true;
+      else process.exit(1);
     } else if (message.type === 'close') {
       db.close();
       parentPort.postMessage({ id: message.id, closed: true });
@@ -255,14 +259,15 @@ export class SqliteWriterThread {
 
   /**
    * Test hook (test/store/sqlite-faults.test.ts): the thread stops as a fatal error would stop it: `exit` once it
-   * has finished what it is doing, `terminate` at once, even in the middle of a batch.
+   * has finished what it is doing, `terminate` at once (even in the middle of a batch), `after-next-commit`
+   * between the next batch's COMMIT and its answer. Resolves once it has stopped.
    */
-  async stopForTest(how: 'exit' | 'terminate'): Promise<void> {
+  async stopForTest(how: 'exit' | 'terminate' | 'after-next-commit'): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
     const stopped = new Promise((done) => worker.once('exit', done));
-    if (how === 'exit') worker.postMessage({ type: 'exit' });
-    else void worker.terminate();
+    if (how === 'terminate') void worker.terminate();
+    else worker.postMessage({ type: 'exit', afterNextCommit: how === 'after-next-commit' });
     await stopped;
   }
 

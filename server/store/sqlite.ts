@@ -177,7 +177,7 @@ export class SqliteStore extends KyselyStore {
   }
 
   /** Test hook (test/store/sqlite-faults.test.ts): the writer thread stops as a fatal error would stop it. */
-  async stopWriterThreadForTest(how: 'exit' | 'terminate'): Promise<void> {
+  async stopWriterThreadForTest(how: 'exit' | 'terminate' | 'after-next-commit'): Promise<void> {
     await this.thread?.stopForTest(how);
   }
 
