@@ -3,7 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { redactPath, redactSecrets } from '../endpoint.ts';
-import { isConnectionError } from '../store/index.ts';
+import { isStoreUnavailable } from '../store/index.ts';
 import { NOT_UTF8, notUtf8Body } from './well-formed.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from '../problem.ts';
 
@@ -42,8 +42,11 @@ function isValidatorError(error: unknown): error is ValidatorError {
 
 export function toProblem(error: unknown, req: Request): Problem {
   if (error instanceof Problem) return error;
-  if (isConnectionError(error)) {
-    return new Problem('service_unavailable', 'The database cannot be reached. Try again shortly.', { headers: { 'Retry-After': '1' } });
+  if (isStoreUnavailable(error)) {
+    // Busy, full, unreachable: which one is the operator's to read in the log (5xx are logged with their cause).
+    return new Problem('service_unavailable', 'The database cannot take this request right now. Try again shortly.', {
+      headers: { 'Retry-After': '1' },
+    });
   }
   const bodyParserType = (error as { type?: unknown } | null)?.type;
   if (bodyParserType === 'entity.too.large') {

@@ -3,8 +3,6 @@ import type { Store } from './types.ts';
 import { openSqliteStore } from './sqlite.ts';
 import { openPostgresStore, type PostgresOptions } from './postgres.ts';
 
-export { isConnectionError } from './postgres.ts';
-
 export type { Store } from './types.ts';
 export * from './errors.ts';
 

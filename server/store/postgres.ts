@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
-import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
+import { BudgetExceededError, InsufficientCreditsError, isConnectionError } from './errors.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
@@ -344,14 +344,4 @@ export class PostgresStore extends KyselyStore {
 
 function usageColumns(records: UsageRow[]): unknown[][] {
   return USAGE_COLUMNS.map(([column]) => records.map((record) => record[column]));
-}
-
-/** True for errors that mean "the database cannot be reached right now" (answered 503, not 500). */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (/^08/.test(code) || ['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code))) {
-    return true;
-  }
-  const message = (error as Error | null)?.message ?? '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
 }

@@ -8,7 +8,7 @@
 // each item's outcome (null when written, or the refusal), or the error that rolled the whole batch back.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { BudgetExceededError, InsufficientCreditsError } from './errors.ts';
+import { BudgetExceededError, InsufficientCreditsError, StoreUnavailableError } from './errors.ts';
 import type { ItemOutcome, UsageItem } from './group-commit.ts';
 import type { RecordUsageOptions, UsageRow } from './types.ts';
 
@@ -28,6 +28,7 @@ export const WRITE_SQL = {
     '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
     '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool)',
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
+  written: 'select 1 from usage_records where id = ?',
   begin: 'begin immediate',
   commit: 'commit',
   rollback: 'rollback',
@@ -37,10 +38,15 @@ export const WRITE_SQL = {
 } as const;
 
 /** The settings every connection that writes uses (see sqlite.ts for why FULL). */
-export const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'foreign_keys = ON', 'busy_timeout = 5000'] as const;
+export const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'foreign_keys = ON'] as const;
+/**
+ * The writer thread waits for another process's write lock inside SQLite, up to this long: off the event loop, so
+ * nothing else waits with it; past it the batch fails with SQLITE_BUSY and its callers are answered 503.
+ */
+const THREAD_BUSY_TIMEOUT = 'busy_timeout = 5000';
 
 /** An item's refusal as it crosses the thread boundary. */
-type WireOutcome = null | ['budget', number, string] | ['credits', number, number];
+type WireOutcome = null | ['budget', number, string] | ['credits', number, number] | ['unknown'];
 
 // The steps of one batch, as plain JavaScript source: the writer thread runs them, and so does the store itself for an
 // in-memory database (which no other connection can see), so there is one copy of the charging rules. One transaction
@@ -100,6 +106,7 @@ export const writeBatchInThread = new Function(`${WRITE_BATCH_SOURCE}\nreturn wr
 /** An item's outcome as the group commit wants it: undefined when written, the refusal otherwise. */
 export function outcomeOf(outcome: WireOutcome): ItemOutcome {
   if (outcome === null) return undefined;
+  if (outcome[0] === 'unknown') return new StoreUnavailableError('the SQLite writer thread stopped; this record was not written');
   return outcome[0] === 'budget' ? new BudgetExceededError(outcome[1], outcome[2]) : new InsufficientCreditsError(outcome[1], outcome[2]);
 }
 
@@ -115,16 +122,32 @@ function statements() {
   return s;
 }
 ${WRITE_BATCH_SOURCE}
+// A batch sent again after the previous thread stopped with it in flight: that thread may have committed it (and
+// stopped before answering) or not. One transaction wrote all of its records, so if any of them is there, it
+// committed: the records found were written, the others were refused then (nothing of them was written; their
+// callers are answered 503 and retry). If none is there, it did not commit (or refused every item): write it now.
+function resume(items) {
+  const found = items.filter((item) => s.written.get(item.record.id) !== undefined).map((item) => item.record.id);
+  if (found.length === 0) return writeBatch(s, db, items);
+  return items.map((item) => (found.includes(item.record.id) ? null : ['unknown']));
+}
+let exitAfterCommit = false;
 parentPort.on('message', (message) => {
   try {
     if (message.type === 'batch') {
       statements();
       const started = performance.now();
-      const outcomes = writeBatch(s, db, message.items);
+      const outcomes = message.resume ? resume(message.items) : writeBatch(s, db, message.items);
+      if (exitAfterCommit) process.exit(1); // test hook, below
       parentPort.postMessage({ id: message.id, outcomes, busyMs: performance.now() - started });
     } else if (message.type === 'durability') {
       const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(db.pragma('synchronous', { simple: true }))] || 'unknown';
       parentPort.postMessage({ id: message.id, durability: { journal_mode: String(db.pragma('journal_mode', { simple: true })), synchronous } });
+    } else if (message.type === 'exit') {
+      // Test hook (test/store/sqlite-faults.test.ts): the thread dies, as it would on a fatal error: now, or
+      // between the next batch's COMMIT and its answer.
+      if (message.afterNextCommit) exitAfterCommit = true;
+      else process.exit(1);
     } else if (message.type === 'close') {
       db.close();
       parentPort.postMessage({ id: message.id, closed: true });
@@ -141,51 +164,73 @@ type Reply =
   | { id: number; closed: true }
   | { id: number; error: { message: string; code?: string } };
 
+/**
+ * The writer thread. If it dies (an uncaught error, a crash of the native code, terminate()), the next request
+ * starts a new one; the batch that was in flight is sent to the new thread, which finds out whether it committed
+ * (see resume above): so its callers are answered as the database says, never charged twice, never told "written"
+ * of a record that is not.
+ */
 export class SqliteWriterThread {
-  private readonly worker: Worker;
+  private worker: Worker | undefined;
   private readonly waiting = new Map<number, { resolve(reply: Reply): void; reject(error: unknown): void }>();
   private nextId = 1;
-  private exited: Error | undefined;
+  private closed = false;
+  /** Threads started after the first, because the one before stopped. */
+  restarts = 0;
 
-  constructor(file: string) {
-    this.worker = new Worker(WORKER_SOURCE, {
+  constructor(private readonly file: string) {
+    this.worker = this.start();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       // Plain CommonJS needing no loader: none of the parent's flags (--import tsx, --input-type=module, …).
       execArgv: [],
-      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file, sql: WRITE_SQL, pragmas: PRAGMAS },
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: this.file, sql: WRITE_SQL, pragmas: [...PRAGMAS, THREAD_BUSY_TIMEOUT] },
     });
     // Only a pending request keeps the process alive (see ask).
-    this.worker.unref();
-    this.worker.on('message', (reply: Reply) => {
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.settle(reply.id);
       if ('error' in reply) waiter.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
       else waiter.resolve(reply);
     });
-    const fail = (error: Error) => {
-      this.exited = error;
+    let cause: Error | undefined;
+    worker.on('error', (error) => {
+      cause = error;
+    });
+    worker.on('exit', (code) => {
+      // The next request starts a new thread (not this handler: a thread that cannot even start would loop).
+      if (this.worker === worker) this.worker = undefined;
+      const error = new WriterThreadStopped(`the SQLite writer thread stopped (exit code ${code})`, { cause });
       for (const [id, waiter] of [...this.waiting]) {
         this.settle(id);
         waiter.reject(error);
       }
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`the SQLite writer thread exited (${code})`)));
+    });
+    return worker;
   }
 
   private settle(id: number): void {
     this.waiting.delete(id);
-    if (this.waiting.size === 0) this.worker.unref();
+    if (this.waiting.size === 0) this.worker?.unref();
   }
 
   private ask(message: Record<string, unknown>): Promise<Reply> {
-    if (this.exited) return Promise.reject(this.exited);
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    if (!this.worker) {
+      this.worker = this.start();
+      this.restarts += 1;
+    }
+    const worker = this.worker;
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage({ ...message, id });
+      worker.ref();
+      worker.postMessage({ ...message, id });
     });
   }
 
@@ -194,7 +239,16 @@ export class SqliteWriterThread {
 
   async commit(items: UsageItem[]): Promise<ItemOutcome[]> {
     // Only the data crosses: the items are the queue's waiters, with their callbacks.
-    const reply = (await this.ask({ type: 'batch', items: items.map(({ record, options }) => ({ record, options })) })) as Extract<Reply, { outcomes: unknown }>;
+    const batch = items.map(({ record, options }) => ({ record, options }));
+    let reply: Extract<Reply, { outcomes: unknown }>;
+    try {
+      reply = (await this.ask({ type: 'batch', items: batch })) as typeof reply;
+    } catch (error) {
+      if (!(error instanceof WriterThreadStopped)) throw error;
+      // Once more, on a new thread, which first looks whether the stopped one committed it. If that one stops
+      // too, the callers are answered 503.
+      reply = (await this.ask({ type: 'batch', items: batch, resume: true })) as typeof reply;
+    }
     this.busyMs += reply.busyMs;
     return reply.outcomes.map(outcomeOf);
   }
@@ -203,8 +257,27 @@ export class SqliteWriterThread {
     return ((await this.ask({ type: 'durability' })) as { durability: Record<string, string> }).durability;
   }
 
+  /**
+   * Test hook (test/store/sqlite-faults.test.ts): the thread stops as a fatal error would stop it: `exit` once it
+   * has finished what it is doing, `terminate` at once (even in the middle of a batch), `after-next-commit`
+   * between the next batch's COMMIT and its answer. Resolves once it has stopped.
+   */
+  async stopForTest(how: 'exit' | 'terminate' | 'after-next-commit'): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const stopped = new Promise((done) => worker.once('exit', done));
+    if (how === 'terminate') void worker.terminate();
+    else worker.postMessage({ type: 'exit', afterNextCommit: how === 'after-next-commit' });
+    await stopped;
+  }
+
   async close(): Promise<void> {
-    if (!this.exited) await this.ask({ type: 'close' });
-    await this.worker.terminate();
+    if (this.closed) return;
+    if (this.worker) await this.ask({ type: 'close' });
+    this.closed = true;
+    await this.worker?.terminate();
   }
 }
+
+/** The thread stopped while a request to it was pending (it is restarted on the next request). */
+class WriterThreadStopped extends StoreUnavailableError {}

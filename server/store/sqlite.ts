@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
 import { outcomeOf, PRAGMAS, SqliteWriterThread, WRITE_SQL, writeBatchInThread } from './sqlite-writer.ts';
+import { AsyncSqliteDialect, withoutBlocking } from './sqlite-driver.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
 
 const RETENTION_BATCH = 1000;
@@ -58,9 +59,11 @@ function sqliteHooks(): DialectHooks {
 function configure(database: BetterSqlite3.Database): void {
   // synchronous = FULL: a COMMIT returns only once the WAL is fsynced, so an acknowledged record survives a power
   // loss, not only a crash of the process. Affordable because usage records are committed in groups (one fsync per
-  // batch), on a thread of their own (sqlite-writer.ts). busy_timeout: another process (the operator CLI granting
-  // credits, say) may hold the write lock for a moment.
+  // batch), on a thread of their own (sqlite-writer.ts). busy_timeout = 0: this connection is on the event loop,
+  // where a wait for another process's lock (the operator CLI granting credits, say) would stall every request;
+  // the driver waits for it with timers instead (sqlite-driver.ts).
   for (const pragma of PRAGMAS) database.pragma(pragma);
+  database.pragma('busy_timeout = 0');
 }
 
 /**
@@ -75,6 +78,7 @@ export class SqliteStore extends KyselyStore {
   private readonly reader: BetterSqlite3.Database;
   private readonly writer: GroupCommit;
   private readonly thread: SqliteWriterThread | undefined;
+  private readonly dialect: AsyncSqliteDialect;
   private read!: {
     credentialByHash: BetterSqlite3.Statement<[string, string], CredentialRow>;
     credentialChanges: BetterSqlite3.Statement<[], { version: number }>;
@@ -96,10 +100,13 @@ export class SqliteStore extends KyselyStore {
     private readonly database: BetterSqlite3.Database,
     options: SqliteOptions = {},
   ) {
-    super(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqliteHooks());
+    const dialect = new AsyncSqliteDialect(database);
+    super(new Kysely<Database>({ dialect }), sqliteHooks());
+    this.dialect = dialect;
     const inMemory = file === ':memory:';
     this.reader = inMemory ? database : new BetterSqlite3(file);
-    if (this.reader !== database) this.reader.pragma('busy_timeout = 5000');
+    // WAL readers do not wait for writers; what rare BUSY they meet (a WAL recovery) is waited out with timers.
+    if (this.reader !== database) this.reader.pragma('busy_timeout = 0');
     this.thread = inMemory ? undefined : new SqliteWriterThread(file);
     const thread = this.thread;
     this.writer = new GroupCommit(thread ? (items) => thread.commit(items) : (items) => this.commitBatch(items), options.groupCommit);
@@ -133,10 +140,10 @@ export class SqliteStore extends KyselyStore {
     this.prepare();
     // The version first, then the row: a row kept with version v was read after v, so while the counter still
     // says v nothing has changed it since. Rows not found are not kept (they are refusals, and rare).
-    const version = this.credentialVersion();
+    const version = await withoutBlocking(() => this.credentialVersion());
     const cached = this.credentials.get(keyHash);
     if (cached?.version === version) return cached.row;
-    const row = this.read.credentialByHash.get(keyHash, keyHash);
+    const row = await withoutBlocking(() => this.read.credentialByHash.get(keyHash, keyHash));
     if (!row) return undefined;
     if (this.credentials.size >= CREDENTIALS_CACHED) this.credentials.clear();
     this.credentials.set(keyHash, { version, row: Object.freeze(row) });
@@ -157,7 +164,7 @@ export class SqliteStore extends KyselyStore {
 
   override async getBalance(accountId: string): Promise<number | undefined> {
     this.prepare();
-    return this.read.balance.get(accountId)?.balance;
+    return (await withoutBlocking(() => this.read.balance.get(accountId)))?.balance;
   }
 
   override recordUsage(record: UsageRow, options: RecordUsageOptions = {}): Promise<void> {
@@ -165,8 +172,13 @@ export class SqliteStore extends KyselyStore {
   }
 
   /** How many batches the writer has written, holding how many records (the bench reports the mean batch). */
-  groupCommitStats(): { batches: number; records: number; writeMs: number; writerBusyMs?: number } {
-    return { ...this.writer.stats, ...(this.thread ? { writerBusyMs: this.thread.busyMs } : {}) };
+  groupCommitStats(): { batches: number; records: number; writeMs: number; writerBusyMs?: number; writerRestarts?: number } {
+    return { ...this.writer.stats, ...(this.thread ? { writerBusyMs: this.thread.busyMs, writerRestarts: this.thread.restarts } : {}) };
+  }
+
+  /** Test hook (test/store/sqlite-faults.test.ts): the writer thread stops as a fatal error would stop it. */
+  async stopWriterThreadForTest(how: 'exit' | 'terminate' | 'after-next-commit'): Promise<void> {
+    await this.thread?.stopForTest(how);
   }
 
   override async close(): Promise<void> {
@@ -179,8 +191,8 @@ export class SqliteStore extends KyselyStore {
   /** In-thread writing (in-memory databases): the writer thread's very steps (sqlite-writer.ts), on this connection. */
   private async commitBatch(items: UsageItem[]): Promise<ItemOutcome[]> {
     this.prepare();
-    // Through Kysely's connection, so the batch never lands inside a transaction Kysely has open on it.
-    return this.db.connection().execute(async () => writeBatchInThread(this.write, this.database, items).map(outcomeOf));
+    // Once no transaction is open on Kysely's connection, so the batch never lands inside one.
+    return this.dialect.driver.exclusive(() => writeBatchInThread(this.write, this.database, items).map(outcomeOf));
   }
 }
 
