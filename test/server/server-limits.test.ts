@@ -71,6 +71,16 @@ describe('server timeouts', () => {
       type: 'https://openrush.io/problems/request_timeout',
       contentType: 'application/problem+json; charset=utf-8',
     });
+    // The usage record says what the client got.
+    type UsageRecord = { endpoint: string; status_code: number; error_type: string | null };
+    let record: UsageRecord | undefined;
+    // Written when the app notices the body ended, just after the socket closed.
+    for (let i = 0; i < 50 && !record; i++) {
+      const records = (await (await server.call('/v1/me/usage?limit=5')).json()) as UsageRecord[];
+      record = records.find((item) => item.endpoint === '/v1/tools/inspect_domain');
+      if (!record) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(record).toMatchObject({ status_code: 408, error_type: 'request_timeout' });
     // Nothing went wrong on the server's side.
     expect(server.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
   });
