@@ -1291,7 +1291,7 @@ export interface components {
                 "application/json": components["schemas"]["Health"];
             };
         };
-        /** @description The request does not match the contract (unknown field or query parameter, wrong type, out of range). */
+        /** @description The request does not match the contract (unknown field or query parameter, wrong type, out of range, a body nested more than 64 levels deep). */
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];

@@ -206,6 +206,13 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     store.kind === 'sqlite' ? durability.synchronous === 'FULL' : durability.fsync === 'on' && durability.synchronous_commit !== 'off';
   if (powerLossSafe) logger.info({ durability }, 'database durability: acknowledged records survive a power loss');
   else logger.warn({ durability }, 'database durability: acknowledged records survive a crash of this process, NOT a power loss');
+  // Express then takes the client's address from the leftmost X-Forwarded-For, which the client writes itself.
+  if (config.trustProxy === true) {
+    logger.warn(
+      { trust_proxy: true },
+      'OPENRUSH_TRUST_PROXY=true trusts every hop: any client can set X-Forwarded-For and escape the failed-authentication throttle; set the number of proxies (e.g. 1) or their addresses',
+    );
+  }
   const app = createApp({ store, config, logger });
   const server: Server = options.host === undefined ? app.listen(options.port) : app.listen(options.port, options.host);
   try {

@@ -1,4 +1,5 @@
 // Configuration, read once from the environment by the CLI and passed to createApp.
+import { isIP } from 'node:net';
 import type { SessionConfig } from './sessions.ts';
 export interface Config {
   port: number;
@@ -15,8 +16,13 @@ export interface Config {
   bodyLimitBytes: number;
   /** last_used_at of a key is written at most once per this many milliseconds. */
   lastUsedGranularityMs: number;
-  /** Express `trust proxy` setting, for the client address behind a load balancer. */
+  /**
+   * Express `trust proxy` setting (OPENRUSH_TRUST_PROXY), for the client address behind a load balancer: a hop
+   * count, or the proxies' addresses; `true` trusts every hop, so any client can choose its address (serve warns).
+   */
   trustProxy: boolean | number | string;
+  /** The HTTP server's limits (serve, and any server made by the app's listen). */
+  server: ServerLimits;
   /** Dashboard session tokens (Supabase JWTs); off when neither a JWKS nor a secret is set. */
   session: SessionConfig;
   /** Failed authentications one client address may make per minute before it is answered 429 for a minute. */
@@ -29,6 +35,20 @@ export interface Config {
   publicUrl: string | undefined;
   /** OAuth authorization servers named in the protected-resource metadata (the Dashboard's, e.g. Supabase auth). */
   authorizationServers: string[];
+}
+
+/** How long a client may take, and how many connections it may hold; each from an OPENRUSH_* variable. */
+export interface ServerLimits {
+  /** OPENRUSH_HEADERS_TIMEOUT_MS: the request line and headers must have arrived within this (else 408). */
+  headersTimeoutMs: number;
+  /** OPENRUSH_REQUEST_TIMEOUT_MS: the whole request, body included, must have arrived within this (else 408). */
+  requestTimeoutMs: number;
+  /** OPENRUSH_KEEP_ALIVE_TIMEOUT_MS: an idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** OPENRUSH_IDLE_TIMEOUT_MS: a connection on which nothing moves either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** OPENRUSH_MAX_CONNECTIONS: connections past this many open at once are closed as they arrive. */
+  maxConnections: number;
 }
 
 function absoluteUrls(value: string | undefined, name: string): string[] {
@@ -88,10 +108,55 @@ export function parseCorsOrigins(value: string | undefined): string[] {
   });
 }
 
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, `address/prefix` (or an IPv4 `address/netmask`), or one of Express's names for ranges. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address = '', range, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (range === undefined) return true;
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= (version === 4 ? 32 : 128);
+  return version === 4 && isIP(range) === 4;
+}
+
+/** `false` (default), a hop count, a comma-separated list of proxy addresses, or `true` (every hop). */
 function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
   if (value === undefined || value === '' || value === 'false') return false;
   if (value === 'true') return true;
-  return /^\d+$/.test(value) ? Number(value) : value;
+  if (/^\d{1,3}$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  const wrong = entries.find((entry) => !isProxyAddress(entry));
+  if (wrong !== undefined) {
+    throw new ConfigError(
+      `OPENRUSH_TRUST_PROXY must be a hop count (e.g. 1), a comma-separated list of proxy addresses or CIDRs (e.g. 10.0.0.0/8,loopback), true or false; got "${wrong.slice(0, 60)}"`,
+    );
+  }
+  return entries.join(',');
+}
+
+function milliseconds(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw new ConfigError(`${name} must be a whole number of milliseconds of at least 1, got "${value.slice(0, 20)}"`);
+  return Number(value);
+}
+
+function parseServerLimits(env: NodeJS.ProcessEnv): ServerLimits {
+  const limits: ServerLimits = {
+    headersTimeoutMs: milliseconds(env.OPENRUSH_HEADERS_TIMEOUT_MS, 'OPENRUSH_HEADERS_TIMEOUT_MS', 10_000),
+    requestTimeoutMs: milliseconds(env.OPENRUSH_REQUEST_TIMEOUT_MS, 'OPENRUSH_REQUEST_TIMEOUT_MS', 30_000),
+    keepAliveTimeoutMs: milliseconds(env.OPENRUSH_KEEP_ALIVE_TIMEOUT_MS, 'OPENRUSH_KEEP_ALIVE_TIMEOUT_MS', 5_000),
+    idleTimeoutMs: milliseconds(env.OPENRUSH_IDLE_TIMEOUT_MS, 'OPENRUSH_IDLE_TIMEOUT_MS', 30_000),
+    maxConnections: wholeNumber(env.OPENRUSH_MAX_CONNECTIONS, 'OPENRUSH_MAX_CONNECTIONS', 1000),
+  };
+  // Node refuses a headers timeout longer than the request's (the headers are part of the request).
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(
+      `OPENRUSH_HEADERS_TIMEOUT_MS (${limits.headersTimeoutMs}) must not be longer than OPENRUSH_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs})`,
+    );
+  }
+  return limits;
 }
 
 function wholeNumber(value: string | undefined, name: string, fallback: number): number {
@@ -115,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: 64 * 1024,
     lastUsedGranularityMs: 60_000,
     trustProxy: parseTrustProxy(env.OPENRUSH_TRUST_PROXY),
+    server: parseServerLimits(env),
     session: {
       jwksUrl: env.OPENRUSH_SESSION_JWKS_URL || undefined,
       jwksFile: env.OPENRUSH_SESSION_JWKS_FILE || undefined,

@@ -35,6 +35,8 @@ export interface RequestContext {
   problem?: Problem;
   /** Size of the request body as received. */
   requestBytes: number;
+  /** Node cut the request off (headers or request timeout) and answered 408 on the socket: it is recorded as such. */
+  timedOut?: boolean;
   /** The request arrived as HEAD; it is handled as the GET it mirrors. */
   head?: boolean;
   /** The usage record was already written (with a charge) by the handler. */

@@ -3,6 +3,7 @@
 // cannot reveal it. Lookups go by a hash of the Idempotency-Key, never by the key itself.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
+import { MAX_JSON_DEPTH } from './json-walk.ts';
 import { Problem } from './problem.ts';
 import { IdempotencyConflictError } from './store/errors.ts';
 import type { IdempotencyRow, Store } from './store/types.ts';
@@ -19,13 +20,16 @@ export function idempotencyKeyHash(accountId: string, idempotencyKey: string): s
 
 /** A stable hash of a JSON request body: same fields, same values, same hash, whatever the key order. */
 export function requestHash(body: unknown): string {
-  const canonical = (value: unknown): unknown =>
-    Array.isArray(value)
-      ? value.map(canonical)
+  // Recursive, but bounded: bodies nested deeper than MAX_JSON_DEPTH are refused before any handler runs.
+  const canonical = (value: unknown, depth: number): unknown => {
+    if (depth > MAX_JSON_DEPTH + 1) throw new RangeError(`requestHash: nested deeper than ${MAX_JSON_DEPTH} levels`);
+    return Array.isArray(value)
+      ? value.map((item) => canonical(item, depth + 1))
       : value !== null && typeof value === 'object'
-        ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k], depth + 1)]))
         : value;
-  return createHash('sha256').update(JSON.stringify(canonical(body ?? null))).digest('hex');
+  };
+  return createHash('sha256').update(JSON.stringify(canonical(body ?? null, 0))).digest('hex');
 }
 
 export function sealResponse(accountId: string, idempotencyKey: string, response: unknown): string {

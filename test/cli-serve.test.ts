@@ -123,6 +123,11 @@ describe('bad configuration is one clear line and exit 2', () => {
     [{ OPENRUSH_AUTH_FAILURES_PER_MINUTE: '-1' }, ['serve'], /OPENRUSH_AUTH_FAILURES_PER_MINUTE/],
     [{ LOG_LEVEL: 'loud' }, ['serve'], /LOG_LEVEL/],
     [{ OPENRUSH_CORS_ORIGINS: 'not a url' }, ['serve'], /OPENRUSH_CORS_ORIGINS/],
+    [{ OPENRUSH_TRUST_PROXY: 'yes' }, ['serve'], /OPENRUSH_TRUST_PROXY/],
+    [{ OPENRUSH_TRUST_PROXY: '10.0.0.0/33' }, ['serve'], /OPENRUSH_TRUST_PROXY/],
+    [{ OPENRUSH_REQUEST_TIMEOUT_MS: '30s' }, ['serve'], /OPENRUSH_REQUEST_TIMEOUT_MS/],
+    [{ OPENRUSH_HEADERS_TIMEOUT_MS: '60000' }, ['serve'], /OPENRUSH_HEADERS_TIMEOUT_MS/],
+    [{ OPENRUSH_MAX_CONNECTIONS: '0' }, ['serve'], /OPENRUSH_MAX_CONNECTIONS/],
   ])('%j with %j', async (env, args, what) => {
     const result = await runCli(args, { ...databaseEnv(), ...env });
     expectOneLine(result, 2, what);
@@ -132,5 +137,26 @@ describe('bad configuration is one clear line and exit 2', () => {
     const port = await freePort();
     const result = await runCli(['serve'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nowhere` });
     expectOneLine(result, 1, /database/i);
+  });
+});
+
+describe('OPENRUSH_TRUST_PROXY', () => {
+  const warning = (stdout: string) =>
+    stdout.split('\n').filter((line) => line.includes('"trust_proxy":true') && line.includes('X-Forwarded-For'));
+
+  it('true (every hop trusted): serve warns once, at warn level, and still serves', async () => {
+    const serving = await serveCli({ ...databaseEnv(), OPENRUSH_TRUST_PROXY: 'true' });
+    const lines = warning(serving.output.stdout);
+    expect(lines, serving.output.stdout).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40 });
+    serving.child.kill('SIGTERM');
+    expect((await serving.exited).code).toBe(0);
+  });
+
+  it.each(['1', '10.0.0.0/8,loopback'])('%s (a hop count or the proxies\' addresses): no warning', async (value) => {
+    const serving = await serveCli({ ...databaseEnv(), OPENRUSH_TRUST_PROXY: value });
+    expect(warning(serving.output.stdout)).toEqual([]);
+    serving.child.kill('SIGTERM');
+    expect((await serving.exited).code).toBe(0);
   });
 });

@@ -17,6 +17,7 @@ import { withContractSecurity } from './contract-security.ts';
 import type { Deps } from '../deps.ts';
 import { holdsCredential, loggedUrl, redactPath } from '../endpoint.ts';
 import { answerClientErrors } from './client-errors.ts';
+import { applyServerLimits } from './server-limits.ts';
 import { createCors } from './cors.ts';
 import { Operations, series } from './dispatch.ts';
 import { createErrorHandler } from './errors.ts';
@@ -179,11 +180,13 @@ export function createApp(options: AppOptions): express.Express {
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpUnauthorized(config));
   app.use(createErrorHandler(logger));
-  // Servers made by app.listen answer what Node's parser refuses with problem documents too (an embedder with its
-  // own http.Server calls answerClientErrors on it).
+  // Servers made by app.listen have the configured timeouts and connection cap, and answer what Node's parser
+  // refuses with problem documents too (an embedder with its own http.Server calls applyServerLimits and
+  // answerClientErrors on it).
   const listen = app.listen.bind(app) as (...args: unknown[]) => Server;
   app.listen = ((...args: unknown[]) => {
     const server = listen(...args);
+    applyServerLimits(server, config.server, logger);
     answerClientErrors(server);
     return server;
   }) as typeof app.listen;

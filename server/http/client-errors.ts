@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { RequestContext } from '../context.ts';
 import { Problem } from '../problem.ts';
 
 const REQUEST_ID = /\r\nX-Request-Id:[ \t]*([A-Za-z0-9._:-]{1,128})[ \t]*\r\n/i;
 
-function problemFor(code: string | undefined): Problem {
+export function problemFor(code: string | undefined): Problem {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return new Problem('request_header_fields_too_large', 'The request headers are too large (at most 16 KiB in all).');
@@ -31,9 +32,13 @@ export function answerClientErrors(server: Server): void {
       socket.destroy();
       return;
     }
-    const incoming = error.rawPacket ? REQUEST_ID.exec(error.rawPacket.toString('latin1'))?.[1] : undefined;
-    const requestId = incoming ?? `req_${randomUUID()}`;
+    // A request already handed to the app (its body still arriving) keeps its id, and its usage record says 408:
+    // the app sees the body end early and its answer goes nowhere, so it answers with the timeout too.
+    const inFlight = (socket as Duplex & { _httpMessage?: { req?: { ctx?: RequestContext } } })._httpMessage?.req?.ctx;
     const problem = problemFor(error.code);
+    if (inFlight && problem.status === 408) inFlight.timedOut = true;
+    const incoming = error.rawPacket ? REQUEST_ID.exec(error.rawPacket.toString('latin1'))?.[1] : undefined;
+    const requestId = inFlight?.requestId ?? incoming ?? `req_${randomUUID()}`;
     const body = JSON.stringify(problem.body(requestId));
     socket.end(
       `HTTP/1.1 ${problem.status} ${REASONS[problem.status]}\r\n` +

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { redactPath, redactSecrets } from '../endpoint.ts';
 import { isStoreUnavailable } from '../store/index.ts';
 import { NOT_UTF8, notUtf8Body } from './well-formed.ts';
+import { problemFor } from './client-errors.ts';
 import { notFound, Problem, unauthorized, type ValidationErrorItem, validationFailed } from '../problem.ts';
 
 interface ValidatorError {
@@ -41,6 +42,8 @@ function isValidatorError(error: unknown): error is ValidatorError {
 }
 
 export function toProblem(error: unknown, req: Request): Problem {
+  // The body stopped because Node timed the request out (client-errors.ts), whatever error reading it gave.
+  if (req.ctx?.timedOut) return problemFor('ERR_HTTP_REQUEST_TIMEOUT');
   if (error instanceof Problem) return error;
   if (isStoreUnavailable(error)) {
     // Busy, full, unreachable: which one is the operator's to read in the log (5xx are logged with their cause).

@@ -3,9 +3,11 @@
 // before anything else looks at them. Bodies are checked as bytes (is it UTF-8?) and after parsing (lone
 // surrogates from \u escapes, in keys and values); path segments and query strings are checked percent-decoded.
 // U+0000 (NUL) is refused the same way: PostgreSQL cannot store it in text, so it would be a 500 there and stored
-// on SQLite; one rule for both stores.
+// on SQLite; one rule for both stores. The same walk over the body (iterative: server/json-walk.ts) first refuses
+// nesting deeper than MAX_JSON_DEPTH, so nothing after this step can overflow the stack on a body.
 import { isUtf8 } from 'node:buffer';
 import type { NextFunction, Request, Response } from 'express';
+import { firstJsonFault, MAX_JSON_DEPTH } from '../json-walk.ts';
 import { type ValidationErrorItem, validationFailed } from '../problem.ts';
 
 const REFUSED_TEXT = /[\p{Surrogate}\u0000]/u;
@@ -14,26 +16,7 @@ function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** The JSON pointer of the first string (key or value) holding a lone surrogate, if any. */
-function firstIllFormed(value: unknown, pointer = ''): string | undefined {
-  if (typeof value === 'string') return REFUSED_TEXT.test(value) ? pointer : undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = firstIllFormed(value[i], `${pointer}/${i}`);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const at = `${pointer}/${escapePointer(key)}`;
-      if (REFUSED_TEXT.test(key)) return at;
-      const found = firstIllFormed(item, at);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
+const refusedText = (text: string) => REFUSED_TEXT.test(text);
 
 function decodesAsUtf8(text: string): boolean {
   try {
@@ -44,6 +27,7 @@ function decodesAsUtf8(text: string): boolean {
 }
 
 const MESSAGE = 'must be well-formed Unicode (UTF-8, no lone surrogates, no U+0000)';
+const TOO_DEEP = `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
 
 export const NOT_UTF8 = 'entity.not.utf8';
 
@@ -60,8 +44,16 @@ export function requireUtf8Body(buffer: Buffer): void {
   if (!isUtf8(buffer)) throw Object.assign(new Error('The request body is not UTF-8.'), { type: NOT_UTF8, status: 400 });
 }
 
-/** After the body is parsed: no lone surrogates in the body, the path or the query. */
+/**
+ * After the body is parsed, before anything else walks it: no nesting deeper than MAX_JSON_DEPTH in the body, and
+ * no lone surrogates in the body, the path or the query.
+ */
 export function requireWellFormedInput(req: Request, _res: Response, next: NextFunction): void {
+  const inBody = firstJsonFault(req.body, refusedText);
+  if (inBody?.kind === 'depth') {
+    next(validationFailed([{ location: 'body', pointer: inBody.pointer, message: TOO_DEEP }], `The request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`));
+    return;
+  }
   const errors: ValidationErrorItem[] = [];
   const url = req.originalUrl;
   const queryStart = url.indexOf('?');
@@ -75,7 +67,6 @@ export function requireWellFormedInput(req: Request, _res: Response, next: NextF
       }
     }
   }
-  const inBody = firstIllFormed(req.body);
-  if (inBody !== undefined) errors.push({ location: 'body', pointer: inBody, message: MESSAGE });
+  if (inBody !== undefined) errors.push({ location: 'body', pointer: inBody.pointer, message: MESSAGE });
   next(errors.length ? validationFailed(errors, 'The request holds text that is not well-formed Unicode.') : undefined);
 }

@@ -486,3 +486,50 @@ export function hostileStrings(keyShaped: string[]): fc.Arbitrary<string> {
     { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 4 }), fc.constantFrom(...fixed), fc.string({ maxLength: 4 })).map((parts) => parts.join('')) },
   );
 }
+
+/** How deeply nested JSON is built: arrays, objects, the two in turn, or arrays under a member of an object. */
+export type NestingShape = 'arrays' | 'objects' | 'mixed' | 'member';
+
+/**
+ * JSON text nested `levels` deep (the outermost object or array is level 1), written as text: JSON.stringify of
+ * a value this deep would overflow the test's own stack.
+ */
+export function nestedJsonText(shape: NestingShape, levels: number): string {
+  switch (shape) {
+    case 'arrays':
+      return '['.repeat(levels) + ']'.repeat(levels);
+    case 'objects':
+      return '{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1);
+    case 'member':
+      return `{"domain":"example.com","name":"x","nested":${'['.repeat(levels - 1)}1${']'.repeat(levels - 1)}}`;
+    case 'mixed': {
+      const open: string[] = [];
+      for (let level = 1; level < levels; level++) open.push(level % 2 ? '{"a":' : '[');
+      return open.join('') + (levels % 2 ? '{}' : '[]') + open.map((part) => (part === '[' ? ']' : '}')).reverse().join('');
+    }
+  }
+}
+
+/** The most levels of `shape` that fit in `bytes`. */
+export function mostLevelsIn(shape: NestingShape, bytes: number): number {
+  const perLevel = nestedJsonText(shape, 1001).length - nestedJsonText(shape, 1).length;
+  return Math.floor((bytes - nestedJsonText(shape, 1).length) / (perLevel / 1000));
+}
+
+/**
+ * Deeply nested bodies: every shape just under, at and just over `limit` levels, at the most a body of
+ * `maxBytes` holds, and anywhere in between.
+ */
+export function nestedBodies(limit: number, maxBytes: number): fc.Arbitrary<{ shape: NestingShape; levels: number; text: string }> {
+  const shapes: NestingShape[] = ['arrays', 'objects', 'mixed', 'member'];
+  return fc
+    .constantFrom(...shapes)
+    .chain((shape) => {
+      const most = mostLevelsIn(shape, maxBytes);
+      return fc.tuple(
+        fc.constant(shape),
+        fc.oneof(fc.constantFrom(limit - 1, limit, limit + 1, limit + 2, most), fc.integer({ min: 1, max: most })),
+      );
+    })
+    .map(([shape, levels]) => ({ shape, levels, text: nestedJsonText(shape, levels) }));
+}

@@ -6,7 +6,7 @@
 // database. Hostile headers (NUL, oversized, non-ASCII) are 4xx problems too, not Node's bare answers.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostileStrings, pointerOf, stringSites, typesOf, validExceptAt } from './arbitraries.ts';
+import { hostileStrings, nestedBodies, pointerOf, stringSites, typesOf, validExceptAt } from './arbitraries.ts';
 import { follow, type Operation, operations, validatorAt } from './contract.ts';
 import {
   buildRequest,
@@ -25,6 +25,7 @@ import {
   wellFormed,
 } from './harness.ts';
 import type { FuzzRequest } from './http.ts';
+import { MAX_JSON_DEPTH } from '../../server/json-walk.ts';
 
 const TIMEOUT = 300_000;
 /** Anything shaped like an OpenRush API key. */
@@ -132,6 +133,29 @@ describe('hostile input at every place a string may stand', () => {
         }
       }
       expect(failures, `${failures.length} places of ${op.id} mishandled hostile strings:\n\n${failures.join('\n\n')}`).toEqual([]);
+    });
+  });
+
+  // Issue 15: ~8,000 levels of nesting overflowed a recursive walk (a 500). Past the contract's limit a body is a
+  // 400 naming the depth, before anything walks it; up to the limit, the depth alone is never the reason.
+  describe.each(operations.filter((op) => op.body).map((op) => [op.id, op] as const))('%s', (_, op) => {
+    it(`${op.method} ${op.path}: deeply nested bodies are refused past ${MAX_JSON_DEPTH} levels, never a 5xx`, { timeout: TIMEOUT }, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.tuple(validParts(fuzz, op), nestedBodies(MAX_JSON_DEPTH, 64 * 1024)), async ([parts, nested]) => {
+          const body = { raw: Buffer.from(nested.text), contentType: op.body!.contentType };
+          const request = buildRequest(fuzz, op, { ...parts, body }, `${op.id}, ${nested.levels} levels of ${nested.shape}`);
+          const response = await call(fuzz, request);
+          expectSafe(fuzz, request, response);
+          const tooDeep = (problem: Record<string, unknown>) =>
+            ((problem.errors ?? []) as Array<{ message: string }>).some((error) => error.message.includes(`deeper than ${MAX_JSON_DEPTH} levels`));
+          if (nested.levels > MAX_JSON_DEPTH) {
+            if (!tooDeep(expectProblem(fuzz, request, response, [400]))) throw explain(fuzz, request, response, 'a body past the depth limit is not refused for its depth');
+          } else if (response.status >= 400 && tooDeep(expectProblem(fuzz, request, response))) {
+            throw explain(fuzz, request, response, `a body of ${nested.levels} levels is refused for its depth`);
+          }
+        }),
+        fuzzOptions(FUZZ_RUNS, `nested ${op.id}`),
+      );
     });
   });
 
