@@ -61,17 +61,18 @@ export function createUsageHook(metering: Metering, logger: Logger) {
   }
 
   /**
-   * For metered handlers: charges `credits` and writes the usage record in one transaction, then sends the body.
-   * With too few credits nothing is written here and a 402 problem is thrown (recorded, uncharged, by recordUsage).
+   * For metered handlers: `charge` (the domain's, see tools/call.ts) takes the price and writes the usage record of
+   * this answer in one transaction, then the body is sent. With too few credits nothing is written here and a 402
+   * problem is thrown (recorded, uncharged, by recordUsage).
    */
   async function chargeAndSend(
     req: Request,
     res: Response,
-    reply: { status: number; body: unknown; credits: number; upstreamCostUsd?: number },
+    reply: { status: number; body: unknown; charge: (call: Omit<Call, 'tool' | 'upstreamCostUsd' | 'problem'>) => Promise<void> },
   ): Promise<void> {
     // res.json serialises exactly like this, so the recorded size is the size sent.
-    const call = { ...callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body))), upstreamCostUsd: reply.upstreamCostUsd };
-    await metering.recordCall(req.ctx.caller!, call, { charge: reply.credits });
+    const { tool: _tool, problem: _problem, ...call } = callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body)));
+    await reply.charge(call);
     req.ctx.usageRecorded = true;
     res.status(reply.status).json(reply.body);
   }

@@ -110,6 +110,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         auth_source: 'api_key',
         channel: 'api',
         tool: null,
+        rpc_method: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
@@ -654,8 +655,8 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         const key = credential(account);
         const base = Date.now() - 60_000;
         const api1 = usage(account, iso(base), { credential_id: key.id, channel: 'api', tool: 'inspect_domain' });
-        const mcp1 = usage(account, iso(base + 1000), { credential_id: key.id, channel: 'mcp', tool: null, endpoint: '/mcp' });
-        const mcp2 = usage(account, iso(base + 2000), { credential_id: null, auth_source: 'session', channel: 'mcp', tool: 'inspect_domain', endpoint: '/mcp' });
+        const mcp1 = usage(account, iso(base + 1000), { credential_id: key.id, channel: 'mcp', tool: null, rpc_method: 'initialize', endpoint: '/mcp' });
+        const mcp2 = usage(account, iso(base + 2000), { credential_id: null, auth_source: 'session', channel: 'mcp', tool: 'inspect_domain', rpc_method: 'tools/call', endpoint: '/mcp' });
         const api2 = usage(account, iso(base + 3000), { credential_id: key.id, channel: 'api' });
         for (const record of [api1, mcp1, mcp2, api2]) await store.recordUsage(record);
         expect(await store.getUsageRecord(account, mcp2.id)).toEqual(mcp2);
