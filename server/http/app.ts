@@ -68,7 +68,7 @@ export function createApp(options: AppOptions): express.Express {
   const capabilities = capabilitiesOf(contract, tools, definitions);
   // One metering path for both ways in: the HTTP hook and tool routes, and the MCP handler.
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
-  const usage = createUsageHook(metering, logger);
+  const usage = createUsageHook(metering, logger, tools);
   // One tool-call path for both ways in: the HTTP tool routes and MCP's tools/call run the same steps.
   const callTool = createToolCaller({ store, metering, checkArguments: createArgumentChecker(contract, tools) });
   const handleMcpRequest = createMcpHandler({ tools, callTool, metering, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
