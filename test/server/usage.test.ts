@@ -27,6 +27,7 @@ const USAGE_FIELDS = [
   'request_bytes',
   'response_bytes',
   'response_time_ms',
+  'rpc_method',
   'status_code',
   'tool',
 ];
