@@ -1,7 +1,7 @@
 // The MCP endpoint over the domain: the official SDK's Server and its Streamable HTTP transport (stateless, JSON
-// answers), with tools/list and tools/call answered from the contract's tools, calls checked against the key's
-// permissions and charged through the same metering as the HTTP routes. It takes an authenticated caller and one
-// JSON-RPC message and gives back what to answer; it knows nothing of Express.
+// answers), with tools/list and tools/call answered from the contract's tools; a call runs the domain's one tool-call
+// path (tools/call.ts), the same as POST /v1/tools/<tool>, and this file only translates its result. It takes an
+// authenticated caller and one JSON-RPC message and gives back what to answer; it knows nothing of Express.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
