@@ -156,6 +156,7 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
           auth_source: 'api_key',
           channel: 'api',
           tool: null,
+          rpc_method: null,
           endpoint: tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
           method: tool ? 'POST' : 'GET',
           status_code: 200,

@@ -177,7 +177,9 @@ export interface paths {
          * Open an MCP event stream (not offered)
          * @description In the Streamable HTTP transport a client may GET the endpoint to open a stream of server-initiated
          *     messages. This server is stateless and sends none, so it answers `405` (with `Allow: POST`), which MCP
-         *     clients take as "no stream". Without a credential the answer is `401`, as for `POST`.
+         *     clients take as "no stream". Without a credential the answer is `401`, as for `POST`. Every method other
+         *     than `POST` on `/mcp` (`GET`, `HEAD`, `DELETE`, `PUT`, `PATCH`…) is answered `405` with the same
+         *     `Allow: POST`.
          */
         get: operations["openMcpEventStream"];
         put?: never;
@@ -202,14 +204,22 @@ export interface paths {
          *       or the key's budget spent (`payment_required`, `budget_exhausted`), a key whose access lacks `tools: use`
          *       (`forbidden`; such a key may still list the tools), arguments that do not match the tool's `inputSchema`
          *       or that the tool refuses (`validation_failed`). An unknown tool name is a JSON-RPC error (`-32602`).
+         *       A call is checked exactly as `POST` on the tool's own path is, by the same code and the same compiled
+         *       rules, in the same order: the arguments against the tool's `inputSchema` (unknown keys, `__proto__`
+         *       included, are refused), then the key's permission, then the balance, then the tool itself; so invalid
+         *       arguments are `validation_failed` whatever the balance, and a call answered `validation_failed` over one
+         *       transport is answered so over the other.
          *       A `READ_ONLY` key (`permission_mode` 2) may list the tools but not call them, here as over HTTP: a call
          *       spends credits (`forbidden`).
          *     * A notification (no `id`) is answered `202` with no body.
+         *     * `params` that do not fit the method (for `tools/call`, a `name` that is not a string or `arguments` that
+         *       are not an object; for `initialize`, a `protocolVersion` that is not a string…) are a JSON-RPC error
+         *       `-32602` (Invalid params) whose message names the parameter, for every method this server answers.
          *
-         *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, and for `tools/call` the `tool`
-         *     name; a refused call's record holds the problem's `error_type` and `error_message`, and so does a JSON-RPC
-         *     error's (`validation_failed` for invalid parameters or an unknown tool, `not_found` for an unknown method),
-         *     though the HTTP status of both is `200`. The key's other
+         *     Every POST is one usage record, with `endpoint` `/mcp`, `channel` `mcp`, the JSON-RPC method in
+         *     `rpc_method`, and for `tools/call` the `tool` name; a refused call's record holds the problem's `error_type`
+         *     and `error_message`, and so does a JSON-RPC error's (`validation_failed` for invalid parameters or an unknown
+         *     tool, `not_found` for an unknown method), though the HTTP status of both is `200`. The key's other
          *     constraints hold as on every operation: an expired, revoked or disabled key is `401`, a rate-limited one
          *     `429`.
          */
@@ -570,6 +580,13 @@ export interface components {
              * @example inspect_domain
              */
             tool: string | null;
+            /**
+             * @description The JSON-RPC method of an MCP message (`initialize`, `tools/list`, `tools/call`,
+             *     `notifications/initialized`…), or null for a request of the HTTP API, a JSON-RPC response sent by the
+             *     client, and records made before this field existed.
+             * @example tools/call
+             */
+            rpc_method: string | null;
         };
         /**
          * @description How the request came in: `api`, an HTTP call of this API; `mcp`, a message to the MCP endpoint (`/mcp`) from
@@ -1532,6 +1549,18 @@ export interface components {
          * @example 2025-06-18
          */
         McpProtocolVersion: "2025-11-25" | "2025-06-18" | "2025-03-26" | "2024-11-05" | "2024-10-07";
+        /**
+         * @description The MCP session, in the Streamable HTTP transport. This server is stateless and hands out no session, so
+         *     clients do not send it; one that is sent is ignored.
+         * @example 1868a90c-8a4f-4a5b-9f1e-0b7f2d1c3e4a
+         */
+        McpSessionId: string;
+        /**
+         * @description The last event an MCP client saw, sent when it resumes an event stream. This server offers no event stream,
+         *     so the request is answered `405` whatever the value.
+         * @example 42
+         */
+        LastEventId: string;
     };
     requestBodies: never;
     headers: {
@@ -1683,6 +1712,8 @@ export type ParameterProjectIdFilter = components['parameters']['ProjectIdFilter
 export type ParameterApiKeyStatusFilter = components['parameters']['ApiKeyStatusFilter'];
 export type ParameterUsageChannelFilter = components['parameters']['UsageChannelFilter'];
 export type ParameterMcpProtocolVersion = components['parameters']['McpProtocolVersion'];
+export type ParameterMcpSessionId = components['parameters']['McpSessionId'];
+export type ParameterLastEventId = components['parameters']['LastEventId'];
 export type HeaderXRequestId = components['headers']['XRequestId'];
 export type HeaderCacheControlNoStore = components['headers']['CacheControlNoStore'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
@@ -1959,7 +1990,20 @@ export interface operations {
     openMcpEventStream: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The MCP session, in the Streamable HTTP transport. This server is stateless and hands out no session, so
+                 *     clients do not send it; one that is sent is ignored.
+                 * @example 1868a90c-8a4f-4a5b-9f1e-0b7f2d1c3e4a
+                 */
+                "Mcp-Session-Id"?: components["parameters"]["McpSessionId"];
+                /**
+                 * @description The last event an MCP client saw, sent when it resumes an event stream. This server offers no event stream,
+                 *     so the request is answered `405` whatever the value.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1982,6 +2026,12 @@ export interface operations {
                  * @example 2025-06-18
                  */
                 "MCP-Protocol-Version"?: components["parameters"]["McpProtocolVersion"];
+                /**
+                 * @description The MCP session, in the Streamable HTTP transport. This server is stateless and hands out no session, so
+                 *     clients do not send it; one that is sent is ignored.
+                 * @example 1868a90c-8a4f-4a5b-9f1e-0b7f2d1c3e4a
+                 */
+                "Mcp-Session-Id"?: components["parameters"]["McpSessionId"];
             };
             path?: never;
             cookie?: never;
@@ -2029,7 +2079,14 @@ export interface operations {
     endMcpSession: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The MCP session, in the Streamable HTTP transport. This server is stateless and hands out no session, so
+                 *     clients do not send it; one that is sent is ignored.
+                 * @example 1868a90c-8a4f-4a5b-9f1e-0b7f2d1c3e4a
+                 */
+                "Mcp-Session-Id"?: components["parameters"]["McpSessionId"];
+            };
             path?: never;
             cookie?: never;
         };

@@ -41,6 +41,8 @@ export interface Call {
   problem?: Problem;
   /** What the tool spent upstream, in US dollars. */
   upstreamCostUsd?: number;
+  /** The JSON-RPC method of an MCP message. */
+  rpcMethod?: string | null;
 }
 
 export function insufficientCredits(required: number, balance: number): Problem {
@@ -80,6 +82,7 @@ export function createMetering(deps: MeteringDeps) {
       created_at: deps.clock.now().toISOString(),
       channel: call.channel,
       tool: call.tool ?? null,
+      rpc_method: call.rpcMethod ?? null,
     };
   }
 

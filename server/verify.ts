@@ -64,7 +64,7 @@ const CREDENTIAL_FIELDS = ['account_id', 'created_at', 'expires_at', 'id', 'is_a
 const USAGE_FIELDS = [
   'account_id', 'auth_source', 'channel', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd',
   'endpoint', 'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms',
-  'status_code', 'tool',
+  'rpc_method', 'status_code', 'tool',
 ];
 const API_KEY_FIELDS = [
   'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',

@@ -29,7 +29,7 @@ import { createIdGenerator } from '../ids.ts';
 import { createMetering } from '../metering.ts';
 import { createUsageHook } from './metering.ts';
 import { createMcpHandler } from '../mcp/index.ts';
-import { mcpRoutes, mcpUnauthorized } from './routes/mcp.ts';
+import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
@@ -38,6 +38,8 @@ import { publicRoutes } from './routes/public.ts';
 import type { Store } from '../store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
+import { createArgumentChecker, REQUEST_VALIDATION } from '../tools/arguments.ts';
+import { createToolCaller } from '../tools/call.ts';
 
 export interface AppOptions {
   store: Store;
@@ -68,8 +70,10 @@ export function createApp(options: AppOptions): express.Express {
   const capabilities = capabilitiesOf(contract, tools, definitions);
   // One metering path for both ways in: the HTTP hook and tool routes, and the MCP handler.
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
-  const usage = createUsageHook(metering, logger);
-  const handleMcpRequest = createMcpHandler({ tools, metering, store, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
+  const usage = createUsageHook(metering, logger, tools);
+  // One tool-call path for both ways in: the HTTP tool routes and MCP's tools/call run the same steps.
+  const callTool = createToolCaller({ store, metering, checkArguments: createArgumentChecker(contract, tools) });
+  const handleMcpRequest = createMcpHandler({ tools, callTool, metering, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
 
   const app = express();
   // The app's id generator, for in-process callers (tests, embedders) that create rows next to the app: ids from
@@ -104,7 +108,7 @@ export function createApp(options: AppOptions): express.Express {
   });
   // Browser origins allowed by OPENRUSH_CORS_ORIGINS (none by default); preflights are answered here, before
   // authentication: a browser sends them without credentials.
-  const cors = createCors(config.corsOrigins);
+  const cors = createCors(config.corsOrigins, contract);
   if (cors) steps.push(cors);
   // With logging off there is nothing for pino-http to do, and it costs ~6% of a request's CPU (npm run bench).
   const logRequests = pinoHttp({
@@ -142,14 +146,14 @@ export function createApp(options: AppOptions): express.Express {
     ...withContractSecurity(contract, OpenApiValidator.middleware({
       apiSpec: contract as never,
       // Bodies are JSON and must already have the right types ("name": 42 is refused); query and path values are
-      // strings on the wire and are always coerced by the validator.
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
+      // strings on the wire and are always coerced by the validator. The same rules check MCP tool arguments.
+      validateRequests: REQUEST_VALIDATION.validateRequests,
       validateResponses: config.validateResponses ? { removeAdditional: false } : false,
       // Security is checked by withContractSecurity, in the same place, without an Error per unmet alternative.
       validateSecurity: false,
       // 'full' checks real calendar dates: 2099-02-30 and month 13 are refused, not rolled over.
-      validateFormats: true,
-      ajvFormats: { mode: 'full' },
+      validateFormats: REQUEST_VALIDATION.validateFormats,
+      ajvFormats: REQUEST_VALIDATION.ajvFormats,
       ignoreUndocumented: false,
     }) as unknown as express.RequestHandler[]),
   );
@@ -174,11 +178,11 @@ export function createApp(options: AppOptions): express.Express {
   accountRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
-  toolRoutes(operations, tools, usage);
+  toolRoutes(operations, tools, callTool, usage);
   mcpRoutes(operations, config, handleMcpRequest);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
-  app.use(mcpUnauthorized(config));
+  app.use(mcpErrors(config));
   app.use(createErrorHandler(logger));
   // Servers made by app.listen have the configured timeouts and connection cap, and answer what Node's parser
   // refuses with problem documents too (an embedder with its own http.Server calls applyServerLimits and

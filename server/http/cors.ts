@@ -1,22 +1,62 @@
 // CORS for the Dashboard and other browser apps: off unless OPENRUSH_CORS_ORIGINS lists the origins allowed.
 // Credentials travel in headers (Authorization, X-API-Key), never in cookies, so no Allow-Credentials: a page
 // from an allowed origin can call the API with a key it holds, and a page from any other origin gets no CORS
-// headers, so the browser keeps the answer from it.
+// headers, so the browser keeps the answer from it. What a preflight allows is read from the contract (its methods,
+// its header parameters, its API key header), so a header the contract adds (MCP-Protocol-Version, which a
+// browser MCP client sends from its second request on) is allowed with no second list to keep.
 import type { NextFunction, Request, Response } from 'express';
+import type { ContractDocument } from '../contract.ts';
 import { Problem } from '../problem.ts';
 
-export const CORS_ALLOWED_METHODS = 'GET, HEAD, POST, PATCH';
-export const CORS_ALLOWED_HEADERS = 'Authorization, X-API-Key, Content-Type, Idempotency-Key, X-Request-Id';
 export const CORS_EXPOSED_HEADERS =
   'X-Request-Id, Link, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, WWW-Authenticate, Allow';
 /** How long a browser may reuse a preflight answer, in seconds. */
 export const CORS_MAX_AGE = '600';
 
+const METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete'] as const;
+
+/** The methods of the contract's operations, and HEAD wherever GET is. */
+export function corsAllowedMethods(contract: ContractDocument): string[] {
+  const used = new Set<string>();
+  for (const item of Object.values(contract.paths)) for (const method of METHODS) if (item[method]) used.add(method);
+  if (used.has('get')) used.add('head');
+  return METHODS.filter((method) => used.has(method)).map((method) => method.toUpperCase());
+}
+
+/**
+ * The request headers a page may send: Authorization and Content-Type (every credential and body), X-Request-Id
+ * (accepted on every request, see the contract's Errors section), the API key header of each apiKey security
+ * scheme, and every header parameter of the contract's operations and components.
+ */
+export function corsAllowedHeaders(contract: ContractDocument): string[] {
+  const names = new Map<string, string>();
+  const add = (name: unknown) => {
+    if (typeof name === 'string' && !names.has(name.toLowerCase())) names.set(name.toLowerCase(), name);
+  };
+  ['Authorization', 'Content-Type', 'X-Request-Id'].forEach(add);
+  for (const scheme of Object.values(contract.components?.securitySchemes ?? {})) {
+    const { type, in: where, name } = scheme as { type?: unknown; in?: unknown; name?: unknown };
+    if (type === 'apiKey' && where === 'header') add(name);
+  }
+  const parameters: unknown[] = Object.values(contract.components?.parameters ?? {});
+  for (const item of Object.values(contract.paths)) {
+    parameters.push(...(((item as { parameters?: unknown[] }).parameters) ?? []));
+    for (const method of METHODS) parameters.push(...((item[method] as { parameters?: unknown[] } | undefined)?.parameters ?? []));
+  }
+  for (const parameter of parameters) {
+    const { in: where, name } = parameter as { in?: unknown; name?: unknown };
+    if (where === 'header') add(name);
+  }
+  return [...names.values()];
+}
+
 /** Middleware for the configured origins; undefined (no middleware at all) when CORS is off. */
-export function createCors(origins: string[]) {
+export function createCors(origins: string[], contract: ContractDocument) {
   if (origins.length === 0) return undefined;
   const anyOrigin = origins.includes('*');
   const allowed = new Set(origins);
+  const allowMethods = corsAllowedMethods(contract).join(', ');
+  const allowHeaders = corsAllowedHeaders(contract).join(', ');
   return function cors(req: Request, res: Response, next: NextFunction): void {
     res.vary('Origin');
     const origin = req.get('Origin');
@@ -33,8 +73,8 @@ export function createCors(origins: string[]) {
     }
     res.vary('Access-Control-Request-Method').vary('Access-Control-Request-Headers');
     res.set({
-      'Access-Control-Allow-Methods': CORS_ALLOWED_METHODS,
-      'Access-Control-Allow-Headers': CORS_ALLOWED_HEADERS,
+      'Access-Control-Allow-Methods': allowMethods,
+      'Access-Control-Allow-Headers': allowHeaders,
       'Access-Control-Max-Age': CORS_MAX_AGE,
     });
     res.status(204).end();

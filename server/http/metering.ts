@@ -6,9 +6,19 @@ import type { Logger } from 'pino';
 import type { Call, Metering } from '../metering.ts';
 import { MCP_PATH } from '../mcp/index.ts';
 import { Problem } from '../problem.ts';
+import type { Tool } from '../tools/index.ts';
+
+/** The MCP message of a request to /mcp, as far as it was parsed (a request refused early has none). */
+function mcpMessage(req: Request): { method?: unknown; params?: { name?: unknown } } | undefined {
+  const body: unknown = req.body;
+  return req.path === MCP_PATH && body !== null && typeof body === 'object' && !Array.isArray(body) ? body : undefined;
+}
 
 /** What the usage record says about an HTTP request, from its context. */
-function callOf(req: Request, statusCode: number, responseBytes: number): Call {
+function callOf(req: Request, statusCode: number, responseBytes: number, toolsByPath: Map<string, string>, toolNames: Set<string>): Call {
+  const message = mcpMessage(req);
+  const rpcMethod = typeof message?.method === 'string' ? message.method : null;
+  const named = rpcMethod === 'tools/call' ? message?.params?.name : undefined;
   return {
     channel: req.path === MCP_PATH ? 'mcp' : 'api',
     endpoint: req.path,
@@ -17,12 +27,16 @@ function callOf(req: Request, statusCode: number, responseBytes: number): Call {
     startedAt: req.ctx.startedAt,
     requestBytes: req.ctx.requestBytes,
     responseBytes,
-    tool: req.ctx.tool ?? null,
+    // The tool a refused call was meant for is named too (a 400 from the validator, a 429…), as MCP names it.
+    tool: req.ctx.tool ?? (req.method === 'POST' ? toolsByPath.get(req.path) : undefined) ?? (typeof named === 'string' && toolNames.has(named) ? named : null),
+    rpcMethod,
     problem: req.ctx.problem,
   };
 }
 
-export function createUsageHook(metering: Metering, logger: Logger) {
+export function createUsageHook(metering: Metering, logger: Logger, tools: Tool[]) {
+  const toolsByPath = new Map(tools.map((tool) => [tool.path, tool.name]));
+  const toolNames = new Set(tools.map((tool) => tool.name));
   /** Middleware: records the response of every request whose caller was resolved. */
   function recordUsage(req: Request, res: Response, next: NextFunction): void {
     const end = res.end.bind(res) as (...args: unknown[]) => Response;
@@ -38,7 +52,7 @@ export function createUsageHook(metering: Metering, logger: Logger) {
           : chunk instanceof Uint8Array
             ? chunk.byteLength
             : 0;
-      metering.recordCall(req.ctx.caller, callOf(req, res.statusCode, bytes)).then(
+      metering.recordCall(req.ctx.caller, callOf(req, res.statusCode, bytes, toolsByPath, toolNames)).then(
         () => end(...args),
         (error: unknown) => {
           // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
@@ -61,17 +75,18 @@ export function createUsageHook(metering: Metering, logger: Logger) {
   }
 
   /**
-   * For metered handlers: charges `credits` and writes the usage record in one transaction, then sends the body.
-   * With too few credits nothing is written here and a 402 problem is thrown (recorded, uncharged, by recordUsage).
+   * For metered handlers: `charge` (the domain's, see tools/call.ts) takes the price and writes the usage record of
+   * this answer in one transaction, then the body is sent. With too few credits nothing is written here and a 402
+   * problem is thrown (recorded, uncharged, by recordUsage).
    */
   async function chargeAndSend(
     req: Request,
     res: Response,
-    reply: { status: number; body: unknown; credits: number; upstreamCostUsd?: number },
+    reply: { status: number; body: unknown; charge: (call: Omit<Call, 'tool' | 'upstreamCostUsd' | 'problem'>) => Promise<void> },
   ): Promise<void> {
     // res.json serialises exactly like this, so the recorded size is the size sent.
-    const call = { ...callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body))), upstreamCostUsd: reply.upstreamCostUsd };
-    await metering.recordCall(req.ctx.caller!, call, { charge: reply.credits });
+    const { tool: _tool, problem: _problem, ...call } = callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body)), toolsByPath, toolNames);
+    await reply.charge(call);
     req.ctx.usageRecorded = true;
     res.status(reply.status).json(reply.body);
   }

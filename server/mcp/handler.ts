@@ -1,24 +1,29 @@
 // The MCP endpoint over the domain: the official SDK's Server and its Streamable HTTP transport (stateless, JSON
-// answers), with tools/list and tools/call answered from the contract's tools, calls checked against the key's
-// permissions and charged through the same metering as the HTTP routes. It takes an authenticated caller and one
-// JSON-RPC message and gives back what to answer; it knows nothing of Express.
+// answers), with tools/list and tools/call answered from the contract's tools; a call runs the domain's one tool-call
+// path (tools/call.ts), the same as POST /v1/tools/<tool>, and this file only translates its result. It takes an
+// authenticated caller and one JSON-RPC message and gives back what to answer; it knows nothing of Express.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CancelledNotificationSchema,
   ErrorCode,
+  InitializedNotificationSchema,
+  InitializeRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  PingRequestSchema,
+  ProgressNotificationSchema,
+  RootsListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { Caller } from '../context.ts';
-import { type Call, insufficientCredits, type Metering } from '../metering.ts';
-import { type Level, type Resource, refusal } from '../policy.ts';
+import type { Call, Metering } from '../metering.ts';
 import { Problem, type ProblemType } from '../problem.ts';
-import type { Store } from '../store/types.ts';
+import type { CallTool, ToolCallResult } from '../tools/call.ts';
 import type { Tool } from '../tools/index.ts';
-import { createArgumentChecker, hasStructuredOutput, toMcpTool } from './tools.ts';
+import { hasStructuredOutput, toMcpTool } from './tools.ts';
 
 /** Told to the agent in `initialize`: what calls cost, and what a refusal looks like. */
 const INSTRUCTIONS =
@@ -32,8 +37,9 @@ export const MCP_PATH = '/mcp';
 
 export interface McpDeps {
   tools: Tool[];
+  /** The one tool-call path, shared with the HTTP routes. */
+  callTool: CallTool;
   metering: Metering;
-  store: Store;
   logger: Logger;
   /** The server's version, told to clients in `initialize`. */
   version: string;
@@ -45,8 +51,6 @@ export interface McpRequest {
   requestId: string;
   /** The JSON-RPC message, already parsed (and checked against the contract's McpMessage). */
   message: unknown;
-  /** The absolute URL the request was made to. */
-  url: string;
   /** The request headers that matter to MCP (Accept, Content-Type, MCP-Protocol-Version). */
   headers: Record<string, string>;
   /** performance.now() when the request arrived. */
@@ -65,8 +69,8 @@ interface CallState {
   tool?: Tool;
   /** What stopped the call, if something did (answered as an isError tool result). */
   problem?: Problem;
-  /** The tool ran: charge its price when recording. */
-  succeeded?: { upstreamCostUsd: number };
+  /** The tool ran: its price is charged with the usage record of the answer. */
+  succeeded?: ToolCallResult;
   /** An unexpected error: the whole request fails (500, or 503 when the database is down). */
   failure?: unknown;
 }
@@ -102,23 +106,38 @@ function rpcProblem(error: { code?: unknown; message?: unknown }): Problem {
   return new Problem(type, String(error.message ?? 'JSON-RPC error'));
 }
 
+/**
+ * The methods this server answers (the SDK's Server and the handlers below), with the SDK's schema of each. Their
+ * params are checked here, before the SDK sees them: the SDK would answer malformed params with -32603 and a raw
+ * zod dump; JSON-RPC says -32602 (Invalid params), with a message a person can read.
+ */
+const METHODS = new Map<string, { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } }>(
+  [
+    InitializeRequestSchema,
+    PingRequestSchema,
+    ListToolsRequestSchema,
+    CallToolRequestSchema,
+    InitializedNotificationSchema,
+    CancelledNotificationSchema,
+    ProgressNotificationSchema,
+    RootsListChangedNotificationSchema,
+  ].map((schema) => [(schema.shape.method as unknown as { value: string }).value, schema]),
+);
+
+/** Why the message's params are invalid for its method, in one line; undefined when they are valid (or not ours). */
+function invalidParams(message: { method?: unknown }): string | undefined {
+  if (typeof message.method !== 'string') return undefined;
+  const parsed = METHODS.get(message.method)?.safeParse(message);
+  if (!parsed || parsed.success) return undefined;
+  const issue = parsed.error?.issues[0];
+  const where = issue?.path.length ? issue.path.map(String).join('.') : 'params';
+  return `Invalid params for ${message.method}: ${where}: ${(issue?.message ?? 'is invalid').slice(0, 200)}`;
+}
+
 export function createMcpHandler(deps: McpDeps) {
-  const { tools, metering, store, logger } = deps;
+  const { tools, metering, logger, callTool } = deps;
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
   const listed = tools.map(toMcpTool);
-  const checkArguments = createArgumentChecker(tools);
-
-  /** Why this call may not run, or undefined: permission, then credits, then arguments. */
-  async function refuse(request: McpRequest, tool: Tool, args: unknown): Promise<Problem | undefined> {
-    const need = tool.access ?? { resource: 'tools', level: 'use' };
-    const reason = refusal(request.caller, need.resource as Resource, need.level as Level);
-    if (reason) return new Problem('forbidden', reason);
-    // Refuse early when the balance cannot cover the price, so no work (or upstream spend) is wasted; the charge
-    // itself is still the atomic, guarded one when the call is recorded.
-    const balance = await store.getBalance(request.caller.accountId);
-    if (balance !== undefined && balance < tool.credits) return insufficientCredits(tool.credits, balance);
-    return checkArguments(tool, args);
-  }
 
   function mcpServer(request: McpRequest, state: CallState): Server {
     const server = new Server({ name: 'openrush', version: deps.version }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
@@ -127,17 +146,15 @@ export function createMcpHandler(deps: McpDeps) {
       const tool = byName.get(params.name);
       if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${params.name.slice(0, 64)}`);
       state.tool = tool;
-      const args = params.arguments ?? {};
+      // The arguments as the client sent them: the SDK's parse rebuilds the object, and an own "__proto__" key
+      // would be lost on the way (and so pass a check that refuses it over HTTP).
+      const args = (request.message as { params?: { arguments?: unknown } }).params?.arguments ?? {};
       try {
-        state.problem = await refuse(request, tool, args);
-        if (state.problem) return toolError(state.problem, request.requestId);
-        const output = await tool.handler(args, { accountId: request.caller.accountId, requestId: request.requestId });
-        const upstreamCostUsd = output.upstreamCostUsd ?? 0;
-        if (!Number.isFinite(upstreamCostUsd) || upstreamCostUsd < 0) throw new Error(`tool ${tool.name} reported an invalid upstream cost`);
-        state.succeeded = { upstreamCostUsd };
+        const run = await callTool({ caller: request.caller, tool, args, requestId: request.requestId });
+        state.succeeded = run;
         return {
-          content: [{ type: 'text', text: JSON.stringify(output.result) }],
-          ...(hasStructuredOutput(tool) ? { structuredContent: output.result as Record<string, unknown> } : {}),
+          content: [{ type: 'text', text: JSON.stringify(run.result) }],
+          ...(hasStructuredOutput(tool) ? { structuredContent: run.result as Record<string, unknown> } : {}),
         };
       } catch (error) {
         if (error instanceof Problem) {
@@ -154,6 +171,29 @@ export function createMcpHandler(deps: McpDeps) {
 
   /** Answers one POST to the endpoint. Throws what the HTTP side answers as 500 (or 503). */
   return async function handleMcpRequest(request: McpRequest): Promise<McpAnswer> {
+    const message = (request.message ?? {}) as { id?: unknown; method?: unknown };
+    const call: Omit<Call, 'responseBytes'> = {
+      channel: 'mcp' as const,
+      endpoint: MCP_PATH,
+      method: 'POST',
+      statusCode: 200,
+      startedAt: request.startedAt,
+      requestBytes: request.requestBytes,
+      tool: null,
+      rpcMethod: typeof message.method === 'string' ? message.method : null,
+    };
+    const invalid = invalidParams(message);
+    if (invalid !== undefined) {
+      call.problem = new Problem('validation_failed', invalid);
+      if (message.id === undefined) {
+        await metering.recordCall(request.caller, { ...call, statusCode: 202, responseBytes: 0 });
+        return { status: 202 };
+      }
+      const body = { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InvalidParams, message: invalid } };
+      await metering.recordCall(request.caller, { ...call, responseBytes: Buffer.byteLength(JSON.stringify(body)) });
+      return { status: 200, body };
+    }
+
     const state: CallState = {};
     const server = mcpServer(request, state);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -161,7 +201,9 @@ export function createMcpHandler(deps: McpDeps) {
     let text: string;
     try {
       await server.connect(transport);
-      const response = await transport.handleRequest(new Request(request.url, { method: 'POST', headers: request.headers }), {
+      // The URL is not the client's: nothing in the answer depends on it, and a Host the URL parser refuses must not
+      // stop an MCP request (the public base URL is only needed for the OAuth metadata, see routes/mcp.ts).
+      const response = await transport.handleRequest(new Request(`http://openrush.invalid${MCP_PATH}`, { method: 'POST', headers: request.headers }), {
         parsedBody: request.message,
       });
       status = response.status;
@@ -181,30 +223,19 @@ export function createMcpHandler(deps: McpDeps) {
       return { problem: new Problem(TRANSPORT_PROBLEMS[status] ?? 'internal_error', detail) };
     }
 
-    const call: Omit<Call, 'responseBytes'> = {
-      channel: 'mcp' as const,
-      endpoint: MCP_PATH,
-      method: 'POST',
-      statusCode: status,
-      startedAt: request.startedAt,
-      requestBytes: request.requestBytes,
-      tool: state.tool?.name ?? null,
-      problem: state.problem,
-    };
+    call.statusCode = status;
+    call.tool = state.tool?.name ?? null;
+    call.problem = state.problem;
     if (status === 202 || text === '') {
       await metering.recordCall(request.caller, { ...call, statusCode: 202, responseBytes: 0 });
       return { status: 202 };
     }
     let body = JSON.parse(text) as { result?: unknown; error?: { code?: unknown; message?: unknown } };
-    // A JSON-RPC error (unknown method or tool, malformed params) is a failed request for Activity too.
+    // A JSON-RPC error (unknown method or tool) is a failed request for Activity too.
     if (body.error) call.problem = rpcProblem(body.error);
-    if (state.succeeded && state.tool) {
+    if (state.succeeded) {
       try {
-        await metering.recordCall(
-          request.caller,
-          { ...call, responseBytes: Buffer.byteLength(text), upstreamCostUsd: state.succeeded.upstreamCostUsd },
-          { charge: state.tool.credits },
-        );
+        await state.succeeded.charge({ ...call, responseBytes: Buffer.byteLength(text) });
         return { status: 200, body };
       } catch (error) {
         if (!(error instanceof Problem)) throw error;

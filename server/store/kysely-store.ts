@@ -22,6 +22,7 @@ import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 import * as m005 from './migrations/005_credential_changes.ts';
+import * as m006 from './migrations/006_usage_rpc_method.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '003_shared_counters': m003,
   '004_usage_channel_and_legacy_keys': m004,
   '005_credential_changes': m005,
+  '006_usage_rpc_method': m006,
 };
 
 /** What differs between the databases; everything else is the shared queries below. */

@@ -132,6 +132,7 @@ const USAGE_COLUMNS = [
   ['created_at', 'text'],
   ['channel', 'text'],
   ['tool', 'text'],
+  ['rpc_method', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRow, string]>;
 // One statement for the whole batch's records, whatever their number: one array per column.
 const INSERT_USAGE = {

@@ -86,6 +86,8 @@ export interface UsageRecordsTable {
   channel: 'api' | 'mcp';
   /** The metered tool the request called, if any. */
   tool: string | null;
+  /** The JSON-RPC method of an MCP message (`tools/call`, `initialize`…), null for any other request. */
+  rpc_method: string | null;
 }
 
 export interface IdempotencyRecordsTable {

@@ -24,9 +24,9 @@ export const WRITE_SQL = {
   ledger: "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) values (?, ?, ?, 'charge', ?, null, ?)",
   usage:
     'insert into usage_records (id, account_id, credential_id, auth_source, endpoint, method, status_code, response_time_ms, ' +
-    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool) values (' +
+    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method) values (' +
     '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
-    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool)',
+    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method)',
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
   written: 'select 1 from usage_records where id = ?',
   begin: 'begin immediate',

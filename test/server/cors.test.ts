@@ -1,5 +1,6 @@
 // CORS (issue 9): off by default; with OPENRUSH_CORS_ORIGINS, the listed browser origins may call the API with a
 // key in a header, preflights are answered, and every other origin gets no CORS headers.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
@@ -37,6 +38,20 @@ describe('with OPENRUSH_CORS_ORIGINS set', () => {
     expect(Number(response.headers.get('access-control-max-age'))).toBeGreaterThan(0);
     expect(response.headers.get('vary') ?? '').toMatch(/Origin/);
     expect(response.headers.get('x-request-id')).toBeTruthy();
+  });
+
+  it('a browser MCP client is allowed every header it sends (each header parameter of the contract) on /mcp', async () => {
+    const bundled = JSON.parse(readFileSync(new URL('../../generated/openapi.json', import.meta.url), 'utf8'));
+    const declared = Object.values(bundled.components.parameters as Record<string, { in: string; name: string }>)
+      .filter((parameter) => parameter.in === 'header')
+      .map((parameter) => parameter.name.toLowerCase());
+    expect(declared).toEqual(expect.arrayContaining(['mcp-protocol-version', 'mcp-session-id', 'last-event-id', 'idempotency-key']));
+    const response = await preflight(server, '/mcp', DASHBOARD, 'POST', 'authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id');
+    expect(response.status).toBe(204);
+    const allowed = (response.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining([...declared, 'authorization', 'content-type', 'x-api-key']));
+    const methods = (response.headers.get('access-control-allow-methods') ?? '').split(/,\s*/);
+    expect(methods).toEqual(expect.arrayContaining(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']));
   });
 
   it('a preflight from another origin is refused with a 403 problem and no CORS headers', async () => {

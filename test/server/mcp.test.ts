@@ -3,6 +3,7 @@
 // charged with the usage record, and Activity telling MCP calls apart.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -29,6 +30,8 @@ const bundled = JSON.parse(readFileSync(new URL('../../generated/openapi.json', 
 const PRICE: number = bundled.paths[INSPECT].post['x-openrush-credits'];
 const AUTH_SERVER = 'https://abcdefghijklmnop.supabase.co/auth/v1';
 const MCP_ACCEPT = 'application/json, text/event-stream';
+const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
+const message = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
 let server: TestServer;
 let api: ReturnType<typeof apiKeysOf>;
@@ -452,5 +455,189 @@ describe('MCP endpoint over HTTP', () => {
     expect(await response.text()).toBe('');
     const [record] = await usageOf(key, '&channel=mcp');
     expect(record).toMatchObject({ endpoint: '/mcp', status_code: 202, channel: 'mcp', tool: null });
+  });
+});
+
+/** One request with exactly these headers (fetch will not send a Host of our choosing). */
+function rawRequest(
+  target: TestServer,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const { port } = new URL(target.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: !options.headers?.Host },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('MCP protocol edges (issue 15)', () => {
+  const rpc = (key: string, message: unknown) =>
+    server.call('/mcp', jsonInit(message, { key, headers: { Accept: MCP_ACCEPT } }));
+
+  // Each row: a method this server answers and params that do not fit it. The next case is one more line.
+  const malformed: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['tools/call', { name: 'inspect_domain', arguments: ['domain', 'example.com'] }, /arguments/],
+    ['tools/call', { name: 'inspect_domain', arguments: 'domain=example.com' }, /arguments/],
+    ['tools/call', { name: 'inspect_domain', arguments: null }, /arguments/],
+    ['tools/call', { name: 42, arguments: { domain: 'example.com' } }, /name/],
+    ['tools/call', { arguments: { domain: 'example.com' } }, /name/],
+    ['tools/call', { name: { toString: 'inspect_domain' } }, /name/],
+    ['initialize', { protocolVersion: 20250618, capabilities: {}, clientInfo: { name: 'a', version: '1' } }, /protocolVersion/],
+    ['initialize', { protocolVersion: '2025-06-18', capabilities: {} }, /clientInfo/],
+    ['initialize', { protocolVersion: '2025-06-18', capabilities: [], clientInfo: { name: 'a', version: '1' } }, /capabilities/],
+    ['tools/list', { cursor: 5 }, /cursor/],
+    ['tools/list', { _meta: 'x' }, /_meta/],
+    ['ping', { _meta: [1] }, /_meta/],
+  ];
+
+  it.each(malformed)('%s with params %j is a JSON-RPC -32602 naming the parameter, recorded as validation_failed', async (method, params, names) => {
+    const { key } = await server.newAccount(10);
+    const response = await rpc(key, { jsonrpc: '2.0', id: 'x1', method, params });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { id: unknown; error: { code: number; message: string } };
+    expect(body.id).toBe('x1');
+    expect(body.error.code).toBe(-32602);
+    expect(body.error.message).toMatch(names);
+    expect(body.error.message).toContain(method);
+    // One line a person reads, not a zod dump.
+    expect(body.error.message.length).toBeLessThan(300);
+    expect(body.error.message).not.toMatch(/[\n{[]|"code"|invalid_type/);
+    const [record] = await usageOf(key, '&channel=mcp');
+    expect(record).toMatchObject({ rpc_method: method, error_type: 'validation_failed', credits_charged: 0, status_code: 200 });
+    expect(await balanceOf(key)).toBe(10);
+  });
+
+  it('a notification with malformed params is still 202, and its record says validation_failed', async () => {
+    const { key } = await server.newAccount(0);
+    const response = await rpc(key, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: { not: 'an id' } } });
+    expect(response.status).toBe(202);
+    const [record] = await usageOf(key, '&channel=mcp');
+    expect(record).toMatchObject({ rpc_method: 'notifications/cancelled', error_type: 'validation_failed', status_code: 202 });
+  });
+
+  it('every MCP usage record names its JSON-RPC method; API records have none', async () => {
+    const { key } = await server.newAccount(10);
+    const client = await connect(server, key);
+    await client.listTools();
+    await inspect(client, 'example.com');
+    await client.ping();
+    expect((await rpc(key, { jsonrpc: '2.0', id: 9, method: 'resources/list' })).status).toBe(200);
+    await server.call(INSPECT, jsonInit({ domain: 'example.com' }, { key }));
+    const records = (await usageOf(key)).reverse();
+    const methods = records.filter((r) => r.channel === 'mcp' && r.method === 'POST').map((r) => r.rpc_method);
+    // The client's GET for an event stream (405) carries no JSON-RPC message.
+    expect(records.filter((r) => r.channel === 'mcp' && r.method !== 'POST').every((r) => r.rpc_method === null)).toBe(true);
+    expect(methods).toEqual(['initialize', 'notifications/initialized', 'tools/list', 'tools/call', 'ping', 'resources/list']);
+    expect(records.find((r) => r.rpc_method === 'resources/list')).toMatchObject({ error_type: 'not_found' });
+    expect(records.filter((r) => r.channel === 'api').every((r) => r.rpc_method === null)).toBe(true);
+  });
+
+  const hosts = ['a:99999', '999.1.1.1', '[:::]', 'example.com:65536', '[1::2::3]'];
+
+  it.each(hosts)('Host %s: the request is answered (never a 500), and no URL is made from it', async (host) => {
+    const { key } = await server.newAccount(10);
+    const headers = { Host: host, 'Content-Type': 'application/json', Accept: MCP_ACCEPT };
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'inspect_domain', arguments: { domain: 'example.com' } } });
+    const called = await rawRequest(server, { method: 'POST', path: '/mcp', headers: { ...headers, Authorization: `Bearer ${key}` }, body });
+    expect(called.status).toBe(200);
+    expect((JSON.parse(called.body) as { result: CallToolResult }).result.isError).toBeFalsy();
+    expect(await balanceOf(key)).toBe(10 - PRICE);
+    // Without a credential: the plain challenge, no resource_metadata built from the Host.
+    const refused = await rawRequest(server, { method: 'POST', path: '/mcp', headers, body });
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="openrush"');
+    // The metadata cannot name the resource: a 400 problem naming the header.
+    const metadata = await rawRequest(server, { path: PROTECTED_RESOURCE_METADATA_PATH, headers: { Host: host } });
+    expect(metadata.status).toBe(400);
+    expect(metadata.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(metadata.body)).toMatchObject({ type: 'https://openrush.io/problems/validation_failed', errors: [{ location: 'header', pointer: '/Host' }] });
+    expect(server.logs.join('\n')).not.toContain('"level":50');
+  });
+
+  it('behind a trusted proxy, an X-Forwarded-Proto other than http or https is never echoed (no javascript: URL)', async () => {
+    const proxied = await startTestServer({ config: { trustProxy: true, authorizationServers: [AUTH_SERVER] } });
+    try {
+      for (const proto of ['javascript', 'a b', 'data', 'file']) {
+        const headers = { 'X-Forwarded-Proto': proto, 'Content-Type': 'application/json', Accept: MCP_ACCEPT };
+        const refused = await rawRequest(proxied, { method: 'POST', path: '/mcp', headers, body: JSON.stringify(message) });
+        expect(refused.status).toBe(401);
+        expect(refused.headers['www-authenticate']).toBe('Bearer realm="openrush"');
+        const metadata = await rawRequest(proxied, { path: PROTECTED_RESOURCE_METADATA_PATH, headers: { 'X-Forwarded-Proto': proto } });
+        expect(metadata.status).toBe(400);
+        expect(metadata.body).not.toMatch(/javascript:|"resource"/);
+        expect(JSON.parse(metadata.body)).toMatchObject({ errors: [{ location: 'header', pointer: '/X-Forwarded-Proto' }] });
+        const called = await rawRequest(proxied, {
+          method: 'POST',
+          path: '/mcp',
+          headers: { ...headers, Authorization: `Bearer ${proxied.account.key}` },
+          body: JSON.stringify(message),
+        });
+        expect(called.status).toBe(200);
+      }
+      // A proxy that says https with a good host: that is the resource.
+      const good = await rawRequest(proxied, { path: PROTECTED_RESOURCE_METADATA_PATH, headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com' } });
+      expect(JSON.parse(good.body)).toMatchObject({ resource: 'https://api.example.com' });
+      expect(proxied.logs.join('\n')).not.toContain('"level":50');
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('every method but POST on /mcp is 405 with the same Allow: POST', async () => {
+    for (const method of ['GET', 'HEAD', 'DELETE', 'PUT', 'PATCH', 'OPTIONS']) {
+      const response = await server.call('/mcp', { method, headers: { Accept: MCP_ACCEPT } });
+      expect(response.status, method).toBe(405);
+      expect(response.headers.get('allow'), method).toBe('POST');
+      if (method !== 'HEAD') expect((await response.json()) as Problem).toMatchObject({ type: 'https://openrush.io/problems/method_not_allowed' });
+    }
+  });
+
+  it('a 500 is logged with its cause (name, message, stack), over HTTP and over MCP, and none of it is answered', async () => {
+    const failing: ToolDefinition = {
+      path: '/v1/tools/failing',
+      operation: {
+        operationId: 'failing',
+        summary: 'Failing',
+        description: 'Always fails.',
+        'x-openrush-tool': { name: 'failing', source: 'public_suffix_list' },
+        'x-openrush-access': { resource: 'tools', level: 'use' },
+        'x-openrush-credits': 1,
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
+        responses: { '200': { description: 'Never.' }, '500': { $ref: '#/components/responses/InternalError' } },
+      } as ContractOperation,
+      handler: () => {
+        throw new RangeError('quota table missing in upstream shard 7');
+      },
+    };
+    const embedded = await startTestServer({ tools: [failing] });
+    try {
+      const viaHttp = await embedded.call('/v1/tools/failing', jsonInit({}));
+      const viaMcp = await embedded.call(
+        '/mcp',
+        jsonInit({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'failing', arguments: {} } }, { headers: { Accept: MCP_ACCEPT } }),
+      );
+      for (const response of [viaHttp, viaMcp]) {
+        expect(response.status).toBe(500);
+        expect(await response.text()).not.toMatch(/quota|shard|RangeError/);
+      }
+      const failures = embedded.logs.map((line) => JSON.parse(line) as { msg: string; err?: { type: string; message: string; stack: string } });
+      const logged = failures.filter((line) => line.msg === 'request failed');
+      expect(logged).toHaveLength(2);
+      for (const line of logged) {
+        expect(line.err).toMatchObject({ type: 'RangeError', message: 'quota table missing in upstream shard 7' });
+        expect(line.err!.stack).toMatch(/\n\s+at /);
+      }
+    } finally {
+      await embedded.close();
+    }
   });
 });

@@ -27,6 +27,7 @@ const USAGE_FIELDS = [
   'request_bytes',
   'response_bytes',
   'response_time_ms',
+  'rpc_method',
   'status_code',
   'tool',
 ];
@@ -73,6 +74,7 @@ async function seedUsage(account: NewAccount, count: number): Promise<string[]> 
       auth_source: 'api_key',
       channel: 'api',
       tool: null,
+      rpc_method: null,
       endpoint: '/v1/me/credits',
       method: 'GET',
       status_code: 200,
@@ -126,6 +128,7 @@ describe('metering of authenticated requests', () => {
         error_message: null,
         channel: 'api',
         tool: null,
+        rpc_method: null,
       });
       expect(Number.isInteger(record.response_time_ms)).toBe(true);
       expect(record.response_time_ms).toBeGreaterThanOrEqual(0);

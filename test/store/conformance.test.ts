@@ -110,6 +110,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         auth_source: 'api_key',
         channel: 'api',
         tool: null,
+        rpc_method: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
@@ -679,8 +680,8 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         const key = credential(account);
         const base = Date.now() - 60_000;
         const api1 = usage(account, iso(base), { credential_id: key.id, channel: 'api', tool: 'inspect_domain' });
-        const mcp1 = usage(account, iso(base + 1000), { credential_id: key.id, channel: 'mcp', tool: null, endpoint: '/mcp' });
-        const mcp2 = usage(account, iso(base + 2000), { credential_id: null, auth_source: 'session', channel: 'mcp', tool: 'inspect_domain', endpoint: '/mcp' });
+        const mcp1 = usage(account, iso(base + 1000), { credential_id: key.id, channel: 'mcp', tool: null, rpc_method: 'initialize', endpoint: '/mcp' });
+        const mcp2 = usage(account, iso(base + 2000), { credential_id: null, auth_source: 'session', channel: 'mcp', tool: 'inspect_domain', rpc_method: 'tools/call', endpoint: '/mcp' });
         const api2 = usage(account, iso(base + 3000), { credential_id: key.id, channel: 'api' });
         for (const record of [api1, mcp1, mcp2, api2]) await store.recordUsage(record);
         expect(await store.getUsageRecord(account, mcp2.id)).toEqual(mcp2);
@@ -719,6 +720,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           '003_shared_counters',
           '004_usage_channel_and_legacy_keys',
           '005_credential_changes',
+          '006_usage_rpc_method',
         ]);
       });
 
@@ -741,7 +743,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
               expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'migrated' : String(o.reason)))).toEqual(others.map(() => 'migrated'));
             }
             const applied = await fresh.query<{ name: string }>('select name from schema_migrations');
-            expect(applied).toHaveLength(5);
+            expect(applied).toHaveLength(6);
             const id = ids('acct');
             await fresh.store.createAccount({ id, name: 'after migrate', balance: 0, session_subject: null, created_at: iso(Date.now()) });
             expect((await (others[0] ?? fresh.store).getAccount(id))?.name).toBe('after migrate');
@@ -761,7 +763,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           await fresh.query(`create schema "${setting!.search_path}"`);
           await Promise.all(others.map((other) => other.ping()));
           await Promise.all(others.map((other) => other.migrate()));
-          expect(await fresh.query('select name from schema_migrations')).toHaveLength(5);
+          expect(await fresh.query('select name from schema_migrations')).toHaveLength(6);
         } finally {
           await Promise.all([...others, fresh.store].map((s) => s.close()));
           await fresh.cleanup();

@@ -28,6 +28,7 @@ function record(accountId: string, credits: number): UsageRow {
     created_at: new Date().toISOString(),
     channel: 'api',
     tool: credits ? 'inspect_domain' : null,
+    rpc_method: null,
   };
 }
 

@@ -6,19 +6,41 @@ import type { Config } from '../../config.ts';
 import { toProblem } from '../errors.ts';
 import type { Operations } from '../dispatch.ts';
 import { MCP_PATH, type createMcpHandler } from '../../mcp/index.ts';
-import { Problem } from '../../problem.ts';
+import { Problem, validationFailed } from '../../problem.ts';
 import { route } from './typed.ts';
 
 type Metadata = components['schemas']['ProtectedResourceMetadata'];
 
 export const PROTECTED_RESOURCE_METADATA = '/.well-known/oauth-protected-resource';
+/** The only method the endpoint answers: every other one is 405 with this Allow (GET, DELETE, PUT, HEAD…). */
+const MCP_ALLOW = 'POST';
 const SAFE_HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
-/** The API's base URL: the configured one, or the one this request was made to (its Host, if well-formed). */
-function baseUrl(req: Request, config: Config): string {
-  if (config.publicUrl) return config.publicUrl;
-  const host = req.get('host');
-  return `${req.protocol}://${host && SAFE_HOST.test(host) ? host : 'localhost'}`;
+/**
+ * The API's base URL, derived here only: the configured OPENRUSH_PUBLIC_URL, or the scheme and host this request
+ * was made to (X-Forwarded-Proto / X-Forwarded-Host from a trusted proxy). A host the URL parser refuses
+ * (`a:99999`, `999.1.1.1`, `[:::]`) or a scheme other than http/https is never echoed: the answer is then the
+ * problem to give, naming the header.
+ */
+export function publicBaseUrl(req: Request, config: Config): { url: string } | { problem: Problem } {
+  if (config.publicUrl) return { url: config.publicUrl };
+  const scheme = req.protocol;
+  if (scheme !== 'http' && scheme !== 'https') {
+    return { problem: unusableHeader('X-Forwarded-Proto', 'must be http or https') };
+  }
+  const host = req.host;
+  if (host && SAFE_HOST.test(host)) {
+    try {
+      return { url: new URL(`${scheme}://${host}`).origin };
+    } catch {
+      // Refused below, like any other unusable host.
+    }
+  }
+  return { problem: unusableHeader(req.get('x-forwarded-host') !== undefined && host !== req.get('host') ? 'X-Forwarded-Host' : 'Host', 'must be a host name or IP address, with a port from 0 to 65535') };
+}
+
+function unusableHeader(name: string, message: string): Problem {
+  return validationFailed([{ location: 'header', pointer: `/${name}`, message }], `The ${name} header cannot name this API; the server has no OPENRUSH_PUBLIC_URL to use instead.`);
 }
 
 const MCP_ACCEPT = 'application/json, text/event-stream';
@@ -44,7 +66,6 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
         caller: req.ctx.caller!,
         requestId: req.ctx.requestId,
         message: req.body,
-        url: `${baseUrl(req, config)}${MCP_PATH}`,
         headers: mcpHeaders(req),
         startedAt: req.ctx.startedAt,
         requestBytes: req.ctx.requestBytes,
@@ -59,19 +80,17 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
     }
   });
 
-  const stateless = (req: Request, _res: Response, next: NextFunction) =>
-    next(
-      new Problem('method_not_allowed', `This MCP endpoint is stateless; it offers no event stream and no session. Send messages with POST.`, {
-        headers: { Allow: 'POST' },
-      }),
-    );
+  // GET and DELETE are in the contract (MCP clients try them), and are 405 like every other method but POST; the
+  // error middleware below gives every 405 here the same Allow.
+  const stateless = (_req: Request, _res: Response, next: NextFunction) => next(new Problem('method_not_allowed', 'stateless'));
   router.get(MCP_PATH, stateless);
   router.delete(MCP_PATH, stateless);
 
   route(router, 'get', PROTECTED_RESOURCE_METADATA, async (req) => {
-    const base = baseUrl(req, config);
+    const base = publicBaseUrl(req, config);
+    if ('problem' in base) throw base.problem;
     const metadata: Metadata = {
-      resource: base,
+      resource: base.url,
       authorization_servers: config.authorizationServers,
       bearer_methods_supported: ['header'],
       resource_name: 'OpenRush API',
@@ -81,16 +100,29 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
 }
 
 /**
- * Error middleware, before the error handler: a 401 on the MCP endpoint says where the OAuth protected-resource
- * metadata is (RFC 9728, as the MCP authorization specification asks), so an MCP client can sign its user in.
+ * Error middleware, before the error handler, for the MCP endpoint: a 401 says where the OAuth protected-resource
+ * metadata is (RFC 9728, as the MCP authorization specification asks), so an MCP client can sign its user in; every
+ * 405 (whichever method, whoever refused it) has the same `Allow: POST`. Anything else goes on untouched, so the
+ * error handler logs a 500 with its cause.
  */
-export function mcpUnauthorized(config: Config) {
-  return function pointToResourceMetadata(error: unknown, req: Request, _res: Response, next: NextFunction): void {
+export function mcpErrors(config: Config) {
+  return function answerMcpErrors(error: unknown, req: Request, _res: Response, next: NextFunction): void {
     if (req.path !== MCP_PATH) return next(error);
     const problem = toProblem(error, req);
-    if (problem.status !== 401) return next(problem);
+    if (problem.status === 405) {
+      const method = req.ctx.head ? 'HEAD' : req.method;
+      return next(
+        new Problem('method_not_allowed', `${method} is not allowed on ${MCP_PATH}: the endpoint is stateless, with no event stream and no session. Send messages with POST.`, {
+          headers: { ...problem.options.headers, Allow: MCP_ALLOW },
+        }),
+      );
+    }
+    if (problem.status !== 401) return next(error);
+    const base = publicBaseUrl(req, config);
+    // A host that cannot name the API gets the plain challenge: the credential is still what is missing.
+    if ('problem' in base) return next(problem);
     const challenge = problem.options.headers?.['WWW-Authenticate'] ?? 'Bearer realm="openrush"';
-    const metadata = `${baseUrl(req, config)}${PROTECTED_RESOURCE_METADATA}`;
+    const metadata = `${base.url}${PROTECTED_RESOURCE_METADATA}`;
     next(
       new Problem(problem.problemType, problem.detail, {
         ...problem.options,

@@ -1,0 +1,64 @@
+// One tool call, whichever transport carried it: the HTTP route (server/http/routes/tools.ts) and the MCP handler
+// (server/mcp/handler.ts) both call callTool and only translate what it gives back. Nothing here knows Express or
+// MCP. The order is the HTTP API's: arguments (the contract's rules, 400), permission (403), balance (402), the
+// tool's handler (which may refuse its input, 400), its upstream cost; then the transport sends the answer through
+// `charge`, which takes the price in the same transaction as the usage record (402 if the balance or the key's
+// budget no longer covers it). A refusal is thrown as a Problem, before anything is charged.
+import type { Caller } from '../context.ts';
+import { type Call, insufficientCredits, type Metering } from '../metering.ts';
+import { type Level, type Resource, refusal } from '../policy.ts';
+import { Problem } from '../problem.ts';
+import type { Store } from '../store/types.ts';
+import type { ArgumentChecker } from './arguments.ts';
+import type { Tool } from './index.ts';
+
+export interface ToolCallDeps {
+  store: Store;
+  metering: Metering;
+  checkArguments: ArgumentChecker;
+}
+
+export interface ToolCall {
+  caller: Caller;
+  tool: Tool;
+  /** The arguments exactly as the client sent them (the parsed JSON, not a copy rebuilt by a parser). */
+  args: unknown;
+  requestId: string;
+}
+
+/** What the transport records about its answer; the tool, its cost and the price are filled in by charge. */
+export type AnsweredCall = Omit<Call, 'tool' | 'upstreamCostUsd' | 'problem'>;
+
+export interface ToolCallResult {
+  /** The tool's answer (the operation's 200 body). */
+  result: unknown;
+  upstreamCostUsd: number;
+  /** Charges the price with the usage record of the answer about to be sent. Throws a 402 Problem if it cannot. */
+  charge(answer: AnsweredCall): Promise<void>;
+}
+
+export type CallTool = (call: ToolCall) => Promise<ToolCallResult>;
+
+export function createToolCaller(deps: ToolCallDeps): CallTool {
+  return async function callTool({ caller, tool, args, requestId }) {
+    const invalid = deps.checkArguments(tool, args);
+    if (invalid) throw invalid;
+    const need = tool.access ?? { resource: 'tools', level: 'use' };
+    const reason = refusal(caller, need.resource as Resource, need.level as Level);
+    if (reason) throw new Problem('forbidden', reason);
+    // Refused before the handler runs, so no work (or upstream spend) is wasted on a call nobody can pay for; the
+    // charge itself is still the atomic, guarded one.
+    if (tool.credits > 0) {
+      const balance = await deps.store.getBalance(caller.accountId);
+      if (balance !== undefined && balance < tool.credits) throw insufficientCredits(tool.credits, balance);
+    }
+    const output = await tool.handler(args, { accountId: caller.accountId, requestId });
+    const upstreamCostUsd = output.upstreamCostUsd ?? 0;
+    if (!Number.isFinite(upstreamCostUsd) || upstreamCostUsd < 0) throw new Error(`tool ${tool.name} reported an invalid upstream cost`);
+    return {
+      result: output.result,
+      upstreamCostUsd,
+      charge: (answer) => deps.metering.recordCall(caller, { ...answer, tool: tool.name, upstreamCostUsd }, { charge: tool.credits }),
+    };
+  };
+}
