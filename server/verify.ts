@@ -254,6 +254,17 @@ export function contractChecks(): ContractCheck[] {
       },
     },
     {
+      name: 'GET /v1/me/api-credentials lists credentials without secrets',
+      deployment: true,
+      async run({ client, apiKey }) {
+        const { data, response } = await client.GET('/v1/me/api-credentials');
+        status(response, 200, 'GET /v1/me/api-credentials', data);
+        for (const credential of data!) sameKeys(credential, CREDENTIAL_FIELDS, 'API credential');
+        const prefix = `${apiKey.slice(0, 9)}...`;
+        ensure(data!.some((c) => c.prefix === prefix && c.is_active), `the key in use (${prefix}) is not listed as active`);
+      },
+    },
+    {
       name: 'POST /v1/me/api-credentials returns the key once, with no-store; revoke deactivates it',
       deployment: true,
       async run({ client, withKey, label }) {
@@ -274,17 +285,6 @@ export function contractChecks(): ContractCheck[] {
           ensure(revoked.data?.is_active === false, 'a revoked credential is still active');
           await expectRefused(withKey(created.key), 'GET /v1/me/credits with the revoked key');
         });
-      },
-    },
-    {
-      name: 'GET /v1/me/api-credentials lists credentials without secrets',
-      deployment: true,
-      async run({ client, apiKey }) {
-        const { data, response } = await client.GET('/v1/me/api-credentials');
-        status(response, 200, 'GET /v1/me/api-credentials', data);
-        for (const credential of data!) sameKeys(credential, CREDENTIAL_FIELDS, 'API credential');
-        const prefix = `${apiKey.slice(0, 9)}...`;
-        ensure(data!.some((c) => c.prefix === prefix && c.is_active), `the key in use (${prefix}) is not listed as active`);
       },
     },
     {
@@ -396,16 +396,20 @@ export interface CheckResult {
  */
 export const UPSTREAM_HEADER = 'x-openrush-verify-upstream';
 
-/** What a check's requests broke, and which of those lines an earlier check of the run already reported. */
+/** What a check's requests broke, and which breaches earlier checks of the run already reported. */
 interface Findings {
   lines: string[];
-  /** Lines reported under earlier checks of the run: not repeated, not held against a later check again. */
+  /**
+   * Breaches (one per `sl-violations` entry: request, place in the document, rule) reported under earlier checks
+   * of the run: not repeated, and not held against a later check that merely met them again.
+   */
   reported: Set<string>;
 }
 
-function note(findings: Findings, line: string): void {
-  if (findings.reported.has(line) || findings.lines.includes(line)) return;
-  findings.lines.push(line);
+/** One `sl-violations` entry as a breach: array positions left out, so the same breach in a longer list is the same. */
+function breachKey(where: string, entry: { location?: unknown[]; code?: unknown; message?: unknown }): string {
+  const place = (entry.location ?? []).map((part) => (/^\d+$/.test(String(part)) ? '*' : String(part))).join('.');
+  return `${where} ${place} ${String(entry.code ?? entry.message)}`;
 }
 
 /** A client that records every `sl-violations` header Prism sends back, and every answer that is not the target's. */
@@ -424,19 +428,29 @@ function checkedClient(
     },
     onResponse({ request, response }) {
       const where = `${request.method} ${new URL(request.url).pathname}`;
+      // Never deduplicated: a check that saw Prism's answer instead of the target's has not seen the target.
       if (options.upstreamMark !== undefined && response.headers.get(UPSTREAM_HEADER) !== options.upstreamMark) {
-        note(findings, `not the target's answer: ${where} was answered ${response.status} by prism proxy itself, not by the target`);
+        const line = `not the target's answer: ${where} was answered ${response.status} by prism proxy itself, not by the target`;
+        if (!findings.lines.includes(line)) findings.lines.push(line);
       }
       const found = response.headers.get('sl-violations');
       if (!found) return;
-      let reported: Array<{ location?: string[] }> = [];
+      let entries: Array<{ location?: unknown[] }> | undefined;
       try {
-        reported = JSON.parse(found) as typeof reported;
+        const parsed = JSON.parse(found) as unknown;
+        if (Array.isArray(parsed)) entries = parsed as typeof entries;
       } catch {
-        // not JSON: report it as it is
+        // not JSON ("Too many violations! …"): reported as it is
       }
-      const breaches = options.ignoreRequestViolations ? reported.filter((v) => v.location?.[0] !== 'request') : reported;
-      if (breaches.length > 0 || reported.length === 0) note(findings, `contract violation: ${where}: ${found}`);
+      if (!entries) {
+        if (!findings.reported.has(`${where} ${found}`)) findings.lines.push(`contract violation: ${where}: ${found}`);
+        findings.reported.add(`${where} ${found}`);
+        return;
+      }
+      const breaches = options.ignoreRequestViolations ? entries.filter((entry) => entry.location?.[0] !== 'request') : entries;
+      const fresh = breaches.filter((entry) => !findings.reported.has(breachKey(where, entry)));
+      for (const entry of fresh) findings.reported.add(breachKey(where, entry));
+      if (fresh.length > 0) findings.lines.push(`contract violation: ${where}: ${JSON.stringify(fresh)}`);
     },
   };
   client.use(middleware);
@@ -466,7 +480,7 @@ export function verifyLabel(now = new Date()): string {
 
 /**
  * Runs one check. It passes only if Prism saw no breach and every answer came from the target. `reported` holds
- * the lines earlier checks of the run already printed: a breach is reported once, under the check that caused it.
+ * the breaches earlier checks of the run already printed: a breach is reported once, under the first check that met it.
  */
 export async function runCheck(check: ContractCheck, target: CheckTarget, reported: Set<string> = new Set()): Promise<CheckResult> {
   const findings: Findings = { lines: [], reported };
@@ -489,7 +503,6 @@ export async function runCheck(check: ContractCheck, target: CheckTarget, report
   } catch (error) {
     failure = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
   }
-  for (const line of findings.lines) reported.add(line);
   if (failure === undefined && findings.lines.length === 0) return { name: check.name, ok: true };
   return { name: check.name, ok: false, error: redactKeys([...(failure === undefined ? [] : [failure]), ...findings.lines].join('\n')) };
 }
