@@ -205,11 +205,12 @@ describe('openrush verify', () => {
   }, 60_000);
 
   it('revokes what it made even when a check fails before its own revoke', async () => {
-    // The v2 revoke fails once: the lifecycle check cannot revoke its key, the end-of-run sweep must.
-    let failedOnce = false;
+    // The v2 revoke fails twice: neither the lifecycle check's revoke nor its own clean-up's reaches the server;
+    // the end-of-run sweep must revoke the key.
+    let failures = 0;
     breakage = async (sent) => {
-      if (failedOnce || !is(sent, 'POST', /^\/v2\/api-keys\/[^/]+\/revoke$/)) return undefined;
-      failedOnce = true;
+      if (failures >= 2 || !is(sent, 'POST', /^\/v2\/api-keys\/[^/]+\/revoke$/)) return undefined;
+      failures++;
       return { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'Service Unavailable' };
     };
     const run = await verifyThroughRelay({ metered: false });
