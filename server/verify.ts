@@ -3,12 +3,14 @@
 // that breaks the contract in an `sl-violations` header); test/contract.test.ts runs the same checks against the
 // Prism mock and the real server, so the two never drift apart.
 //
-// A check never spends credits unless `metered` is set, and never leaves a key behind: the keys it makes are its
-// own, and it revokes them before it ends, whatever happens.
+// A check never spends credits unless `metered` is set, and never leaves a key active: the keys it makes are named
+// as the run's own, and it revokes them before it ends, whatever happens (`runChecks` sweeps up after a failure).
+// A check passes only on the target's own answers (see UPSTREAM_HEADER) and, where it can, on facts only the
+// target can know: the X-Request-Id it was sent, a key it made, a change read back.
+import { randomBytes } from 'node:crypto';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/openapi.d.ts';
 import { loadContract } from './contract.ts';
-import { randomBytes } from 'node:crypto';
 
 type Problem = components['schemas']['Problem'];
 type ApiClient = Client<paths>;
