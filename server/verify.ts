@@ -3,8 +3,11 @@
 // that breaks the contract in an `sl-violations` header); test/contract.test.ts runs the same checks against the
 // Prism mock and the real server, so the two never drift apart.
 //
-// A check never spends credits unless `metered` is set, and never leaves a key behind: the keys it makes are its
-// own, and it revokes them before it ends, whatever happens.
+// A check never spends credits unless `metered` is set, and never leaves a key active: the keys it makes are named
+// as the run's own, and it revokes them before it ends, whatever happens (`runChecks` sweeps up after a failure).
+// A check passes only on the target's own answers (see UPSTREAM_HEADER) and, where it can, on facts only the
+// target can know: the X-Request-Id it was sent, a key it made, a change read back.
+import { randomBytes } from 'node:crypto';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/openapi.d.ts';
 import { loadContract } from './contract.ts';
@@ -41,9 +44,12 @@ export interface CheckContext {
   client: ApiClient;
   /** Without a credential. */
   anonymous: ApiClient;
-  baseUrl: string;
-  /** Whether the target is a mock (answers are the contract's examples, nothing is stored). */
-  mock: boolean;
+  /** Authenticated with another key (one the check made), its answers checked like the others'. */
+  withKey(apiKey: string): ApiClient;
+  /** The API key under test. */
+  apiKey: string;
+  /** The name of everything this run creates ("openrush verify <start time>"): its own, never an example's. */
+  label: string;
 }
 
 export interface ContractCheck {
@@ -51,10 +57,15 @@ export interface ContractCheck {
   /** Spends credits of the deployment: only run when asked for. */
   metered?: boolean;
   /**
-   * Sends a deliberately invalid request. `prism proxy --errors` would refuse it itself, so it goes straight to the
-   * deployment (`directUrl`), and Prism's report about the request (on a mock) is expected, not a breach.
+   * Sends a deliberately invalid request (a blank name, no credential): Prism's report about the request is
+   * expected, not a breach; its report about the answer still is.
    */
   invalidRequest?: boolean;
+  /**
+   * Its promise is about what the target keeps (a key it made, a revocation, a usage record, a request id): a mock
+   * of the contract, which answers its examples and stores nothing, fails it.
+   */
+  deployment?: boolean;
   run(context: CheckContext): Promise<void>;
 }
 
@@ -73,6 +84,8 @@ const API_KEY_FIELDS = [
 const INSPECT = '/v1/tools/inspect_domain';
 /** The most pages the usage check follows before it stops (it proves the cursor works, not the whole history). */
 const USAGE_PAGES = 3;
+/** The v2 key status of a revoked key (the contract's `ApiKeyStatus`). */
+const REVOKED = 3;
 
 function expectApiKey(key: unknown, withSecret = false): void {
   sameKeys(key, withSecret ? [...API_KEY_FIELDS, 'api_key'] : API_KEY_FIELDS, 'API key');
@@ -82,24 +95,60 @@ function expectApiKey(key: unknown, withSecret = false): void {
   sameKeys(constraints, ['budget', 'expires_at', 'rate_limit'], 'constraints');
 }
 
+/** A fresh request id for a request: the target echoes it (a mock or a proxy answering in its place cannot). */
+function newRequestId(): string {
+  return `verify_${randomBytes(12).toString('hex')}`;
+}
+
+/**
+ * A problem answer of the target itself to the request sent with `requestId`: problem+json, and both the
+ * `X-Request-Id` header and the problem's `request_id` are the id the request carried (the contract says a safe
+ * id sent by the client is the request's id), which only the target that received the request can know.
+ */
+function expectOwnProblem(response: Response, body: unknown, expectedStatus: number, what: string, requestId: string): Problem {
+  status(response, expectedStatus, what, body);
+  ensure(/^application\/problem\+json/.test(response.headers.get('content-type') ?? ''), `${what}: not application/problem+json`);
+  const problem = body as Problem | undefined;
+  ensure(problem?.status === expectedStatus && typeof problem.type === 'string' && typeof problem.title === 'string', `${what}: not a ${expectedStatus} problem document`);
+  const header = response.headers.get('x-request-id');
+  ensure(header === requestId, `${what}: X-Request-Id is "${header}", not the "${requestId}" the request carried`);
+  ensure(problem.request_id === requestId, `${what}: the problem's request_id is "${problem.request_id}", not the "${requestId}" the request carried`);
+  return problem;
+}
+
+/** A key that is refused: 401, as the target's own problem. */
+async function expectRefused(client: ApiClient, what: string): Promise<void> {
+  const requestId = newRequestId();
+  const { error, response } = await client.GET('/v1/me/credits', { headers: { 'X-Request-Id': requestId } });
+  expectOwnProblem(response, error, 401, what, requestId);
+}
+
+/** A key that works. */
+async function expectAccepted(client: ApiClient, what: string): Promise<void> {
+  const { data, response } = await client.GET('/v1/me/credits');
+  status(response, 200, what, data);
+}
+
 /** A key of the check's own, revoked when `work` is done, whatever happens. */
 async function withTemporaryV1Key(client: ApiClient, name: string, work: (created: components['schemas']['ApiCredentialCreated'], response: Response) => Promise<void>): Promise<void> {
   const { data, response } = await client.POST('/v1/me/api-credentials', { body: { name } });
-  status(response, 201, 'POST /v1/me/api-credentials', data);
+  const id = data?.api_credential?.id;
   try {
+    status(response, 201, 'POST /v1/me/api-credentials', data);
     await work(data!, response);
   } finally {
-    await client.POST('/v1/me/api-credentials/{credential_id}/revoke', { params: { path: { credential_id: data!.api_credential.id } } });
+    if (typeof id === 'string') await client.POST('/v1/me/api-credentials/{credential_id}/revoke', { params: { path: { credential_id: id } } });
   }
 }
 
 async function withTemporaryV2Key(client: ApiClient, body: components['schemas']['ApiKeyCreate'], work: (created: components['schemas']['ApiKeyWithSecret'], response: Response) => Promise<void>): Promise<void> {
   const { data, response } = await client.POST('/v2/api-keys', { body });
-  status(response, 201, 'POST /v2/api-keys', data);
+  const id = data?.api_key_id;
   try {
+    status(response, 201, 'POST /v2/api-keys', data);
     await work(data!, response);
   } finally {
-    await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path: { api_key_id: data!.api_key_id } } });
+    if (typeof id === 'string') await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path: { api_key_id: id } } });
   }
 }
 
@@ -111,12 +160,15 @@ export function contractChecks(): ContractCheck[] {
 
   return [
     {
-      name: 'GET /v1/capabilities answers without a credential',
+      name: 'GET /v1/capabilities answers without a credential, with the X-Request-Id sent',
+      deployment: true,
       async run({ anonymous }) {
-        const { data, response } = await anonymous.GET('/v1/capabilities');
+        const requestId = newRequestId();
+        const { data, response } = await anonymous.GET('/v1/capabilities', { headers: { 'X-Request-Id': requestId } });
         status(response, 200, 'GET /v1/capabilities', data);
         ensure(Array.isArray(data?.tools) && Array.isArray(data?.sources), 'capabilities lack tools[] or sources[]');
-        ensure(response.headers.get('x-request-id'), 'no X-Request-Id header');
+        const header = response.headers.get('x-request-id');
+        ensure(header === requestId, `X-Request-Id is "${header}", not the "${requestId}" the request carried`);
       },
     },
     {
@@ -182,61 +234,70 @@ export function contractChecks(): ContractCheck[] {
     },
     {
       name: 'a request without a credential is a 401 problem with WWW-Authenticate',
-      async run({ baseUrl }) {
-        const response = await fetch(`${baseUrl}/v1/me/credits`);
-        const body = (await response.json().catch(() => undefined)) as Problem | undefined;
-        status(response, 401, 'GET /v1/me/credits without a credential', body);
-        // Through `prism proxy --errors` the 401 for a missing credential comes from Prism itself, so only what both
-        // promise is checked here.
+      invalidRequest: true,
+      deployment: true,
+      async run({ anonymous }) {
+        const requestId = newRequestId();
+        const { error, response } = await anonymous.GET('/v1/me/credits', { headers: { 'X-Request-Id': requestId } });
+        expectOwnProblem(response, error, 401, 'GET /v1/me/credits without a credential', requestId);
         ensure(/^Bearer\b/.test(response.headers.get('www-authenticate') ?? ''), 'no WWW-Authenticate: Bearer header');
-        ensure(/^application\/problem\+json/.test(response.headers.get('content-type') ?? ''), 'not application/problem+json');
-        ensure(body?.status === 401 && typeof body.type === 'string' && typeof body.title === 'string', 'not a 401 problem document');
       },
     },
     {
       name: 'an invalid body is a 400 validation problem',
       invalidRequest: true,
+      deployment: true,
       async run({ client }) {
         // A blank name: refused before anything is created.
-        const { error, response } = await client.POST('/v1/me/api-credentials', { body: { name: ' ' } });
-        status(response, 400, 'POST /v1/me/api-credentials with a blank name', error);
-        ensure(/^application\/problem\+json/.test(response.headers.get('content-type') ?? ''), 'not application/problem+json');
-        ensure((error as Problem | undefined)?.type?.endsWith('/validation_failed'), `problem type ${(error as Problem | undefined)?.type}`);
-      },
-    },
-    {
-      name: 'POST /v1/me/api-credentials returns the key once, with no-store; revoke deactivates it',
-      async run({ client, mock }) {
-        await withTemporaryV1Key(client, 'openrush verify (temporary)', async (created, response) => {
-          ensure(response.headers.get('cache-control') === 'no-store', `Cache-Control is "${response.headers.get('cache-control')}"`);
-          ensure(KEY_PATTERN.test(created.key), 'the new key does not look like or_ + 38 base62 characters');
-          ensure(created.api_credential.prefix === `${created.key.slice(0, 9)}...`, 'prefix is not the start of the key');
-          ensure(created.api_credential.is_active, 'a new credential is not active');
-          // A mock answers with the contract's example, whatever name was asked for.
-          ensure(mock || created.api_credential.name === 'openrush verify (temporary)', `the credential is named "${created.api_credential.name}"`);
-          const revoked = await client.POST('/v1/me/api-credentials/{credential_id}/revoke', {
-            params: { path: { credential_id: created.api_credential.id } },
-          });
-          status(revoked.response, 200, 'POST /v1/me/api-credentials/{id}/revoke', revoked.data);
-          ensure(revoked.data?.is_active === false, 'a revoked credential is still active');
-        });
+        const requestId = newRequestId();
+        const { error, response } = await client.POST('/v1/me/api-credentials', { body: { name: ' ' }, headers: { 'X-Request-Id': requestId } });
+        const problem = expectOwnProblem(response, error, 400, 'POST /v1/me/api-credentials with a blank name', requestId);
+        ensure(problem.type.endsWith('/validation_failed'), `problem type ${problem.type}`);
       },
     },
     {
       name: 'GET /v1/me/api-credentials lists credentials without secrets',
-      async run({ client }) {
+      deployment: true,
+      async run({ client, apiKey }) {
         const { data, response } = await client.GET('/v1/me/api-credentials');
         status(response, 200, 'GET /v1/me/api-credentials', data);
-        ensure(data!.length > 0, 'no credentials listed, not even the one in use');
         for (const credential of data!) sameKeys(credential, CREDENTIAL_FIELDS, 'API credential');
+        const prefix = `${apiKey.slice(0, 9)}...`;
+        ensure(data!.some((c) => c.prefix === prefix && c.is_active), `the key in use (${prefix}) is not listed as active`);
+      },
+    },
+    {
+      name: 'POST /v1/me/api-credentials returns the key once, with no-store; revoke deactivates it',
+      deployment: true,
+      async run({ client, withKey, label }) {
+        await withTemporaryV1Key(client, label, async (created, response) => {
+          ensure(response.headers.get('cache-control') === 'no-store', `Cache-Control is "${response.headers.get('cache-control')}"`);
+          ensure(KEY_PATTERN.test(created.key), 'the new key does not look like or_ + 38 base62 characters');
+          ensure(created.api_credential.prefix === `${created.key.slice(0, 9)}...`, 'prefix is not the start of the key');
+          ensure(created.api_credential.is_active, 'a new credential is not active');
+          ensure(created.api_credential.name === label, `the credential is named "${created.api_credential.name}", not "${label}" as asked`);
+          const listed = await client.GET('/v1/me/api-credentials');
+          ensure(listed.data?.some((c) => c.id === created.api_credential.id && c.is_active), 'the new credential is not listed as active');
+          await expectAccepted(withKey(created.key), 'GET /v1/me/credits with the new key');
+          const revoked = await client.POST('/v1/me/api-credentials/{credential_id}/revoke', {
+            params: { path: { credential_id: created.api_credential.id } },
+          });
+          status(revoked.response, 200, 'POST /v1/me/api-credentials/{id}/revoke', revoked.data);
+          ensure(revoked.data?.id === created.api_credential.id, `revoke answered credential ${revoked.data?.id}, not ${created.api_credential.id}`);
+          ensure(revoked.data?.is_active === false, 'a revoked credential is still active');
+          await expectRefused(withKey(created.key), 'GET /v1/me/credits with the revoked key');
+        });
       },
     },
     {
       name: 'GET /v1/me/usage lists records with every field of the seed, and its pages end',
-      async run({ client }) {
-        // Any authenticated request leaves a record, so there is at least one to list.
-        await client.GET('/v1/me/api-credentials');
+      deployment: true,
+      async run({ client, apiKey }) {
+        // Any authenticated request leaves a record, so there are records of the key in use to list.
+        const credentials = await client.GET('/v1/me/api-credentials');
+        const inUse = credentials.data?.find((c) => c.prefix === `${apiKey.slice(0, 9)}...`)?.id;
         const seen = new Set<string>();
+        const credentialsSeen = new Set<string | null>();
         let startingAfter: string | undefined;
         for (let page = 1; page <= USAGE_PAGES; page++) {
           const { data, response } = await client.GET('/v1/me/usage', {
@@ -248,20 +309,27 @@ export function contractChecks(): ContractCheck[] {
             sameKeys(record, USAGE_FIELDS, 'usage record');
             ensure(!seen.has(record.id), `record ${record.id} came twice: the cursor does not move on`);
             seen.add(record.id);
+            credentialsSeen.add(record.credential_id);
           }
           const link = response.headers.get('link');
-          if (!link || !/rel="next"/.test(link)) return;
+          if (!link || !/rel="next"/.test(link)) break;
           startingAfter = data!.at(-1)!.id;
         }
+        ensure(inUse && credentialsSeen.has(inUse), `none of the newest ${seen.size} records is of the key in use (${inUse ?? 'not listed'})`);
       },
     },
     {
       name: 'POST /v1/tools/inspect_domain answers a DomainInspection (spends credits)',
       metered: true,
+      deployment: true,
       async run({ client }) {
+        const before = await client.GET('/v1/me/credits');
         const { data, response } = await client.POST(INSPECT, { body: { domain: inspection.input } });
         status(response, 200, `POST ${INSPECT}`, data);
         ensure(JSON.stringify(data) === JSON.stringify(inspection), `inspect_domain answered ${JSON.stringify(data)}`);
+        const after = await client.GET('/v1/me/credits');
+        const spent = (before.data?.balance ?? NaN) - (after.data?.balance ?? NaN);
+        ensure(spent === inspectPrice, `the balance went from ${before.data?.balance} to ${after.data?.balance}, not down by the price, ${inspectPrice}`);
       },
     },
     {
@@ -277,28 +345,39 @@ export function contractChecks(): ContractCheck[] {
     },
     {
       name: 'v2 API keys: create, get, update, rotate and revoke a key of its own',
-      async run({ client }) {
+      deployment: true,
+      async run({ client, withKey, label }) {
         const example = examples['ApiKeyCreate']!.value;
-        // The contract's example, with an expiry that stays in the future.
-        const body = { ...example, constraints: { ...example.constraints, expires_at: '2099-01-01T00:00:00Z' } };
+        // The contract's example, under this run's own name, with an expiry that stays in the future.
+        const body = { ...example, name: label, constraints: { ...example.constraints, expires_at: '2099-01-01T00:00:00Z' } };
         await withTemporaryV2Key(client, body, async (created, response) => {
           ensure(response.headers.get('cache-control') === 'no-store', 'POST /v2/api-keys without Cache-Control: no-store');
           expectApiKey(created, true);
           ensure(KEY_PATTERN.test(created.api_key), 'the new key does not look like or_ + 38 base62 characters');
+          ensure(created.name === label, `the key is named "${created.name}", not "${label}" as asked`);
           const path = { api_key_id: created.api_key_id };
           const got = await client.GET('/v2/api-keys/{api_key_id}', { params: { path } });
           status(got.response, 200, 'GET /v2/api-keys/{id}', got.data);
           expectApiKey(got.data);
-          const patched = await client.PATCH('/v2/api-keys/{api_key_id}', { params: { path }, body: examples['ApiKeyUpdate']!.value });
+          ensure(got.data!.api_key_id === created.api_key_id && got.data!.name === label, `GET /v2/api-keys/{id} answered key ${got.data!.api_key_id} "${got.data!.name}", not the key just created`);
+          const renamed = `${label} (updated)`;
+          const patched = await client.PATCH('/v2/api-keys/{api_key_id}', { params: { path }, body: { ...examples['ApiKeyUpdate']!.value, name: renamed } });
           status(patched.response, 200, 'PATCH /v2/api-keys/{id}', patched.data);
           expectApiKey(patched.data);
+          const reread = await client.GET('/v2/api-keys/{api_key_id}', { params: { path } });
+          ensure(reread.data?.name === renamed, `after PATCH the key is named "${reread.data?.name}", not "${renamed}"`);
           const rotated = await client.POST('/v2/api-keys/{api_key_id}/rotate', { params: { path }, body: { grace_period_seconds: 0 } });
           status(rotated.response, 200, 'POST /v2/api-keys/{id}/rotate', rotated.data);
           ensure(rotated.response.headers.get('cache-control') === 'no-store', 'rotate without Cache-Control: no-store');
           expectApiKey(rotated.data, true);
+          ensure(rotated.data!.api_key !== created.api_key, 'rotate answered the same secret');
+          await expectRefused(withKey(created.api_key), 'GET /v1/me/credits with the secret rotated away (no grace period)');
+          await expectAccepted(withKey(rotated.data!.api_key), 'GET /v1/me/credits with the rotated secret');
           const revoked = await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path } });
           status(revoked.response, 200, 'POST /v2/api-keys/{id}/revoke', revoked.data);
           expectApiKey(revoked.data);
+          ensure(revoked.data!.status === REVOKED, `a revoked key has status ${revoked.data!.status}`);
+          await expectRefused(withKey(rotated.data!.api_key), 'GET /v1/me/credits with the revoked key');
         });
       },
     },
@@ -312,12 +391,35 @@ export interface CheckResult {
   error?: string;
 }
 
-/** A client that records every `sl-violations` header Prism sends back. */
+/**
+ * The header the upstream tap adds to every answer of the target. Prism proxy passes the target's headers on; an
+ * answer without it is Prism's own (a 401 for a missing credential, a mock answer in place of a 501), not the
+ * target's, and a check must never pass on it.
+ */
+export const UPSTREAM_HEADER = 'x-openrush-verify-upstream';
+
+/** What a check's requests broke, and which breaches earlier checks of the run already reported. */
+interface Findings {
+  lines: string[];
+  /**
+   * Breaches (one per `sl-violations` entry: request, place in the document, rule) reported under earlier checks
+   * of the run: not repeated, and not held against a later check that merely met them again.
+   */
+  reported: Set<string>;
+}
+
+/** One `sl-violations` entry as a breach: array positions left out, so the same breach in a longer list is the same. */
+function breachKey(where: string, entry: { location?: unknown[]; code?: unknown; message?: unknown }): string {
+  const place = (entry.location ?? []).map((part) => (/^\d+$/.test(String(part)) ? '*' : String(part))).join('.');
+  return `${where} ${place} ${String(entry.code ?? entry.message)}`;
+}
+
+/** A client that records every `sl-violations` header Prism sends back, and every answer that is not the target's. */
 function checkedClient(
   baseUrl: string,
   apiKey: string | undefined,
-  violations: string[],
-  options: { fetch?: typeof fetch; ignoreRequestViolations?: boolean },
+  findings: Findings,
+  options: { fetch?: typeof fetch; ignoreRequestViolations?: boolean; upstreamMark?: string },
 ): ApiClient {
   const fetchImpl = options.fetch;
   const client = createClient<paths>({ baseUrl, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
@@ -327,16 +429,30 @@ function checkedClient(
       return request;
     },
     onResponse({ request, response }) {
+      const where = `${request.method} ${new URL(request.url).pathname}`;
+      // Never deduplicated: a check that saw Prism's answer instead of the target's has not seen the target.
+      if (options.upstreamMark !== undefined && response.headers.get(UPSTREAM_HEADER) !== options.upstreamMark) {
+        const line = `not the target's answer: ${where} was answered ${response.status} by prism proxy itself, not by the target`;
+        if (!findings.lines.includes(line)) findings.lines.push(line);
+      }
       const found = response.headers.get('sl-violations');
       if (!found) return;
-      let reported: Array<{ location?: string[] }> = [];
+      let entries: Array<{ location?: unknown[] }> | undefined;
       try {
-        reported = JSON.parse(found) as typeof reported;
+        const parsed = JSON.parse(found) as unknown;
+        if (Array.isArray(parsed)) entries = parsed as typeof entries;
       } catch {
-        // not JSON: report it as it is
+        // not JSON ("Too many violations! …"): reported as it is
       }
-      const breaches = options.ignoreRequestViolations ? reported.filter((v) => v.location?.[0] !== 'request') : reported;
-      if (breaches.length > 0 || reported.length === 0) violations.push(`${request.method} ${new URL(request.url).pathname}: ${found}`);
+      if (!entries) {
+        if (!findings.reported.has(`${where} ${found}`)) findings.lines.push(`contract violation: ${where}: ${found}`);
+        findings.reported.add(`${where} ${found}`);
+        return;
+      }
+      const breaches = options.ignoreRequestViolations ? entries.filter((entry) => entry.location?.[0] !== 'request') : entries;
+      const fresh = breaches.filter((entry) => !findings.reported.has(breachKey(where, entry)));
+      for (const entry of fresh) findings.reported.add(breachKey(where, entry));
+      if (fresh.length > 0) findings.lines.push(`contract violation: ${where}: ${JSON.stringify(fresh)}`);
     },
   };
   client.use(middleware);
@@ -348,46 +464,95 @@ export function redactKeys(text: string): string {
   return text.replace(/or_[0-9A-Za-z]{38}/g, (key) => `${key.slice(0, 9)}…[redacted]`);
 }
 
-/** Runs one check with its own violation list: a check passes only if Prism saw no breach. */
-export async function runCheck(
-  check: ContractCheck,
-  target: {
-    /** Where the checks go: `prism proxy` in front of the deployment, or a Prism mock. */
-    baseUrl: string;
-    /** The deployment itself, for the deliberately invalid requests a proxy would refuse (defaults to baseUrl). */
-    directUrl?: string;
-    apiKey: string;
-    mock?: boolean;
-    fetch?: typeof fetch;
-  },
-): Promise<CheckResult> {
-  const violations: string[] = [];
-  const baseUrl = check.invalidRequest ? (target.directUrl ?? target.baseUrl) : target.baseUrl;
-  const options = { ignoreRequestViolations: check.invalidRequest ?? false, ...(target.fetch ? { fetch: target.fetch } : {}) };
-  const context: CheckContext = {
-    client: checkedClient(baseUrl, target.apiKey, violations, options),
-    anonymous: checkedClient(baseUrl, undefined, violations, options),
-    baseUrl,
-    mock: target.mock ?? false,
+export interface CheckTarget {
+  /** Where the checks go: `prism proxy` in front of the target (see `startVerifyProxy`), or the target itself. */
+  baseUrl: string;
+  apiKey: string;
+  /** The value of `UPSTREAM_HEADER` on the target's own answers; when set, any other answer fails the check. */
+  upstreamMark?: string;
+  /** The name of what the run creates; `verifyLabel()` by default. */
+  label?: string;
+  fetch?: typeof fetch;
+}
+
+/** The name of everything one run creates: the run's own, so an account's owner sees where it came from. */
+export function verifyLabel(now = new Date()): string {
+  return `openrush verify ${now.toISOString()}`;
+}
+
+/**
+ * Runs one check. It passes only if Prism saw no breach and every answer came from the target. `reported` holds
+ * the breaches earlier checks of the run already printed: a breach is reported once, under the first check that met it.
+ */
+export async function runCheck(check: ContractCheck, target: CheckTarget, reported: Set<string> = new Set()): Promise<CheckResult> {
+  const findings: Findings = { lines: [], reported };
+  const options = {
+    ignoreRequestViolations: check.invalidRequest ?? false,
+    ...(target.upstreamMark !== undefined ? { upstreamMark: target.upstreamMark } : {}),
+    ...(target.fetch ? { fetch: target.fetch } : {}),
   };
+  const context: CheckContext = {
+    client: checkedClient(target.baseUrl, target.apiKey, findings, options),
+    anonymous: checkedClient(target.baseUrl, undefined, findings, options),
+    // Another key's requests are meant to be valid: Prism's report on them counts in full.
+    withKey: (apiKey) => checkedClient(target.baseUrl, apiKey, findings, { ...options, ignoreRequestViolations: false }),
+    apiKey: target.apiKey,
+    label: target.label ?? verifyLabel(),
+  };
+  let failure: string | undefined;
   try {
     await check.run(context);
   } catch (error) {
-    const message = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
-    return { name: check.name, ok: false, error: redactKeys([message, ...violations.map((v) => `contract violation: ${v}`)].join('\n')) };
+    failure = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
   }
-  if (violations.length > 0) return { name: check.name, ok: false, error: redactKeys(violations.map((v) => `contract violation: ${v}`).join('\n')) };
-  return { name: check.name, ok: true };
+  if (failure === undefined && findings.lines.length === 0) return { name: check.name, ok: true };
+  return { name: check.name, ok: false, error: redactKeys([...(failure === undefined ? [] : [failure]), ...findings.lines].join('\n')) };
 }
 
-export async function runChecks(target: { baseUrl: string; directUrl?: string; apiKey: string; metered?: boolean }): Promise<CheckResult[]> {
-  const results: CheckResult[] = [];
-  for (const check of contractChecks()) {
-    if (check.metered && !target.metered) {
-      results.push({ name: check.name, ok: true, skipped: true });
-      continue;
+/**
+ * Revokes whatever the run made that is still active (a check that failed midway may not have reached its own
+ * revoke): the v1 credentials and v2 keys named `label`. Returns how many it revoked.
+ */
+export async function revokeLeftovers(target: Pick<CheckTarget, 'baseUrl' | 'apiKey' | 'fetch'>, label: string): Promise<number> {
+  const client = createClient<paths>({ baseUrl: target.baseUrl, headers: { Authorization: `Bearer ${target.apiKey}` }, ...(target.fetch ? { fetch: target.fetch } : {}) });
+  const ours = (name: string | undefined) => name === label || name?.startsWith(`${label} `);
+  let revoked = 0;
+  const { data: credentials } = await client.GET('/v1/me/api-credentials');
+  for (const credential of Array.isArray(credentials) ? credentials : []) {
+    if (!ours(credential.name) || !credential.is_active) continue;
+    await client.POST('/v1/me/api-credentials/{credential_id}/revoke', { params: { path: { credential_id: credential.id } } });
+    revoked++;
+  }
+  // v2 keys made by this run are among the newest: a few pages reach them.
+  let startingAfter: string | undefined;
+  for (let page = 0; page < 10; page++) {
+    const { data } = await client.GET('/v2/api-keys', { params: { query: { limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) } } });
+    if (!data || !Array.isArray(data.data)) break;
+    for (const key of data.data) {
+      if (!ours(key.name) || key.status === REVOKED) continue;
+      await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path: { api_key_id: key.api_key_id } } });
+      revoked++;
     }
-    results.push(await runCheck(check, target));
+    if (!data.has_more || data.data.length === 0) break;
+    startingAfter = data.data.at(-1)!.api_key_id;
+  }
+  return revoked;
+}
+
+export async function runChecks(target: CheckTarget & { metered?: boolean }): Promise<CheckResult[]> {
+  const label = target.label ?? verifyLabel();
+  const reported = new Set<string>();
+  const results: CheckResult[] = [];
+  try {
+    for (const check of contractChecks()) {
+      if (check.metered && !target.metered) {
+        results.push({ name: check.name, ok: true, skipped: true });
+        continue;
+      }
+      results.push(await runCheck(check, { ...target, label }, reported));
+    }
+  } finally {
+    await revokeLeftovers(target, label).catch(() => 0);
   }
   return results;
 }

@@ -1,19 +1,46 @@
-// One contract suite, two targets: the Prism mock of the contract, and the real server behind `prism proxy`.
-// The checks are the shipped ones of `openrush verify` (server/verify.ts), so what a team runs against its
-// deployment is exactly what is tested here; any `sl-violations` header fails a check. The metered check runs
-// here too (the test account has credits to spend).
-import { describe, expect, inject, it } from 'vitest';
-import { contractChecks, runCheck } from '../server/verify.ts';
+// One contract suite, two targets: the real server behind `prism proxy`, started exactly as `openrush verify` starts
+// it (so what a team runs against its deployment is what is tested here), and the Prism mock of the contract.
+// The checks are the shipped ones of `openrush verify` (server/verify.ts); any `sl-violations` header, or an answer
+// that is Prism's rather than the target's, fails a check. The metered check runs here too (the test account has
+// credits to spend).
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVerifyProxy } from '../server/ci-commands.ts';
+import { findPrism } from '../server/prism.ts';
+import { type CheckTarget, contractChecks, runCheck } from '../server/verify.ts';
 
-const targets = [
-  { name: 'prism mock', baseUrl: inject('mockUrl'), apiKey: inject('realKey'), mock: true },
-  { name: 'real server behind prism proxy', baseUrl: inject('proxyUrl'), directUrl: inject('serverUrl'), apiKey: inject('realKey'), mock: false },
-];
+const checks = contractChecks().map((check) => [check.name, check] as const);
 
-describe.each(targets)('contract: $name', (target) => {
-  it.each(contractChecks().map((check) => [check.name, check] as const))('%s', async (_name, check) => {
+describe('contract: real server behind prism proxy', () => {
+  let proxy: Awaited<ReturnType<typeof startVerifyProxy>>;
+  let target: CheckTarget;
+  beforeAll(async () => {
+    proxy = await startVerifyProxy(findPrism()!, inject('serverUrl'));
+    target = { baseUrl: proxy.url, upstreamMark: proxy.upstreamMark, apiKey: inject('realKey') };
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it.each(checks)('%s', async (_name, check) => {
     const result = await runCheck(check, target);
     expect(result.error).toBeUndefined();
     expect(result.ok).toBe(true);
+  });
+});
+
+// The mock answers the contract's examples and keeps nothing: the checks of what a deployment keeps must fail on
+// it (verify pointed at a mock fails), and every other check must pass (the examples agree with the checks).
+describe('contract: prism mock', () => {
+  const target: CheckTarget = { baseUrl: inject('mockUrl'), apiKey: inject('realKey') };
+
+  it.each(checks)('%s', async (_name, check) => {
+    const result = await runCheck(check, target);
+    if (check.deployment) {
+      expect(result.ok).toBe(false);
+      expect(result.error).not.toMatch(/contract violation/);
+    } else {
+      expect(result.error).toBeUndefined();
+      expect(result.ok).toBe(true);
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Starts the two targets of the contract suite once for the whole run:
-//   mock  — `prism mock` of the bundled contract;
-//   proxy — the real server (real SQLite file, real port) behind `prism proxy --errors`, which reports any
-//           request or response that breaks the contract in an `sl-violations` header.
+//   mock   — `prism mock` of the bundled contract;
+//   server — the real server (real SQLite file, real port); test/contract.test.ts puts `prism proxy` in front of it
+//            the way `openrush verify` does.
 import type { TestProject } from 'vitest/node';
 import { buildIfStale } from '../scripts/build.ts';
 import { startPrism, BUNDLED_CONTRACT } from './helpers/prism.ts';
@@ -11,7 +11,6 @@ import { dropTestSchemas, TEST_DATABASE_URL } from './helpers/stores.ts';
 declare module 'vitest' {
   export interface ProvidedContext {
     mockUrl: string;
-    proxyUrl: string;
     /** The real server itself, without the proxy. */
     serverUrl: string;
     /** An API key of the real server's test account (any key works on the mock). */
@@ -23,16 +22,12 @@ export default async function setup(project: TestProject) {
   // The CLI tests and the packed-package tests run the compiled dist/: never a stale one.
   buildIfStale();
   const server = await startTestServer();
-  const [mock, proxy] = await Promise.all([
-    startPrism(['mock', BUNDLED_CONTRACT]),
-    startPrism(['proxy', BUNDLED_CONTRACT, server.url, '--errors']),
-  ]);
+  const mock = await startPrism(['mock', BUNDLED_CONTRACT]);
   project.provide('mockUrl', mock.url);
-  project.provide('proxyUrl', proxy.url);
   project.provide('serverUrl', server.url);
   project.provide('realKey', server.account.key);
   return async () => {
-    await Promise.all([mock.stop(), proxy.stop()]);
+    await mock.stop();
     await server.close();
     if (TEST_DATABASE_URL) await dropTestSchemas(TEST_DATABASE_URL);
   };

@@ -1,27 +1,130 @@
 // `openrush verify` against real servers: a correct one passes (and is left as it was found: no credits spent, no
-// key left active), a deliberately broken one fails, naming the breach.
-import { createServer, request as httpRequest, type Server } from 'node:http';
+// key left active, nothing named after the contract's examples), and every check fails against a server that
+// breaks that check's promise. The broken servers are the real server behind a relay that rewrites one answer;
+// one `prism proxy`, started as verify starts it, sits in front of the relay for every breakage.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyCommand } from '../server/ci-commands.ts';
-import { redactKeys } from '../server/verify.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { reportResults, startVerifyProxy, verifyCommand } from '../server/ci-commands.ts';
+import { loadContract } from '../server/contract.ts';
+import { findPrism } from '../server/prism.ts';
+import { contractChecks, redactKeys, runChecks } from '../server/verify.ts';
 import { killCliProcesses, runCli } from './helpers/cli-process.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
+interface Sent {
+  method: string;
+  /** Path and query. */
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+/** Answers a request in place of the real server, or undefined to let the real server answer. */
+type Breakage = (sent: Sent, forward: (sent: Sent) => Promise<Answer>) => Promise<Answer | undefined>;
+
 let server: TestServer;
+let relay: Server;
+let relayUrl: string;
+let proxy: Awaited<ReturnType<typeof startVerifyProxy>>;
+let breakage: Breakage | undefined;
+
+async function forward(sent: Sent): Promise<Answer> {
+  const response = await fetch(server.url + sent.url, {
+    method: sent.method,
+    headers: sent.headers,
+    ...(sent.body.length > 0 ? { body: sent.body } : {}),
+  });
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'].includes(name)) headers[name] = value;
+  });
+  return { status: response.status, headers, body: await response.text() };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((done, fail) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => done(Buffer.concat(chunks)));
+    req.on('error', fail);
+  });
+}
+
+/** Rewrites a JSON answer. */
+function rewrite(answer: Answer, change: (body: any) => unknown): Answer {
+  return { ...answer, body: JSON.stringify(change(JSON.parse(answer.body))) };
+}
+
+const is = (sent: Sent, method: string, path: RegExp) => sent.method === method && path.test(sent.url.split('?')[0]!);
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Each run of verify is refused on purpose a few times (no credential, revoked keys); many runs in a minute from
+  // one address would otherwise be blocked as guessing keys.
+  server = await startTestServer({ credits: 10_000, config: { authFailuresPerMinute: 10_000 } });
+  relay = createServer((req, res) => {
+    void (async () => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (typeof value === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;
+      }
+      const sent: Sent = { method: req.method!, url: req.url!, headers, body: await readBody(req) };
+      const answer = (await breakage?.(sent, forward)) ?? (await forward(sent));
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+    })().catch((error: unknown) => {
+      res.writeHead(500);
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((done) => relay.listen(0, '127.0.0.1', done));
+  relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  proxy = await startVerifyProxy(findPrism()!, relayUrl);
 });
 afterAll(async () => {
   killCliProcesses();
+  await proxy?.stop();
+  relay?.closeAllConnections();
+  await new Promise((done) => relay?.close(done));
   await server?.close();
+});
+beforeEach(() => {
+  breakage = undefined;
 });
 
 async function balance(): Promise<number> {
   return ((await (await server.call('/v1/me/credits')).json()) as { balance: number }).balance;
 }
+
+/** Every key and credential of the account other than its own first one: name and whether it still works. */
+async function madeByVerify(): Promise<Array<{ name: string; active: boolean }>> {
+  const credentials = (await (await server.call('/v1/me/api-credentials')).json()) as Array<{ id: string; name: string; is_active: boolean }>;
+  const keys = (await (await server.call('/v2/api-keys?limit=100')).json()) as { data: Array<{ token_prefix: string; name: string; status: number }> };
+  const own = `${server.account.key.slice(0, 9)}...`;
+  return [
+    ...credentials.filter((c) => c.id !== server.account.credentialId).map((c) => ({ name: c.name, active: c.is_active })),
+    ...keys.data.filter((k) => k.token_prefix !== own).map((k) => ({ name: k.name, active: k.status === 1 })),
+  ];
+}
+
+/** Runs verify's checks through the shared proxy and prints them as `openrush verify` does. */
+async function verifyThroughRelay(options: { metered?: boolean } = {}): Promise<{ code: number; out: string; err: string; failed: string[] }> {
+  let out = '';
+  let err = '';
+  const stdout = new PassThrough().on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const stderr = new PassThrough().on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const results = await runChecks({ baseUrl: proxy.url, upstreamMark: proxy.upstreamMark, apiKey: server.account.key, metered: options.metered ?? true });
+  const code = reportResults(results, { stdout, stderr });
+  return { code, out, err, failed: results.filter((r) => !r.ok).map((r) => r.name) };
+}
+
+const NAMES = contractChecks().map((check) => check.name);
+const VERIFY_NAME = /^openrush verify \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z( \(updated\))?$/;
 
 describe('openrush verify', () => {
   it('never prints an API key whole in a report', () => {
@@ -30,26 +133,27 @@ describe('openrush verify', () => {
     expect(report).toContain(`${server.account.key.slice(0, 9)}…[redacted]`);
   });
 
-  it('passes against a real server, spending no credits and leaving no key active', async () => {
+  it('passes against a real server, spending no credits and leaving what it made named as its own and revoked', async () => {
     const before = await balance();
     const run = await runCli(['verify', '--base-url', server.url, '--api-key', server.account.key], {}, 90_000);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/All \d+ checks hold/);
+    expect(run.stdout).toContain(`All ${NAMES.length - 1} checks hold.`);
     expect(run.stdout).not.toContain(server.account.key);
     expect(run.stdout).toMatch(/skipped: spends credits/);
     expect(await balance()).toBe(before);
-    const credentials = (await (await server.call('/v1/me/api-credentials')).json()) as Array<{ id: string; is_active: boolean }>;
-    expect(credentials.length).toBeGreaterThan(1);
-    expect(credentials.filter((c) => c.is_active).map((c) => c.id)).toEqual([server.account.credentialId]);
+    const made = await madeByVerify();
+    expect(made.length).toBeGreaterThan(0);
+    for (const thing of made) expect(thing).toEqual({ name: expect.stringMatching(VERIFY_NAME), active: false });
   }, 120_000);
 
-  it('with --metered also calls the metered tool, spending its price once', async () => {
+  it('with --metered also calls the metered tool, spending its price once, and still leaves nothing of its own active', async () => {
     const before = await balance();
     const run = await runCli(['verify', '--base-url', server.url, '--api-key', server.account.key, '--metered'], {}, 90_000);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/ok POST \/v1\/tools\/inspect_domain/);
+    expect(run.stdout).toContain(`All ${NAMES.length} checks hold.`);
     expect(await balance()).toBe(before - 3);
+    for (const thing of await madeByVerify()) expect(thing).toEqual({ name: expect.stringMatching(VERIFY_NAME), active: false });
   }, 120_000);
 
   it('says so and exits non-zero when the deployment cannot be reached', async () => {
@@ -58,39 +162,170 @@ describe('openrush verify', () => {
     expect(run.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
   }, 90_000);
 
-  it('fails against a server that answers one route with the wrong shape, naming the breach', async () => {
-    // The real server, except GET /v1/me/credits, which answers a balance that is not an integer.
-    const upstream = new URL(server.url);
-    const broken: Server = createServer((req, res) => {
-      if (req.method === 'GET' && req.url?.startsWith('/v1/me/credits')) {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'X-Request-Id': 'req_broken' });
-        res.end(JSON.stringify({ balance: 'plenty' }));
-        return;
-      }
-      const forward = httpRequest(
-        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      req.pipe(forward);
-    });
-    await new Promise<void>((done) => broken.listen(0, '127.0.0.1', done));
-    try {
-      const url = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
-      let out = '';
-      let err = '';
-      const stdout = new PassThrough().on('data', (chunk: Buffer) => (out += chunk.toString()));
-      const stderr = new PassThrough().on('data', (chunk: Buffer) => (err += chunk.toString()));
-      const code = await verifyCommand(['--base-url', url, '--api-key', server.account.key], { stdout, stderr });
-      expect(code).toBe(1);
-      expect(out).toMatch(/FAIL GET \/v1\/me\/credits gives a non-negative integer balance/);
-      expect(out).toMatch(/contract violation: GET \/v1\/me\/credits/);
-      expect(err).toMatch(/1 of \d+ checks failed: GET \/v1\/me\/credits/);
-    } finally {
-      broken.closeAllConnections();
-      await new Promise((done) => broken.close(done));
-    }
-  }, 120_000);
+  it('fails against the Prism mock of the contract, saying the target keeps nothing', async () => {
+    let out = '';
+    let err = '';
+    const stdout = new PassThrough().on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const stderr = new PassThrough().on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const code = await verifyCommand(['--base-url', inject('mockUrl'), '--api-key', server.account.key], { stdout, stderr });
+    expect(code).toBe(1);
+    for (const check of contractChecks().filter((c) => c.deployment && !c.metered)) expect(out).toContain(`FAIL ${check.name}`);
+    expect(err).toMatch(/the target answers like a mock of the contract/);
+    expect(out).not.toMatch(/All \d+ checks hold/);
+  }, 60_000);
+
+  it('fails every check against a server that answers 404 to everything', async () => {
+    breakage = async () => ({ status: 404, headers: { 'Content-Type': 'text/plain' }, body: 'Not Found' });
+    const run = await verifyThroughRelay();
+    expect(run.code).toBe(1);
+    expect(run.failed).toEqual(NAMES);
+  }, 60_000);
+
+  it("fails every check when Prism answers in the target's place (the target answers 501, Prism mocks instead)", async () => {
+    breakage = async () => ({ status: 501, headers: { 'Content-Type': 'text/plain' }, body: 'Not Implemented' });
+    const run = await verifyThroughRelay();
+    expect(run.code).toBe(1);
+    expect(run.failed).toEqual(NAMES);
+    expect(run.out).toMatch(/not the target's answer: GET \/v1\/capabilities was answered 200 by prism proxy itself/);
+  }, 60_000);
+
+  it('prints a contract violation once, under the check whose request caused it', async () => {
+    // Three checks read GET /v1/capabilities; its answer breaks the contract (a price that is not an integer).
+    breakage = async (sent, next) =>
+      is(sent, 'GET', /^\/v1\/capabilities$/)
+        ? rewrite(await next(sent), (body) => ({ ...body, tools: body.tools.map((t: object) => ({ ...t, credits_per_call: 'free' })) }))
+        : undefined;
+    const run = await verifyThroughRelay({ metered: false });
+    expect(run.code).toBe(1);
+    expect(run.out.match(/contract violation: GET \/v1\/capabilities/g)).toHaveLength(1);
+    const first = run.out.indexOf(`FAIL ${NAMES[0]}`);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(run.out.indexOf('contract violation: GET /v1/capabilities')).toBeGreaterThan(first);
+    expect(run.out.indexOf('contract violation: GET /v1/capabilities')).toBeLessThan(run.out.indexOf(NAMES[1]!));
+  }, 60_000);
+
+  it('revokes what it made even when a check fails before its own revoke', async () => {
+    // The v2 revoke fails twice: neither the lifecycle check's revoke nor its own clean-up's reaches the server;
+    // the end-of-run sweep must revoke the key.
+    let failures = 0;
+    breakage = async (sent) => {
+      if (failures >= 2 || !is(sent, 'POST', /^\/v2\/api-keys\/[^/]+\/revoke$/)) return undefined;
+      failures++;
+      return { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'Service Unavailable' };
+    };
+    const run = await verifyThroughRelay({ metered: false });
+    expect(run.code).toBe(1);
+    expect(run.failed).toEqual(['v2 API keys: create, get, update, rotate and revoke a key of its own']);
+    for (const thing of await madeByVerify()) expect(thing).toEqual({ name: expect.stringMatching(VERIFY_NAME), active: false });
+  }, 60_000);
+});
+
+const contract = loadContract() as unknown as { components: { examples: Record<string, { value: any }> } };
+
+/** For each check, a server that breaks its promise, and nothing else that check relies on. */
+const BREAKAGES: Record<string, Breakage> = {
+  'GET /v1/capabilities answers without a credential, with the X-Request-Id sent': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/capabilities$/) ? { ...(await next(sent)), headers: { 'content-type': 'application/json', 'x-request-id': 'req_always_the_same' } } : undefined,
+  'POST /v1/capabilities answers the same as GET': async (sent, next) =>
+    is(sent, 'POST', /^\/v1\/capabilities$/) ? rewrite(await next(sent), (body) => ({ ...body, tools: body.tools.slice(1) })) : undefined,
+  'capabilities list inspect_domain at its contract price': async (sent, next) =>
+    /^\/v1\/capabilities/.test(sent.url)
+      ? rewrite(await next(sent), (body) => ({ ...body, tools: body.tools.map((t: { credits_per_call: number }) => ({ ...t, credits_per_call: t.credits_per_call + 1 })) }))
+      : undefined,
+  "POST /mcp answers tools/list with the contract's tools, as JSON-RPC": async (sent, next) =>
+    is(sent, 'POST', /^\/mcp$/)
+      ? rewrite(await next(sent), (body) => ({ ...body, result: { ...body.result, tools: body.result.tools.filter((t: { name: string }) => t.name !== 'inspect_domain') } }))
+      : undefined,
+  'GET /.well-known/oauth-protected-resource answers RFC 9728 metadata without a credential': async (sent, next) =>
+    is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource$/)
+      ? rewrite(await next(sent), (body) => ({ ...body, bearer_methods_supported: ['header', 'query'] }))
+      : undefined,
+  'GET /healthz answers ok': async (sent, next) =>
+    is(sent, 'GET', /^\/healthz$/) ? { ...(await next(sent)), status: 503 } : undefined,
+  // The first balance read is below zero (the later ones, the metered check's, are left alone).
+  'GET /v1/me/credits gives a non-negative integer balance': (() => {
+    let broken = false;
+    return async (sent, next) => {
+      if (broken || !is(sent, 'GET', /^\/v1\/me\/credits$/) || sent.headers['authorization'] !== `Bearer ${server.account.key}`) return undefined;
+      broken = true;
+      return rewrite(await next(sent), (body) => ({ ...body, balance: -5 }));
+    };
+  })(),
+  // The issue's case: without a credential the server says 404, never 401.
+  'a request without a credential is a 401 problem with WWW-Authenticate': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/credits$/) && !sent.headers['authorization']
+      ? { ...(await next({ ...sent, url: '/v1/no-such-thing' })) }
+      : undefined,
+  'an invalid body is a 400 validation problem': async (sent, next) => {
+    if (!is(sent, 'POST', /^\/v1\/me\/api-credentials$/) || JSON.parse(sent.body.toString()).name.trim() !== '') return undefined;
+    return { ...rewrite(await next(sent), (body) => ({ ...body, status: 422 })), status: 422 };
+  },
+  'POST /v1/me/api-credentials returns the key once, with no-store; revoke deactivates it': (() => {
+    // Revoke answers "inactive" but leaves the credential working (the first time for each credential).
+    const faked = new Set<string>();
+    return async (sent, next) => {
+      const match = /^\/v1\/me\/api-credentials\/([^/]+)\/revoke$/.exec(sent.url);
+      if (sent.method !== 'POST' || !match || faked.has(match[1]!)) return undefined;
+      faked.add(match[1]!);
+      const list = await next({ ...sent, method: 'GET', url: '/v1/me/api-credentials', body: Buffer.alloc(0) });
+      const credential = (JSON.parse(list.body) as Array<{ id: string }>).find((c) => c.id === match[1]);
+      return { ...list, body: JSON.stringify({ ...credential, is_active: false }) };
+    };
+  })(),
+  'GET /v1/me/api-credentials lists credentials without secrets': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/api-credentials$/)
+      ? rewrite(await next(sent), (list) => list.map((c: object) => ({ ...c, key_hash: 'e3b0c44298fc1c149afbf4c8996fb924' })))
+      : undefined,
+  'GET /v1/me/usage lists records with every field of the seed, and its pages end': async (sent, next) =>
+    // The cursor is ignored: every page is the first.
+    is(sent, 'GET', /^\/v1\/me\/usage$/) ? next({ ...sent, url: sent.url.replace(/&?starting_after=[^&]*/, '') }) : undefined,
+  // A metering that charges nothing: the tool's answer, without the call reaching the server.
+  'POST /v1/tools/inspect_domain answers a DomainInspection (spends credits)': async (sent) =>
+    is(sent, 'POST', /^\/v1\/tools\/inspect_domain$/)
+      ? { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': sent.headers['x-request-id'] ?? 'req_free' }, body: JSON.stringify(contract.components.examples['DomainInspection']!.value) }
+      : undefined,
+  'GET /v2/api-keys answers a page in the seed shape': async (sent, next) =>
+    is(sent, 'GET', /^\/v2\/api-keys$/) && /limit=5\b/.test(sent.url) ? rewrite(await next(sent), (page) => ({ ...page, has_more: 'maybe' })) : undefined,
+  // PATCH answers the change but does not make it.
+  'v2 API keys: create, get, update, rotate and revoke a key of its own': async (sent, next) => {
+    if (!is(sent, 'PATCH', /^\/v2\/api-keys\/[^/]+$/)) return undefined;
+    const current = await next({ ...sent, method: 'GET', body: Buffer.alloc(0) });
+    return rewrite(current, (key) => ({ ...key, name: JSON.parse(sent.body.toString()).name }));
+  },
+};
+
+/** What verify says about each breakage (the first line under the check's FAIL). */
+const SAYS: Record<string, RegExp> = {
+  [NAMES[0]!]: /\n {7}X-Request-Id is "req_always_the_same", not the "verify_\w+" the request carried/,
+  [NAMES[1]!]: /\n {7}POST \/v1\/capabilities differs from GET/,
+  [NAMES[2]!]: /\n {7}inspect_domain costs 4, the contract says 3/,
+  [NAMES[3]!]: /\n {7}tools\/list lacks inspect_domain/,
+  [NAMES[4]!]: /\n {7}bearer_methods_supported is \["header","query"\]/,
+  [NAMES[5]!]: /\n {7}GET \/healthz: expected 200, got 503/,
+  [NAMES[6]!]: /\n {7}balance -5/,
+  [NAMES[7]!]: /\n {7}GET \/v1\/me\/credits without a credential: expected 401, got 404/,
+  [NAMES[8]!]: /\n {7}POST \/v1\/me\/api-credentials with a blank name: expected 400, got 422/,
+  [NAMES[9]!]: /\n {7}API credential has fields \[[^\]]*key_hash/,
+  [NAMES[10]!]: /\n {7}GET \/v1\/me\/credits with the revoked key: expected 401, got 200/,
+  [NAMES[11]!]: /\n {7}record \w+ came twice: the cursor does not move on/,
+  [NAMES[12]!]: /\n {7}the balance went from (\d+) to \1, not down by the price, 3/,
+  [NAMES[13]!]: /\n {7}not a list object/,
+  [NAMES[14]!]: /\n {7}after PATCH the key is named "openrush verify [^"]+", not "openrush verify [^"]+ \(updated\)"/,
+};
+
+describe('openrush verify: every check fails against a server that breaks its promise', () => {
+  it('has a broken server for every check', () => {
+    expect(Object.keys(BREAKAGES).sort()).toEqual([...NAMES].sort());
+    expect(Object.keys(SAYS).sort()).toEqual([...NAMES].sort());
+  });
+
+  it.each(NAMES)('%s', async (name) => {
+    breakage = BREAKAGES[name];
+    const run = await verifyThroughRelay();
+    expect(run.code).toBe(1);
+    expect(run.out).toContain(`FAIL ${name}\n`);
+    expect(run.out.slice(run.out.indexOf(`FAIL ${name}\n`))).toMatch(SAYS[name]!);
+    // The breakage is of this check's promise alone: no other check fails with it.
+    expect(run.failed).toEqual([name]);
+  }, 60_000);
 });
