@@ -140,9 +140,9 @@ export async function verifyCommand(argv: string[], io: CommandIo = defaultIo): 
     options: { 'base-url': { type: 'string' }, 'api-key': { type: 'string' }, metered: { type: 'boolean' } },
   });
   const baseUrl = values['base-url'];
-  const apiKey = values['api-key'] ?? process.env['OPENRUSH_API_KEY'];
+  const apiKey = values['api-key'] ?? process.env['OPENRUSH_KEY'];
   if (!baseUrl || !/^https?:\/\/[^/]/.test(baseUrl)) throw new CommandUsageError('--base-url must be an http(s) URL, e.g. https://staging.example.com');
-  if (!apiKey) throw new CommandUsageError('--api-key (or OPENRUSH_API_KEY) is required: an API key of a test account');
+  if (!apiKey) throw new CommandUsageError('--api-key (or OPENRUSH_KEY) is required: an API key of a test account');
   const prism = findPrism(io.prismSearch);
   if (!prism) {
     io.stderr.write(`openrush verify: ${PRISM_MISSING}\n`);
