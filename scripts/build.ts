@@ -89,7 +89,17 @@ export function bundleValidator(): void {
     throw new Error(`node_modules/express-openapi-validator is not patched (run \`npx patch-package\`): ${stderr.trim()}`);
   }
   buildSync({
-    stdin: { contents: "export { middleware, error, resolvers, serdes } from 'express-openapi-validator';", resolveDir: root, loader: 'js' },
+    // Beside its public API, the two internals server/tools/arguments.ts checks tool arguments with, so MCP and HTTP
+    // apply the very same rules (and the package needs no copy of the validator).
+    stdin: {
+      contents: [
+        "export { middleware, error, resolvers, serdes } from 'express-openapi-validator';",
+        "export { createRequestAjv } from 'express-openapi-validator/dist/framework/ajv/index.js';",
+        "export { ajvErrorsToValidatorError } from 'express-openapi-validator/dist/middlewares/util.js';",
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    },
     absWorkingDir: root,
     bundle: true,
     platform: 'node',

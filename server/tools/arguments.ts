@@ -4,8 +4,8 @@
 // request body schema. So an MCP call and an HTTP call of a tool cannot disagree about what is valid
 // (test/server/tool-parity.test.ts sends the same arguments both ways).
 import type { ValidateFunction } from 'ajv';
-import { createRequestAjv } from 'express-openapi-validator/dist/framework/ajv/index.js';
-import { ajvErrorsToValidatorError } from 'express-openapi-validator/dist/middlewares/util.js';
+// The validator's internals come from the same bundle app.ts runs (vendor/, built by scripts/build.ts).
+import { ajvErrorsToValidatorError, createRequestAjv } from '../../vendor/express-openapi-validator.js';
 import type { ContractDocument } from '../contract.ts';
 import { redactSecrets } from '../endpoint.ts';
 import { type Problem, type ValidationErrorItem, validationFailed } from '../problem.ts';

@@ -188,7 +188,13 @@ function casesOf(fuzz: FuzzServer, op: Operation, firstOfPath: boolean): Invalid
         rule: 'a method the path does not have',
         parts: replace((parts, method) => ({ ...parts, method: method as string, body: undefined }), fc.constantFrom(...others)),
         statuses: [405],
-        also: (response) => (defined.every((method) => (response.headers.get('allow') ?? '').includes(method)) ? undefined : `Allow does not list ${defined.join(', ')}`),
+        // Allow names the methods the resource supports (RFC 9110 §10.2.1): those whose operation documents a success,
+        // not one the contract lists only to say it is refused (GET and DELETE /mcp are documented 405s).
+        also: (response) => {
+          const allowed = operations.filter((other) => other.path === op.path && Object.keys(other.responses).some((status) => /^2/.test(status))).map((other) => other.method);
+          const allow = (response.headers.get('allow') ?? '').split(',').map((method) => method.trim());
+          return allowed.every((method) => allow.includes(method)) ? undefined : `Allow does not list ${allowed.join(', ')}`;
+        },
       });
     }
   }
