@@ -45,6 +45,17 @@ export function recordedEndpoint(path: string): string {
   return redactPath(path).slice(0, ENDPOINT_MAX);
 }
 
+/**
+ * Text from a request that a usage record keeps (an error message quoting the input, an MCP message's method):
+ * secrets cut out, control characters (U+0000 above all, which PostgreSQL cannot store) replaced, at most `max`
+ * UTF-16 units, and well-formed after the cut.
+ */
+export function recordedText(text: string, max: number): string {
+  // With the u flag, \p{Surrogate} matches only a surrogate without its pair (one the cut may have made too).
+  // eslint-disable-next-line no-control-regex
+  return redactSecrets(text).slice(0, max).replace(/[\p{Surrogate}\u0000-\u001F\u007F]/gu, '\uFFFD');
+}
+
 /** The URL of a request as logged: path and query, secrets cut out. */
 export function loggedUrl(url: string): string {
   const query = url.indexOf('?');

@@ -4,14 +4,14 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.ts';
 import type { Caller } from './context.ts';
-import { recordedEndpoint, redactSecrets } from './endpoint.ts';
+import { loadContract } from './contract.ts';
+import { recordedEndpoint, recordedText } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
 import { budgetFor } from './policy.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import type { Store, UsageRow } from './store/types.ts';
 
-const ERROR_MESSAGE_MAX = 1024;
 /** Keys whose last write of last_used_at this instance remembers (all forgotten at once past this). */
 const TOUCHES_REMEMBERED = 10_000;
 
@@ -61,7 +61,19 @@ export function budgetExhausted(error: BudgetExceededError): Problem {
 
 export type Metering = ReturnType<typeof createMetering>;
 
+/** The maxLength the contract gives the usage record's fields of request-borne text. */
+function usageTextBounds(): { errorMessage: number; rpcMethod: number } {
+  const properties = (loadContract().components?.schemas?.UsageRecord as { properties: Record<string, { maxLength?: number }> }).properties;
+  const bound = (name: string) => {
+    const max = properties[name]?.maxLength;
+    if (typeof max !== 'number') throw new Error(`the contract gives UsageRecord.${name} no maxLength`);
+    return max;
+  };
+  return { errorMessage: bound('error_message'), rpcMethod: bound('rpc_method') };
+}
+
 export function createMetering(deps: MeteringDeps) {
+  const bounds = usageTextBounds();
   function usageRecord(caller: Caller, call: Call, credits: number): UsageRow {
     const problem = call.problem;
     return {
@@ -78,11 +90,11 @@ export function createMetering(deps: MeteringDeps) {
       dataforseo_cost_usd: call.upstreamCostUsd ?? 0,
       credits_charged: credits,
       error_type: problem ? problem.problemType : null,
-      error_message: problem ? redactSecrets(problem.detail).slice(0, ERROR_MESSAGE_MAX) : null,
+      error_message: problem ? recordedText(problem.detail, bounds.errorMessage) : null,
       created_at: deps.clock.now().toISOString(),
       channel: call.channel,
       tool: call.tool ?? null,
-      rpc_method: call.rpcMethod ?? null,
+      rpc_method: call.rpcMethod == null ? null : recordedText(call.rpcMethod, bounds.rpcMethod),
     };
   }
 

@@ -2,6 +2,8 @@
 // - U+0000 (NUL) in any text is a 400 on every store: PostgreSQL cannot store NUL in text, so a name "a\u0000b" was
 //   a 500 there (and stored as sent on SQLite).
 // - Integer query parameters that Number() turns into Infinity are a 400, not a 500.
+// - The JSON-RPC method of an MCP message is recorded in usage as the client sent it: "a\u0000b" made the record
+//   unstorable on PostgreSQL (a 503 for every such message). Request text a record keeps is cleaned and bounded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -61,5 +63,30 @@ describe('integer query parameters too long for a number', () => {
       expect(problem.errors).toContainEqual(expect.objectContaining({ location: 'query', pointer: '/limit' }));
     }
     expect((await server.call(`${path}?limit=20`)).status).toBe(200);
+  });
+});
+
+describe('request text that a usage record keeps', () => {
+  const mcp = (body: string) =>
+    server.call('/mcp', jsonInit(body, { headers: { Accept: 'application/json, text/event-stream' } }));
+  const newest = async () =>
+    ((await (await server.call('/v1/me/usage?limit=1&channel=mcp')).json()) as Array<{ rpc_method: string | null; error_message: string | null }>)[0]!;
+
+  it.each([
+    ['a NUL', '"a\\u0000b"', 'a\uFFFDb'],
+    ['a control character', '"tools/\\u0007list"', 'tools/\uFFFDlist'],
+    ['a key', '"or_abcdefghijklmnopqrstuvwxyz0123456789AB"', '[REDACTED]'],
+  ])('an MCP method holding %s is answered (not a 5xx) and recorded cleaned', async (_what, method, recorded) => {
+    const response = await mcp(`{"jsonrpc":"2.0","id":1,"method":${method}}`);
+    expect(response.status).toBeLessThan(500);
+    expect((await newest()).rpc_method).toBe(recorded);
+  });
+
+  it('an over-long MCP method is recorded within the contract\'s bound, well-formed', async () => {
+    const method = `${'ab/'.repeat(42)}a\u{1F600}${'x/'.repeat(250)}`; // the emoji straddles the 128th unit
+    const response = await mcp(JSON.stringify({ jsonrpc: '2.0', id: 1, method }));
+    expect(response.status).toBeLessThan(500);
+    const { rpc_method } = await newest();
+    expect(rpc_method).toBe(`${'ab/'.repeat(42)}a\uFFFD`);
   });
 });
