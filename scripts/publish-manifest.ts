@@ -27,7 +27,11 @@ export function stripManifest(): void {
   const manifest = JSON.parse(text) as { scripts?: Record<string, string> };
   for (const name of REPOSITORY_ONLY_SCRIPTS) delete manifest.scripts?.[name];
   writeFileSync(KEPT, text);
-  writeFileSync(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
+  // Written beside it and renamed over it: anything reading package.json meanwhile (another test file's module
+  // resolution, while the packages test packs) sees one whole manifest or the other, never a truncated file.
+  const stripped = `${MANIFEST}.published`;
+  writeFileSync(stripped, `${JSON.stringify(manifest, null, 2)}\n`);
+  renameSync(stripped, MANIFEST);
 }
 
 /** Runs `work` with the published package.json in place, restoring the repository's after. */

@@ -4,6 +4,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { CommandUsageError } from './ci-usage.ts';
 import { BUNDLED_CONTRACT_FILE } from './contract.ts';
 import { findPrism, PRISM_MISSING, startPrism } from './prism.ts';
 import { type CheckResult, contractChecks, runChecks, UPSTREAM_HEADER } from './verify.ts';
@@ -17,10 +18,7 @@ export interface CommandIo {
 
 const defaultIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
-export const MOCK_USAGE = 'openrush mock [--port N] [--host H]';
-export const VERIFY_USAGE = 'openrush verify --base-url URL --api-key KEY [--metered]';
-
-export class CommandUsageError extends Error {}
+export { CommandUsageError, MOCK_USAGE, VERIFY_USAGE } from './ci-usage.ts';
 
 function port(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;

@@ -4,7 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 // Only light modules are imported here: the store (kysely and the database drivers) and the HTTP app (express, the
 // validator, the MCP SDK) are imported by the commands that use them, so `--help` and a bad argument answer at once.
 import { createAccountWithKey } from './accounts.ts';
-import { CommandUsageError, mockCommand, MOCK_USAGE, verifyCommand, VERIFY_USAGE } from './ci-commands.ts';
+import { CommandUsageError, MOCK_USAGE, VERIFY_USAGE } from './ci-usage.ts';
 import { systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig, parsePort } from './config.ts';
 import { createIdGenerator } from './ids.ts';
@@ -272,8 +272,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!(command in HELP)) throw new UsageError(`unknown command "${command}"`);
     if (rest.includes('--help') || rest.includes('-h')) throw new HelpRequested(command as Command);
     // The CI commands need no database and no server configuration.
-    if (command === 'mock') return await mockCommand(rest);
-    if (command === 'verify') return await verifyCommand(rest);
+    if (command === 'mock') return await (await import('./ci-commands.ts')).mockCommand(rest);
+    if (command === 'verify') return await (await import('./ci-commands.ts')).verifyCommand(rest);
     const config = loadConfig();
     switch (command as Command) {
       case 'serve':
