@@ -53,7 +53,17 @@ let base: string;
 const requests: string[] = [];
 const pageErrors: string[] = [];
 
+// A setup that fails (no Chromium, say) fails each test with its error, rather than leaving them counted as skipped.
+let setupError: unknown;
 beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (error) {
+    setupError = error;
+  }
+}, 60_000);
+
+async function setUp(): Promise<void> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`The docs page test needs Debian's Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it).`);
   }
@@ -66,7 +76,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('request', (request) => requests.push(request.url()));
   page.on('pageerror', (error) => pageErrors.push(error.message));
-}, 60_000);
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -107,6 +117,7 @@ describe('docs page in headless Chromium', () => {
   const rendered = new Map<string, RenderedOperation>();
 
   it('shows every operation of the contract with its own curl and TypeScript client samples', async () => {
+    if (setupError) throw setupError;
     await page.goto(base, { waitUntil: 'load' });
     const menu = page.locator('[data-component-name="Menu/MenuItem"].menu-item-type-group > a');
     await menu.first().waitFor({ timeout: 10_000 });
@@ -148,6 +159,7 @@ describe('docs page in headless Chromium', () => {
   }, 45_000);
 
   it('makes no request that leaves 127.0.0.1', () => {
+    if (setupError) throw setupError;
     expect(requests.length, 'the page was loaded').toBeGreaterThan(0);
     const outside = requests.filter((url) => {
       const { protocol, hostname } = new URL(url);
