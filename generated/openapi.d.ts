@@ -18,6 +18,75 @@ export type Writable<T> = T extends $Read<any> ? never : T extends $Write<infer 
     [K in keyof T as NonNullable<T[K]> extends $Read<any> ? K : never]?: never;
 } : T;
 export interface paths {
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the current account
+         * @description The account the credential acts for, and how this request was authenticated: with an API key
+         *     (`credential_id` is the key's id), or with a Dashboard session (`sign_in_method` says which way the person
+         *     signed in, and `session_expires_at` when the session ends). Any valid credential may read it, whatever its
+         *     permissions.
+         */
+        get: operations["getAccount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/api-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the calling key's own limits and counters
+         * @description The API key this request was made with: its status, scope and constraints, with live counters — credits
+         *     spent and left in the current budget period and when it resets, requests left in the current rate-limit
+         *     window. Any key may read its own view, whatever its permissions. A request made with a Dashboard session
+         *     has no key: `404`. The same view is the free MCP tool `get_key_status`.
+         */
+        get: operations["getCurrentApiKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/credits/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the credit ledger
+         * @description The account's ledger, newest first: every grant and every charge, with the balance right after it. The sum
+         *     of the entries is the balance. A charge names the usage record (and the request id) of the call that caused
+         *     it. Paged like usage: `limit` (clamped between 1 and 500) and `starting_after` (the `id` of the last entry of
+         *     the previous page); a `Link` header with `rel="next"` while more entries exist.
+         */
+        get: operations["listCreditLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/credits": {
         parameters: {
             query?: never;
@@ -105,10 +174,64 @@ export interface paths {
          *     included.
          *
          *     `limit` is clamped between 1 and 500, not refused: `limit=0` returns one record and `limit=9999` returns 500.
-         *     `channel=mcp` keeps only the requests made over MCP (`channel=api`, only the others). When more records exist, the response carries a `Link` header with `rel="next"`; follow it, or pass the `id` of
-         *     the last record as `starting_after`.
+         *     Filters combine (all must hold): `channel=mcp` keeps only the requests made over MCP (`channel=api`, only
+         *     the others); `from` / `to` a time range (`[from, to)`); `tool` the calls of one metered tool;
+         *     `status_class` (`2xx` … `5xx`) a class of statuses; `credential_id` one key's requests. When more records
+         *     exist, the response carries a `Link` header with `rel="next"` (keeping the filters); follow it, or pass the
+         *     `id` of the last record as `starting_after`. `GET /v1/me/usage/export` gives every selected record as CSV.
          */
         get: operations["listUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/usage/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export usage records as CSV
+         * @description Every record the filters select (the same filters as `GET /v1/me/usage`), newest first, as CSV (RFC 4180,
+         *     UTF-8, `\r\n` line ends): a header row naming the columns, then one row per record with the fields of
+         *     `UsageRecord` in the order of its `required` list. Empty cells are nulls. A cell that starts with `=`, `+`,
+         *     `-`, `@`, a tab or a carriage return is prefixed with `'` so a spreadsheet does not run it as a formula.
+         *     The answer is streamed, so memory stays flat however many records match; set `from` / `to` to bound it.
+         */
+        get: operations["exportUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/usage/aggregates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage totals per hour or day
+         * @description Requests, errors (status 400 and above) and credits charged, per UTC hour or day, optionally split by
+         *     channel, tool or API key, over `[from, to)`. `from` is rounded down and `to` up to the interval's
+         *     boundaries; the answer says the range it covers. Unset, the range is the last 30 days up to the end of the
+         *     current interval. At most 744 intervals (31 days by hour, about two years by day): more is a `400`.
+         *
+         *     The totals are exact, not sampled: they are kept in the same transaction as each usage record, so the
+         *     credits of a range equal the sum of the charges in the ledger over the same range. Buckets with no requests
+         *     are left out.
+         */
+        get: operations["getUsageAggregates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -160,6 +283,28 @@ export interface paths {
          *     name or URL is a `400` and costs nothing.
          */
         post: operations["inspectDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tools/get_key_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get the calling key's limits and counters (free tool)
+         * @description The metered-tool form of `GET /v1/me/api-key`, so an AI agent can see over MCP what it may still spend and
+         *     how many requests it has left before it is refused. Costs nothing; any key may call it, whatever its
+         *     permissions. The body is an empty object. A request made with a Dashboard session has no key: `404`.
+         */
+        post: operations["getKeyStatus"];
         delete?: never;
         options?: never;
         head?: never;
@@ -231,6 +376,81 @@ export interface paths {
          *     answer is `401`, as for `POST`.
          */
         delete: operations["endMcpSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How a person can sign in to the Dashboard
+         * @description The ways in this server offers, for the Dashboard's sign-in page: one-time sign-in links (always), and a
+         *     Supabase project when one is configured (its URL and anon key, both public by design). No credential is
+         *     needed.
+         */
+        get: operations["getSignInOptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in to the Dashboard
+         * @description Starts a Dashboard session and sets it as the `openrush_session` cookie (see `sessionCookie`). The body
+         *     carries one proof of who is signing in:
+         *
+         *     * `sign_in_link`: the token of a one-time sign-in link, as printed by `npm start` or
+         *       `openrush dashboard link` (`<base>/dashboard/sign-in#token=<token>`). A link works once, for 15 minutes;
+         *       a used, expired or unknown link is a `401` whose detail says which. Only its SHA-256 hash is stored.
+         *     * `supabase_access_token`: the access token of a Supabase session of the configured project (verified as
+         *       the `bearerAuth` session tokens are). The browser then keeps only the cookie, not the Supabase tokens.
+         *
+         *     No credential header is needed. Failed attempts count towards the failed-authentication limit of the
+         *     client's address (`429` past it). The session lasts 12 hours (`OPENRUSH_SESSION_HOURS`) and ends earlier
+         *     with `DELETE /v1/sessions/current`. Requests made with it are recorded with `auth_source` `session`.
+         */
+        post: operations["createSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign out of the Dashboard
+         * @description Ends the session of the `openrush_session` cookie on the server (it no longer works anywhere, even if a
+         *     copy of the cookie was kept) and clears the cookie. Only a session cookie can sign out: an API key or a
+         *     bearer session token is a `401`.
+         */
+        delete: operations["deleteCurrentSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -587,6 +807,11 @@ export interface components {
              * @example tools/call
              */
             rpc_method: string | null;
+            /**
+             * @description The `X-Request-Id` of the request, or null for records made before it was kept.
+             * @example req_01KW1WT5G0S1V3Q93S90MB6D3B
+             */
+            request_id: string | null;
         };
         /**
          * @description How the request came in: `api`, an HTTP call of this API; `mcp`, a message to the MCP endpoint (`/mcp`) from
@@ -595,6 +820,247 @@ export interface components {
          * @enum {string}
          */
         UsageChannel: "api" | "mcp";
+        /** @description The account a credential acts for, and how the request was authenticated. */
+        Account: {
+            id: components["schemas"]["AccountId"];
+            /**
+             * @description The account's name.
+             * @example Acme
+             */
+            name: string;
+            created_at: components["schemas"]["Timestamp"];
+            /**
+             * @description How this request was authenticated, as its usage record says.
+             * @example session
+             * @enum {string}
+             */
+            auth_source: "api_key" | "session";
+            /** @description The API key of this request, or null for a Dashboard session. */
+            credential_id: components["schemas"]["CredentialId"] | null;
+            /**
+             * @description `api_key` for a request made with a key; for a Dashboard session, how the person signed in: a one-time
+             *     sign-in link, or a Supabase session (a session cookie made from one, or a Supabase token sent as bearer).
+             * @example sign_in_link
+             * @enum {string}
+             */
+            sign_in_method: "api_key" | "sign_in_link" | "supabase";
+            /**
+             * Format: date-time
+             * @description When the Dashboard session ends, or null for an API key.
+             * @example 2026-06-27T00:00:00.000Z
+             */
+            session_expires_at: string | null;
+        };
+        /**
+         * @description The id of a credit ledger entry.
+         * @example led_01KW1WT7EG77ENFRVVXT8TCAPC
+         */
+        LedgerEntryId: string;
+        /** @description One grant or charge of the account's credit ledger. */
+        LedgerEntry: {
+            id: components["schemas"]["LedgerEntryId"];
+            /**
+             * @description A grant adds credits; a charge takes them for a metered call.
+             * @example charge
+             * @enum {string}
+             */
+            kind: "grant" | "charge";
+            /**
+             * Format: int64
+             * @description Credits added (positive, a grant) or taken (negative, a charge).
+             * @example -3
+             */
+            amount: number;
+            /**
+             * Format: int64
+             * @description The balance right after this entry.
+             * @example 497
+             */
+            balance_after: number;
+            /**
+             * @description Why credits were granted (`initial grant`, `granted by operator`…); null for a charge.
+             * @example null
+             */
+            note: string | null;
+            /** @description For a charge, the usage record of the call that caused it; null for a grant. */
+            usage_id: components["schemas"]["UsageRecordId"] | null;
+            /**
+             * @description For a charge, the `X-Request-Id` of that call (null for a grant, and for charges made before it was kept).
+             * @example req_01KW1WT5G0S1V3Q93S90MB6D3B
+             */
+            request_id: string | null;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        /** @description Usage totals per interval over a range. */
+        UsageAggregates: {
+            from: components["schemas"]["Timestamp"];
+            to: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            interval: "hour" | "day";
+            /**
+             * @description What each bucket is split by, or null for one total per bucket.
+             * @enum {string|null}
+             */
+            group_by: "channel" | "tool" | "api_key" | null;
+            /** @description Oldest first; within one interval, ordered by `group` (null first). Intervals with no requests are left out. */
+            buckets: components["schemas"]["UsageBucket"][];
+            totals: components["schemas"]["UsageTotals"];
+        };
+        /** @description The totals of one interval (and one group, when split). */
+        UsageBucket: {
+            start: components["schemas"]["Timestamp"];
+            /**
+             * @description The channel, tool or key id of this bucket; null when not split, or for no tool / no key.
+             * @example api
+             */
+            group: string | null;
+            /**
+             * Format: int64
+             * @example 12
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @description Requests answered with a status of 400 or above.
+             * @example 1
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Credits charged.
+             * @example 33
+             */
+            credits: number;
+        };
+        /** @description The sums over the whole range. */
+        UsageTotals: {
+            /**
+             * Format: int64
+             * @example 120
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @example 4
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @example 330
+             */
+            credits: number;
+        };
+        /**
+         * @description A class of HTTP statuses.
+         * @enum {string}
+         */
+        UsageStatusClass: "2xx" | "3xx" | "4xx" | "5xx";
+        /** @description No arguments. */
+        KeyStatusRequest: Record<string, never>;
+        /** @description The calling API key, its constraints and their live counters. */
+        KeyStatus: {
+            api_key_id: components["schemas"]["ApiKeyId"];
+            name: components["schemas"]["ApiKeyName"];
+            /** @example or_abc123... */
+            token_prefix: string;
+            status: components["schemas"]["ApiKeyStatus"];
+            project_scope: components["schemas"]["ProjectScope"];
+            permission_mode: components["schemas"]["PermissionMode"];
+            access: components["schemas"]["ApiKeyAccess"];
+            /**
+             * Format: date-time
+             * @description When the key stops working, or null.
+             * @example null
+             */
+            expires_at: string | null;
+            /** @description The key's budget and what is spent of it this period, or null when it has none. */
+            budget: components["schemas"]["KeyBudgetStatus"] | null;
+            /** @description The key's rate limit and what is left of the current window, or null when it has none. */
+            rate_limit: components["schemas"]["KeyRateLimitStatus"] | null;
+        };
+        /** @description A budget and its current period. */
+        KeyBudgetStatus: {
+            period: components["schemas"]["BudgetPeriod"];
+            /**
+             * Format: int32
+             * @description Credits allowed per period.
+             * @example 1000
+             */
+            amount: number;
+            /**
+             * Format: int64
+             * @description Credits charged through this key in the current period.
+             * @example 120
+             */
+            spent: number;
+            /**
+             * Format: int64
+             * @description Credits still allowed this period (`amount - spent`, never below 0).
+             * @example 880
+             */
+            remaining: number;
+            period_start: components["schemas"]["Timestamp"];
+            resets_at: components["schemas"]["Timestamp"];
+        };
+        /** @description A rate limit and its current window. */
+        KeyRateLimitStatus: {
+            /**
+             * Format: int32
+             * @example 60
+             */
+            requests_per_minute: number;
+            /**
+             * Format: int32
+             * @description Requests still allowed in the current window (this request counted).
+             * @example 59
+             */
+            remaining: number;
+            resets_at: components["schemas"]["Timestamp"];
+        };
+        /** @description The ways a person can sign in to this server's Dashboard. */
+        SignInOptions: {
+            /**
+             * @description One-time sign-in links (`openrush dashboard link`) work; always true.
+             * @example true
+             */
+            sign_in_link: boolean;
+            /** @description The Supabase project to sign in with, or null when none is configured. */
+            supabase: components["schemas"]["SupabaseProject"] | null;
+        };
+        /** @description A Supabase project's public settings, for the Supabase client library in the browser. */
+        SupabaseProject: {
+            /**
+             * Format: uri
+             * @example https://abcdefghijklmnop.supabase.co
+             */
+            url: string;
+            /**
+             * @description The project's anon (publishable) key, public by design.
+             * @example eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl
+             */
+            anon_key: string;
+        };
+        /** @description One proof of who is signing in. */
+        SessionCreate: {
+            /**
+             * @description The token of a one-time sign-in link (after `#token=` in the link).
+             * @example orsl_3kTq9VZb2nYcXw7LmPa4Hd8FjR6sUe1G
+             */
+            sign_in_link: string;
+        } | {
+            /** @description The access token of the person's Supabase session. */
+            supabase_access_token: string;
+        };
+        /** @description A Dashboard session; its secret is only in the `openrush_session` cookie. */
+        Session: {
+            account_id: components["schemas"]["AccountId"];
+            /**
+             * @example sign_in_link
+             * @enum {string}
+             */
+            sign_in_method: "sign_in_link" | "supabase";
+            expires_at: components["schemas"]["Timestamp"];
+        };
         /**
          * @description The id of an API key (the same id as its v1 credential).
          * @example cred_01KW1WT6F8KK8E8PW71NXT39GC
@@ -1256,6 +1722,19 @@ export interface components {
                 "application/json": components["schemas"]["ApiKey"];
             };
         };
+        /** @description The calling key and its live counters. */
+        KeyStatus: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["KeyStatus"];
+            };
+        };
         /** @description The credential is valid but its permission mode, access or project scope does not allow this. */
         Forbidden: {
             headers: {
@@ -1544,6 +2023,22 @@ export interface components {
         /** @description Only records of requests that came in this way (`api` or `mcp`). */
         UsageChannelFilter: components["schemas"]["UsageChannel"];
         /**
+         * @description Cursor for the next page: the `id` of the last entry of the previous page. Entries older than it are
+         *     returned. An id that is not one of the account's entries is a `400`.
+         */
+        LedgerStartingAfter: components["schemas"]["LedgerEntryId"];
+        /** @description Only records made at or after this instant (RFC 3339). */
+        UsageFrom: components["schemas"]["Timestamp"];
+        /** @description Only records made before this instant (RFC 3339). Must be after `from` (`400` otherwise). */
+        UsageTo: components["schemas"]["Timestamp"];
+        /**
+         * @description Only records of calls to this metered tool.
+         * @example inspect_domain
+         */
+        UsageToolFilter: string;
+        /** @description Only records whose status is in this class (`2xx`, `3xx`, `4xx` or `5xx`). */
+        UsageStatusClassFilter: components["schemas"]["UsageStatusClass"];
+        /**
          * @description The MCP protocol version the client and server agreed on in `initialize`; MCP clients send it on every later
          *     request. Unset means 2025-03-26. A version this server does not speak is a `400`.
          * @example 2025-06-18
@@ -1640,6 +2135,21 @@ export type SchemaApiCredentialCreated = components['schemas']['ApiCredentialCre
 export type SchemaApiKeySecret = components['schemas']['ApiKeySecret'];
 export type SchemaUsageRecord = components['schemas']['UsageRecord'];
 export type SchemaUsageChannel = components['schemas']['UsageChannel'];
+export type SchemaAccount = components['schemas']['Account'];
+export type SchemaLedgerEntryId = components['schemas']['LedgerEntryId'];
+export type SchemaLedgerEntry = components['schemas']['LedgerEntry'];
+export type SchemaUsageAggregates = components['schemas']['UsageAggregates'];
+export type SchemaUsageBucket = components['schemas']['UsageBucket'];
+export type SchemaUsageTotals = components['schemas']['UsageTotals'];
+export type SchemaUsageStatusClass = components['schemas']['UsageStatusClass'];
+export type SchemaKeyStatusRequest = components['schemas']['KeyStatusRequest'];
+export type SchemaKeyStatus = components['schemas']['KeyStatus'];
+export type SchemaKeyBudgetStatus = components['schemas']['KeyBudgetStatus'];
+export type SchemaKeyRateLimitStatus = components['schemas']['KeyRateLimitStatus'];
+export type SchemaSignInOptions = components['schemas']['SignInOptions'];
+export type SchemaSupabaseProject = components['schemas']['SupabaseProject'];
+export type SchemaSessionCreate = components['schemas']['SessionCreate'];
+export type SchemaSession = components['schemas']['Session'];
 export type SchemaApiKeyId = components['schemas']['ApiKeyId'];
 export type SchemaProjectId = components['schemas']['ProjectId'];
 export type SchemaPrincipalId = components['schemas']['PrincipalId'];
@@ -1682,6 +2192,7 @@ export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
 export type ResponseApiKey = components['responses']['ApiKey'];
+export type ResponseKeyStatus = components['responses']['KeyStatus'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseCapabilities = components['responses']['Capabilities'];
@@ -1711,6 +2222,11 @@ export type ParameterApiKeysEndingBefore = components['parameters']['ApiKeysEndi
 export type ParameterProjectIdFilter = components['parameters']['ProjectIdFilter'];
 export type ParameterApiKeyStatusFilter = components['parameters']['ApiKeyStatusFilter'];
 export type ParameterUsageChannelFilter = components['parameters']['UsageChannelFilter'];
+export type ParameterLedgerStartingAfter = components['parameters']['LedgerStartingAfter'];
+export type ParameterUsageFrom = components['parameters']['UsageFrom'];
+export type ParameterUsageTo = components['parameters']['UsageTo'];
+export type ParameterUsageToolFilter = components['parameters']['UsageToolFilter'];
+export type ParameterUsageStatusClassFilter = components['parameters']['UsageStatusClassFilter'];
 export type ParameterMcpProtocolVersion = components['parameters']['McpProtocolVersion'];
 export type ParameterMcpSessionId = components['parameters']['McpSessionId'];
 export type ParameterLastEventId = components['parameters']['LastEventId'];
@@ -1726,6 +2242,99 @@ export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
 export type HeaderAccessControlAllowOrigin = components['headers']['Access-Control-Allow-Origin'];
 export type $defs = Record<string, never>;
 export interface operations {
+    getAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getCurrentApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["KeyStatus"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listCreditLedger: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+                 *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+                 *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["UsageLimit"];
+                /**
+                 * @description Cursor for the next page: the `id` of the last entry of the previous page. Entries older than it are
+                 *     returned. An id that is not one of the account's entries is a `400`.
+                 */
+                starting_after?: components["parameters"]["LedgerStartingAfter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ledger entries, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"][];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getCredits: {
         parameters: {
             query?: never;
@@ -1883,6 +2492,17 @@ export interface operations {
                 credential_id?: components["parameters"]["CredentialIdFilter"];
                 /** @description Only records of requests that came in this way (`api` or `mcp`). */
                 channel?: components["parameters"]["UsageChannelFilter"];
+                /** @description Only records made at or after this instant (RFC 3339). */
+                from?: components["parameters"]["UsageFrom"];
+                /** @description Only records made before this instant (RFC 3339). Must be after `from` (`400` otherwise). */
+                to?: components["parameters"]["UsageTo"];
+                /**
+                 * @description Only records of calls to this metered tool.
+                 * @example inspect_domain
+                 */
+                tool?: components["parameters"]["UsageToolFilter"];
+                /** @description Only records whose status is in this class (`2xx`, `3xx`, `4xx` or `5xx`). */
+                status_class?: components["parameters"]["UsageStatusClassFilter"];
             };
             header?: never;
             path?: never;
@@ -1902,6 +2522,103 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageRecord"][];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exportUsage: {
+        parameters: {
+            query?: {
+                /** @description Only records of requests made with this credential. */
+                credential_id?: components["parameters"]["CredentialIdFilter"];
+                /** @description Only records of requests that came in this way (`api` or `mcp`). */
+                channel?: components["parameters"]["UsageChannelFilter"];
+                /** @description Only records made at or after this instant (RFC 3339). */
+                from?: components["parameters"]["UsageFrom"];
+                /** @description Only records made before this instant (RFC 3339). Must be after `from` (`400` otherwise). */
+                to?: components["parameters"]["UsageTo"];
+                /**
+                 * @description Only records of calls to this metered tool.
+                 * @example inspect_domain
+                 */
+                tool?: components["parameters"]["UsageToolFilter"];
+                /** @description Only records whose status is in this class (`2xx`, `3xx`, `4xx` or `5xx`). */
+                status_class?: components["parameters"]["UsageStatusClassFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The selected records, as CSV. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    /**
+                     * @description `attachment; filename="openrush-usage-<from>-<to>.csv"`, so a browser saves the file.
+                     * @example attachment; filename="openrush-usage.csv"
+                     */
+                    "Content-Disposition": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id,account_id,credential_id,auth_source,endpoint,method,status_code,response_time_ms,request_bytes,response_bytes,dataforseo_cost_usd,credits_charged,error_type,error_message,created_at,channel,tool,rpc_method
+                     *     log_01KW1WT7EG77ENFRVVXT8TCAPB,acct_01KW1WT5G0S1V3Q93S90MB6D3B,cred_01KW1WT6F8KK8E8PW71NXT39GC,api_key,/v1/tools/inspect_domain,POST,200,4,52,310,0,3,,,2026-06-26T12:00:00.000Z,api,inspect_domain,
+                     */
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getUsageAggregates: {
+        parameters: {
+            query?: {
+                /** @description Only records made at or after this instant (RFC 3339). */
+                from?: components["parameters"]["UsageFrom"];
+                /** @description Only records made before this instant (RFC 3339). Must be after `from` (`400` otherwise). */
+                to?: components["parameters"]["UsageTo"];
+                /** @description The width of each bucket. */
+                interval?: "hour" | "day";
+                /**
+                 * @description Split each bucket by `channel`, `tool` (null for requests that called no tool) or `api_key` (the key's
+                 *     id; null for Dashboard sessions). Unset: one total per bucket (`group` null).
+                 */
+                group_by?: "channel" | "tool" | "api_key";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The totals. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageAggregates"];
                 };
             };
             400: components["responses"]["ValidationFailed"];
@@ -1980,6 +2697,31 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getKeyStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyStatusRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["KeyStatus"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2094,6 +2836,103 @@ export interface operations {
         responses: {
             401: components["responses"]["McpUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSignInOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ways in. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInOptions"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Signed in; the session is in the cookie, never in the body. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    /**
+                     * @description `openrush_session=<token>; Path=/; HttpOnly; SameSite=Strict; Max-Age=<seconds>`, with `Secure`
+                     *     when the server is reached over HTTPS. Page scripts cannot read it.
+                     * @example openrush_session=orss_…; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200
+                     */
+                    "Set-Cookie": string;
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteCurrentSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    /**
+                     * @description `openrush_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`: clears the cookie.
+                     * @example openrush_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0
+                     */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
