@@ -1,6 +1,9 @@
-// Builds the two packages to plain JavaScript + .d.ts, so neither needs a TypeScript loader at run time:
-//   server  tsconfig.build.json         → dist/server/…        (bin/openrush.js, npm start, embedders)
-//   client  client/tsconfig.build.json  → client/dist/client/… (@openrush/client)
+// Builds the two packages to plain JavaScript + .d.ts, so neither needs a TypeScript loader at run time, and the
+// Dashboard (a web app) to static files shipped in the server package:
+//   server     tsconfig.build.json         → dist/server/…        (bin/openrush.js, npm start, embedders)
+//   client     client/tsconfig.build.json  → client/dist/client/… (@openrush/client)
+//   dashboard  dashboard/vite.config.ts    → dist/dashboard/…     (type-checked with dashboard/tsconfig.json, then
+//              bundled by Vite on the built client; served at /dashboard by server/http/dashboard.ts)
 // Each dist/ also gets generated/ copied beside it (dist/generated/), so the relative paths the sources use
 // (`../generated/openapi.json` read at run time, `../generated/openapi.d.ts` in types) hold in dist too; generated/
 // stays the one generated place in git.
@@ -9,7 +12,7 @@
 // package: the repository's server and tests and the installed tarball run the same patched code (a patch-package
 // patch applies in this repository only; the tarball would otherwise run the validator unpatched). The bundle holds
 // the validator's own dependencies too; `express` stays external (the server's own dependency, a peer of the validator).
-//   tsx scripts/build.ts [server|client]     build (both by default)
+//   tsx scripts/build.ts [server|client|dashboard]   build (all three by default)
 //   tsx scripts/build.ts --if-stale          build only what is older than its sources (the test run does this)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,14 @@ export const TARGETS = {
     outDir: 'client/dist',
     sources: ['client', 'generated', 'tsconfig.json'],
     generated: ['openapi.d.ts'],
+  },
+  // After the client: the app imports @openrush/client as a consumer does, i.e. its built client/dist. The lock file
+  // is a source: a new React or Vite changes the bundle.
+  dashboard: {
+    tsconfig: 'dashboard/tsconfig.json',
+    outDir: 'dist/dashboard',
+    sources: ['dashboard', 'client', 'generated', 'package-lock.json'],
+    generated: [],
   },
 } satisfies Record<string, Target>;
 export type TargetName = keyof typeof TARGETS;
@@ -114,10 +125,29 @@ export function bundleValidator(): void {
   });
 }
 
+/** Where the built Dashboard is, inside the server's dist/: the server's own build leaves it in place. */
+export const DASHBOARD_DIR = TARGETS.dashboard.outDir;
+
+function buildDashboard(): void {
+  const outDir = join(root, DASHBOARD_DIR);
+  rmSync(outDir, { recursive: true, force: true });
+  // Vite does not type-check; tsc does, with the Dashboard's own (browser) settings.
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, TARGETS.dashboard.tsconfig)], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'dashboard/vite.config.ts')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  writeFileSync(join(outDir, STAMP), `${new Date().toISOString()}\n`);
+}
+
 export function build(name: TargetName): void {
+  if (name === 'dashboard') return buildDashboard();
   const target = TARGETS[name];
   const outDir = join(root, target.outDir);
-  rmSync(outDir, { recursive: true, force: true });
+  if (name === 'server' && existsSync(outDir)) {
+    // dist/dashboard is the Dashboard's build, not the server's: it stays.
+    for (const entry of readdirSync(outDir)) if (join(target.outDir, entry) !== DASHBOARD_DIR) rmSync(join(outDir, entry), { recursive: true, force: true });
+  } else rmSync(outDir, { recursive: true, force: true });
   if (name === 'server') bundleValidator();
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, target.tsconfig)], {
     cwd: root,
@@ -144,11 +174,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const args = process.argv.slice(2);
   if (args.includes('--if-stale')) {
     const built = buildIfStale();
-    console.log(built.length > 0 ? `built ${built.join(', ')}` : 'dist/ and client/dist/ are up to date');
+    console.log(built.length > 0 ? `built ${built.join(', ')}` : 'dist/, client/dist/ and dist/dashboard/ are up to date');
   } else {
     const names = args.length > 0 ? args : Object.keys(TARGETS);
     for (const name of names) {
-      if (!(name in TARGETS)) throw new Error(`unknown build target ${name}: server or client`);
+      if (!(name in TARGETS)) throw new Error(`unknown build target ${name}: server, client or dashboard`);
       build(name as TargetName);
       console.log(`built ${name} → ${TARGETS[name as TargetName].outDir}/`);
     }

@@ -21,6 +21,7 @@ import { applyServerLimits } from './server-limits.ts';
 import { createCors } from './cors.ts';
 import { Operations, series } from './dispatch.ts';
 import { createErrorHandler } from './errors.ts';
+import { type DashboardOptions, serveDashboard } from './dashboard.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { jsonBody } from './json-body.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
@@ -48,6 +49,8 @@ export interface AppOptions {
   logger?: Logger;
   /** More metered tools, each with its operation for the contract and a handler. */
   tools?: ToolDefinition[];
+  /** Where the built Dashboard is, and what else its page may connect to (server/http/dashboard.ts). */
+  dashboard?: DashboardOptions;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -88,6 +91,10 @@ export function createApp(options: AppOptions): express.Express {
   // reads these two settings too). The usage record then always holds the path as the contract spells it.
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
+
+  // The Dashboard's pages and files: outside the contract (like a docs page), so before the validator, and not
+  // metered (loading a page is not an API request).
+  app.use(serveDashboard(options.dashboard));
 
   // The steps every request takes, in this order (see dispatch.ts for why they run as one series).
   const steps: express.RequestHandler[] = [];
