@@ -136,6 +136,9 @@ function buildDashboard(): void {
   execFileSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'dashboard/vite.config.ts')], {
     cwd: root,
     stdio: 'inherit',
+    // Vite lets NODE_ENV from the environment pick React's build: a build started by the tests (NODE_ENV=test)
+    // would ship React's development build. The Dashboard is always built for production.
+    env: { ...process.env, NODE_ENV: 'production' },
   });
   writeFileSync(join(outDir, STAMP), `${new Date().toISOString()}\n`);
 }

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect } from 'react';
-import { Layout } from './Layout.tsx';
+import { Layout, PageTitle } from './Layout.tsx';
 import { ApiAccess } from './pages/ApiAccess.tsx';
 import { SignIn } from './pages/SignIn.tsx';
 import { BASE, navigate, PAGES, SIGN_IN_PATH, useLocation } from './router.tsx';
@@ -19,14 +19,14 @@ const PAGE_COMPONENTS: Record<string, () => React.JSX.Element> = {
 };
 
 function Redirect({ to }: { to: string }) {
-  useEffect(() => navigate(to, { replace: true }), [to]);
+  useEffect(() => navigate(to, { replace: true, moveFocus: false }), [to]);
   return null;
 }
 
 function NotFound({ pathname }: { pathname: string }) {
   return (
     <>
-      <h1 tabIndex={-1}>Page not found</h1>
+      <PageTitle>Page not found</PageTitle>
       <p>
         There is no Dashboard page at <code>{pathname}</code>.
       </p>

@@ -4,7 +4,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, useEffect, useRef, useState } from 'react';
 import { $api } from './api.ts';
-import { Link, navigate, PAGES, SIGN_IN_PATH } from './router.tsx';
+import { Link, navigate, PAGES, SIGN_IN_PATH, takeNavigationFocus } from './router.tsx';
 import { applyTheme, storedTheme, type Theme } from './theme.ts';
 
 function AccountName() {
@@ -66,15 +66,8 @@ function SignOut() {
 }
 
 export function Layout({ pathname, title, children }: { pathname: string; title: string; children: ReactNode }) {
-  const main = useRef<HTMLElement>(null);
-  const first = useRef(true);
   useEffect(() => {
     document.title = `${title} · OpenRush Dashboard`;
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    main.current?.querySelector<HTMLElement>('h1')?.focus();
   }, [pathname, title]);
   return (
     <>
@@ -100,14 +93,25 @@ export function Layout({ pathname, title, children }: { pathname: string; title:
           <SignOut />
         </div>
       </header>
-      <main id="main" ref={main} tabIndex={-1}>
+      <main id="main" tabIndex={-1}>
         {children}
       </main>
     </>
   );
 }
 
-/** A page's heading: focusable so that navigation can move focus to it. */
+/**
+ * A page's heading. When the page was reached by navigating in the app, the focus moves to it as it appears (a
+ * page loaded lazily has its heading only once its code arrived).
+ */
 export function PageTitle({ children }: { children: ReactNode }) {
-  return <h1 tabIndex={-1}>{children}</h1>;
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (takeNavigationFocus()) heading.current?.focus();
+  }, []);
+  return (
+    <h1 tabIndex={-1} ref={heading}>
+      {children}
+    </h1>
+  );
 }

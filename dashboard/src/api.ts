@@ -18,6 +18,8 @@ export const openrush = createOpenRushClient({
   // Retry-After); once is enough for a person waiting on a page.
   retries: 1,
   timeoutMs: 30_000,
+  // A Retry-After longer than this is not waited out: the page shows the 429 or 503 and its detail at once.
+  maxRetryDelayMs: 5_000,
 });
 
 export const $api = createQueryHooks(openrush);

@@ -15,10 +15,14 @@ export const PAGES = [
 const CHANGE = 'openrush:navigate';
 
 function subscribe(onChange: () => void): () => void {
-  window.addEventListener('popstate', onChange);
+  const onPop = () => {
+    moveFocus = true;
+    onChange();
+  };
+  window.addEventListener('popstate', onPop);
   window.addEventListener(CHANGE, onChange);
   return () => {
-    window.removeEventListener('popstate', onChange);
+    window.removeEventListener('popstate', onPop);
     window.removeEventListener(CHANGE, onChange);
   };
 }
@@ -30,7 +34,19 @@ export function useLocation(): { pathname: string; search: string } {
   return { pathname: url.pathname, search: url.search };
 }
 
-export function navigate(to: string, options: { replace?: boolean } = {}): void {
+let moveFocus = false;
+/**
+ * Whether the page about to show was reached by navigating inside the app (then its heading takes the focus, so
+ * keyboard and screen-reader users start on the new page); false on a first load or a reload. Read once.
+ */
+export function takeNavigationFocus(): boolean {
+  const result = moveFocus;
+  moveFocus = false;
+  return result;
+}
+
+export function navigate(to: string, options: { replace?: boolean; moveFocus?: boolean } = {}): void {
+  moveFocus = options.moveFocus ?? true;
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);
   window.dispatchEvent(new Event(CHANGE));

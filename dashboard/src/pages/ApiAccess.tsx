@@ -39,7 +39,7 @@ function Constraints({ apiKey }: { apiKey: ApiKey }) {
   const parts: string[] = [];
   if (expiresAt) parts.push(`Expires ${formatDateTime(expiresAt)}`);
   if (budget) parts.push(`${formatNumber(budget.amount)} credits ${enumLabel('BudgetPeriod', budget.period).toLowerCase()}`);
-  if (rateLimit) parts.push(`${formatNumber(rateLimit.requests_per_minute)} requests/min`);
+  if (rateLimit) parts.push(`${formatNumber(rateLimit.requests_per_minute)} ${rateLimit.requests_per_minute === 1 ? 'request' : 'requests'}/min`);
   if (parts.length === 0) return <span className="muted">None</span>;
   return (
     <ul className="plain">
@@ -299,11 +299,11 @@ function CreateKeyForm({ onCreated }: { onCreated: (title: string, secret: strin
       <fieldset className="field budget">
         <legend>Budget (empty: none)</legend>
         <div className="field inline">
-          <label htmlFor="key-budget-amount">Credits</label>
+          <label htmlFor="key-budget-amount">Budget in credits</label>
           <input id="key-budget-amount" type="number" min={1} max={1_000_000_000} inputMode="numeric" value={draft.budgetAmount} onChange={(event) => set('budgetAmount', event.target.value)} />
         </div>
         <div className="field inline">
-          <label htmlFor="key-budget-period">per</label>
+          <label htmlFor="key-budget-period">Budget period</label>
           <select id="key-budget-period" value={draft.budgetPeriod} onChange={(event) => set('budgetPeriod', event.target.value)} required={draft.budgetAmount !== ''}>
             <option value="">—</option>
             {enumOptions('BudgetPeriod').map((option) => (
