@@ -106,7 +106,9 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
         : undefined,
     );
     if (!account) return { failure: invalidCredential('No OpenRush account is linked to this session.') };
-    return { caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null } };
+    return {
+      caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null, signInMethod: 'supabase', sessionExpiresAt: session.expiresAt },
+    };
   }
 
   function authenticate(credential: string): Promise<AuthResult> {

@@ -33,13 +33,14 @@ import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
-import { authorize, createRateLimiter } from '../policy.ts';
+import { authorize, createRateLimits } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import type { Store } from '../store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
 import { createArgumentChecker, REQUEST_VALIDATION } from '../tools/arguments.ts';
 import { createToolCaller } from '../tools/call.ts';
+import { createKeyStatusReader } from '../key-status.ts';
 
 export interface AppOptions {
   store: Store;
@@ -65,7 +66,9 @@ export function createApp(options: AppOptions): express.Express {
   const logger = options.logger ?? createLogger(config.logLevel);
   const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger };
   const contract = loadContract();
-  const definitions = [...builtinTools, ...(options.tools ?? [])];
+  const rateLimits = createRateLimits(store);
+  const readKeyStatus = createKeyStatusReader({ store, clock, rateLimits });
+  const definitions = [...builtinTools({ readKeyStatus }), ...(options.tools ?? [])];
   const tools = resolveTools(contract, definitions);
   const capabilities = capabilitiesOf(contract, tools, definitions);
   // One metering path for both ways in: the HTTP hook and tool routes, and the MCP handler.
@@ -127,7 +130,7 @@ export function createApp(options: AppOptions): express.Express {
   if (logger.isLevelEnabled('info')) steps.push(logRequests);
   steps.push(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
   steps.push(usage.recordUsage);
-  steps.push(createRateLimiter(store));
+  steps.push(rateLimits.limitRate);
   steps.push(
     jsonBody({
       limit: config.bodyLimitBytes,
@@ -175,7 +178,7 @@ export function createApp(options: AppOptions): express.Express {
   // Then the operation the validator matched.
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
-  accountRoutes(operations, deps);
+  accountRoutes(operations, deps, readKeyStatus);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);

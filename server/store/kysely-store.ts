@@ -10,6 +10,9 @@ import type {
   RateLimiterOptions,
   CredentialRow,
   IdempotencyRow,
+  LedgerListing,
+  LedgerPage,
+  LedgerRow,
   RecordUsageOptions,
   Store,
   UsagePage,
@@ -23,6 +26,7 @@ import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 import * as m005 from './migrations/005_credential_changes.ts';
 import * as m006 from './migrations/006_usage_rpc_method.ts';
+import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -31,7 +35,11 @@ const migrations: Record<string, Migration> = {
   '004_usage_channel_and_legacy_keys': m004,
   '005_credential_changes': m005,
   '006_usage_rpc_method': m006,
+  '008_ledger_balance_and_request_ids': m008,
 };
+
+/** An account's columns but its ledger counter, which only the store's own updates use. */
+const ACCOUNT_COLUMNS = ['id', 'name', 'balance', 'session_subject', 'created_at'] as const;
 
 /** What differs between the databases; everything else is the shared queries below. */
 export interface DialectHooks {
@@ -123,12 +131,12 @@ export class KyselyStore implements Store {
   }
 
   async getAccount(accountId: string): Promise<AccountRow | undefined> {
-    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
+    const row = await this.db.selectFrom('accounts').select(ACCOUNT_COLUMNS).where('id', '=', accountId).executeTakeFirst();
     return row && { ...row, balance: Number(row.balance) };
   }
 
   async sessionAccount(subject: string, create?: AccountRow): Promise<AccountRow | undefined> {
-    const find = () => this.db.selectFrom('accounts').selectAll().where('session_subject', '=', subject).executeTakeFirst();
+    const find = () => this.db.selectFrom('accounts').select(ACCOUNT_COLUMNS).where('session_subject', '=', subject).executeTakeFirst();
     const found = await find();
     if (found || !create) return found && { ...found, balance: Number(found.balance) };
     await this.db
@@ -149,10 +157,10 @@ export class KyselyStore implements Store {
       // Guarded in the update itself, so concurrent grants cannot together pass the bound.
       const updated = await trx
         .updateTable('accounts')
-        .set((eb) => ({ balance: eb('balance', '+', grant.amount) }))
+        .set((eb) => ({ balance: eb('balance', '+', grant.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
         .where('id', '=', grant.accountId)
         .where('balance', '<=', maximum - grant.amount)
-        .returning('balance')
+        .returning(['balance', 'ledger_seq'])
         .executeTakeFirst();
       if (!updated) {
         const account = await trx.selectFrom('accounts').select('balance').where('id', '=', grant.accountId).executeTakeFirst();
@@ -169,6 +177,8 @@ export class KyselyStore implements Store {
           usage_id: null,
           note: grant.note,
           created_at: grant.createdAt,
+          balance_after: Number(updated.balance),
+          seq: Number(updated.ledger_seq),
         })
         .execute();
       return Number(updated.balance);
@@ -187,6 +197,39 @@ export class KyselyStore implements Store {
       .where('account_id', '=', accountId)
       .executeTakeFirstOrThrow();
     return Number(row.total);
+  }
+
+  async listLedger(accountId: string, page: LedgerPage): Promise<LedgerListing[]> {
+    let query = this.db
+      .selectFrom('credit_ledger')
+      // A charge's usage record has the charge's id as usage_id and its created_at (PostgreSQL: one partition).
+      .leftJoin('usage_records', (join) =>
+        join
+          .onRef('usage_records.id', '=', 'credit_ledger.usage_id')
+          .onRef('usage_records.created_at', '=', 'credit_ledger.created_at')
+          .onRef('usage_records.account_id', '=', 'credit_ledger.account_id'),
+      )
+      .selectAll('credit_ledger')
+      .select('usage_records.request_id')
+      .where('credit_ledger.account_id', '=', accountId);
+    if (page.startingAfter) query = query.where('credit_ledger.seq', '<', page.startingAfter.seq);
+    const rows = await query.orderBy('credit_ledger.seq', 'desc').limit(page.limit).execute();
+    return rows.map((row) => ({ ...row, amount: Number(row.amount), balance_after: Number(row.balance_after), seq: Number(row.seq) }));
+  }
+
+  async getLedgerEntry(accountId: string, ledgerId: string): Promise<LedgerRow | undefined> {
+    const row = await this.db.selectFrom('credit_ledger').selectAll().where('account_id', '=', accountId).where('id', '=', ledgerId).executeTakeFirst();
+    return row && { ...row, amount: Number(row.amount), balance_after: Number(row.balance_after), seq: Number(row.seq) };
+  }
+
+  async getKeySpend(credentialId: string, periodStart: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('key_spend')
+      .select('spent')
+      .where('credential_id', '=', credentialId)
+      .where('period_start', '=', periodStart)
+      .executeTakeFirst();
+    return Number(row?.spent ?? 0);
   }
 
   async createCredential(credential: CredentialRow, idempotency?: IdempotencyRow): Promise<void> {
@@ -317,11 +360,12 @@ export class KyselyStore implements Store {
         // The conditional update is the whole concurrency story: it never takes the balance below zero.
         const charged = await trx
           .updateTable('accounts')
-          .set((eb) => ({ balance: eb('balance', '-', charge.amount) }))
+          .set((eb) => ({ balance: eb('balance', '-', charge.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
           .where('id', '=', record.account_id)
           .where('balance', '>=', charge.amount)
+          .returning(['balance', 'ledger_seq'])
           .executeTakeFirst();
-        if (Number(charged.numUpdatedRows) !== 1) {
+        if (!charged) {
           const row = await trx.selectFrom('accounts').select('balance').where('id', '=', record.account_id).executeTakeFirst();
           throw new InsufficientCreditsError(Number(row?.balance ?? 0), charge.amount);
         }
@@ -335,6 +379,8 @@ export class KyselyStore implements Store {
             usage_id: record.id,
             note: null,
             created_at: record.created_at,
+            balance_after: Number(charged.balance),
+            seq: Number(charged.ledger_seq),
           })
           .execute();
       }
