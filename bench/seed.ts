@@ -10,6 +10,7 @@ import type { Clock } from '../server/clock.ts';
 import { newCredential } from '../server/credentials.ts';
 import type { IdGenerator } from '../server/ids.ts';
 import type { CreditLedgerTable } from '../server/store/schema.ts';
+import { LEDGER_BACKFILL } from '../server/store/migrations/008_ledger_balance_and_request_ids.ts';
 import type { AccountRow, CredentialRow, UsageRow } from '../server/store/types.ts';
 import { CREDITS_PATH, INSPECT_PATH } from './fixtures.ts';
 
@@ -157,6 +158,7 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
           channel: 'api',
           tool: null,
           rpc_method: null,
+          request_id: null,
           endpoint: tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
           method: tool ? 'POST' : 'GET',
           status_code: 200,
@@ -180,6 +182,9 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
             usage_id: record.id,
             note: null,
             created_at: record.created_at,
+            // Numbered and balanced once every entry is in (LEDGER_BACKFILL, below).
+            balance_after: 0,
+            seq: 0,
           };
           insertLedger ??= inserter(db, 'credit_ledger', entry);
           insertLedger(entry);
@@ -204,12 +209,18 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
         usage_id: null,
         note: 'seeded',
         created_at: iso(),
+        balance_after: 0,
+        seq: 0,
       };
       insertLedger ??= inserter(db, 'credit_ledger', entry);
       insertLedger(entry);
       result.ledgerEntries++;
     }
   })();
+
+  // The grants are dated before the charges they paid for: number the entries and set their balances in that order,
+  // as migration 008 does for existing ledgers.
+  for (const statement of LEDGER_BACKFILL) db.prepare(statement).run();
 
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();

@@ -104,7 +104,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   }
 
   /** The account a Supabase access token (a Dashboard session token) acts for, found or created as configured. */
-  async function sessionTokenAccount(token: string): Promise<{ accountId: string } | { failure: Problem }> {
+  async function sessionTokenAccount(token: string): Promise<{ accountId: string; expiresAt: string } | { failure: Problem }> {
     if (!verifySession) return { failure: invalidCredential('Session tokens are not accepted by this server.') };
     const session = await verifySession(token);
     if ('failure' in session) return { failure: invalidCredential(session.failure) };
@@ -115,13 +115,15 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
         : undefined,
     );
     if (!account) return { failure: invalidCredential('No OpenRush account is linked to this session.') };
-    return { accountId: account.id };
+    return { accountId: account.id, expiresAt: session.expiresAt };
   }
 
   async function authenticateSession(token: string): Promise<AuthResult> {
     const account = await sessionTokenAccount(token);
     if ('failure' in account) return account;
-    return { caller: { accountId: account.accountId, credentialId: null, authSource: 'session', lastUsedAt: null } };
+    return {
+      caller: { accountId: account.accountId, credentialId: null, authSource: 'session', lastUsedAt: null, signInMethod: 'supabase', sessionExpiresAt: account.expiresAt },
+    };
   }
 
   async function authenticateSessionCookie(token: string): Promise<AuthResult> {

@@ -43,6 +43,8 @@ export interface Call {
   upstreamCostUsd?: number;
   /** The JSON-RPC method of an MCP message. */
   rpcMethod?: string | null;
+  /** The request's id (X-Request-Id), kept so a ledger charge leads back to its request. */
+  requestId: string;
 }
 
 export function insufficientCredits(required: number, balance: number): Problem {
@@ -95,6 +97,7 @@ export function createMetering(deps: MeteringDeps) {
       channel: call.channel,
       tool: call.tool ?? null,
       rpc_method: call.rpcMethod == null ? null : recordedText(call.rpcMethod, bounds.rpcMethod),
+      request_id: call.requestId,
     };
   }
 

@@ -1,7 +1,7 @@
 // What a key may do, enforced on every request made with it:
 //   rate limit   — requests per minute per key (429 + Retry-After, RateLimit, RateLimit-Policy), checked early;
 //   permissions  — the operation's x-openrush-access against the key's permission_mode and access (403);
-//   budget       — the period start a metered charge is counted against (see chargeAndSend).
+//   budget       — the period a metered charge is counted against (see chargeAndSend), and when it resets.
 import type { NextFunction, Request, Response } from 'express';
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { components } from '../generated/openapi.d.ts';
@@ -16,17 +16,31 @@ export type Level = 'read' | 'write' | 'use';
 
 const RANK: Record<string, number> = { none: 0, read: 1, use: 1, write: 2 };
 
-export function createRateLimiter(store: Store) {
+/** What is left of a key's rate-limit window, as GET /v1/me/api-key shows it. */
+export interface RateLimitState {
+  remaining: number;
+  /** Milliseconds until the window resets. */
+  msBeforeReset: number;
+}
+
+const WINDOW_SECONDS = 60;
+
+export function createRateLimits(store: Store) {
   // One limiter per distinct requests-per-minute value; keys are counted by id within it, in the store, so the
   // count is shared by every instance.
   const limiters = new Map<number, RateLimiterAbstract>();
-  return async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
+  function limiterFor(rpm: number): RateLimiterAbstract {
+    let limiter = limiters.get(rpm);
+    if (!limiter) limiters.set(rpm, (limiter = store.rateLimiter({ keyPrefix: `rpm_${rpm}`, points: rpm, duration: WINDOW_SECONDS })));
+    return limiter;
+  }
+
+  async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
     const key = req.ctx.caller?.key;
     const rpm = key?.rate_limit_rpm;
     if (!key || !rpm) return next();
-    let limiter = limiters.get(rpm);
-    if (!limiter) limiters.set(rpm, (limiter = store.rateLimiter({ keyPrefix: `rpm_${rpm}`, points: rpm, duration: 60 })));
-    res.set('RateLimit-Policy', `"per-key";q=${rpm};w=60`);
+    const limiter = limiterFor(rpm);
+    res.set('RateLimit-Policy', `"per-key";q=${rpm};w=${WINDOW_SECONDS}`);
     try {
       const state = await limiter.consume(key.id);
       res.set('RateLimit', `"per-key";r=${state.remainingPoints};t=${Math.ceil(state.msBeforeNext / 1000)}`);
@@ -41,8 +55,25 @@ export function createRateLimiter(store: Store) {
         }),
       );
     }
-  };
+  }
+
+  /**
+   * The key's current window as the shared counter has it, read without consuming a point (the request asking has
+   * already been counted by limitRate); undefined for a key without a rate limit.
+   */
+  async function state(key: CredentialRow): Promise<RateLimitState | undefined> {
+    const rpm = key.rate_limit_rpm;
+    if (!rpm) return undefined;
+    const current = await limiterFor(rpm).get(key.id);
+    // No counter: the window has ended (or never began), the whole allowance is there.
+    if (!current || current.msBeforeNext <= 0) return { remaining: rpm, msBeforeReset: WINDOW_SECONDS * 1000 };
+    return { remaining: Math.max(0, rpm - current.consumedPoints), msBeforeReset: current.msBeforeNext };
+  }
+
+  return { limitRate, state };
 }
+
+export type RateLimits = ReturnType<typeof createRateLimits>;
 
 /** Why the caller's key may not act at this level on this resource, or undefined when it may. */
 export function refusal(caller: Caller, resource: Resource, level: Level): string | undefined {
@@ -67,14 +98,23 @@ export function authorize(req: Request, _res: Response, next: NextFunction): voi
   next(reason ? new Problem('forbidden', reason) : undefined);
 }
 
+/** The UTC budget period (1 day, 2 ISO week from Monday, 3 month) that contains `now`: [start, end). */
+export function budgetPeriodOf(period: number, now: Date): { start: Date; end: Date } {
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  if (period === 2) start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7)); // back to Monday
+  if (period === 3) start.setUTCDate(1);
+  const end = new Date(start);
+  if (period === 1) end.setUTCDate(end.getUTCDate() + 1);
+  else if (period === 2) end.setUTCDate(end.getUTCDate() + 7);
+  else end.setUTCMonth(end.getUTCMonth() + 1);
+  return { start, end };
+}
+
 /** The key's budget for the period containing `now`, if it has one. */
 export function budgetFor(caller: Caller, now: Date): BudgetCharge | undefined {
   const key = caller.key;
   if (!key || key.budget_period === null || key.budget_amount === null) return undefined;
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-  if (key.budget_period === 2) start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7)); // back to Monday
-  if (key.budget_period === 3) start.setUTCDate(1);
-  return { credentialId: key.id, periodStart: start.toISOString(), amount: Number(key.budget_amount) };
+  return { credentialId: key.id, periodStart: budgetPeriodOf(key.budget_period, now).start.toISOString(), amount: Number(key.budget_amount) };
 }
 
 /** What a key being created or changed will be able to do. */

@@ -20,10 +20,11 @@ export interface SessionConfig {
   autoprovision: boolean;
 }
 
-export type SessionResult = { subject: string; email: string | null } | { failure: string };
+export type SessionResult = { subject: string; email: string | null; expiresAt: string } | { failure: string };
 
 const ASYMMETRIC = ['RS256', 'ES256'];
 const AUDIENCE = 'authenticated';
+const LAST_TIMESTAMP = Date.parse('9999-12-31T23:59:59.999Z');
 
 export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
@@ -72,6 +73,9 @@ export function createSessionVerifier(config: SessionConfig): (token: string) =>
       return { failure: 'The session token has no usable "sub" claim.' };
     }
     const email = typeof payload.email === 'string' ? payload.email.slice(0, 120) : null;
-    return { subject: payload.sub, email };
+    // `exp` is required above (requiredClaims) and checked to be in the future; one past year 9999 (which an RFC 3339
+    // timestamp cannot say) is told as the last instant one can.
+    const expires = Math.min(payload.exp! * 1000, LAST_TIMESTAMP);
+    return { subject: payload.sub, email, expiresAt: new Date(expires).toISOString() };
   };
 }

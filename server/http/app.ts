@@ -34,7 +34,7 @@ import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
-import { authorize, createRateLimiter } from '../policy.ts';
+import { authorize, createRateLimits } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { createSessionCookie } from './session-cookie.ts';
@@ -43,6 +43,7 @@ import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from 
 import { toolRoutes } from './routes/tools.ts';
 import { createArgumentChecker, REQUEST_VALIDATION } from '../tools/arguments.ts';
 import { createToolCaller } from '../tools/call.ts';
+import { createKeyStatusReader } from '../key-status.ts';
 
 export interface AppOptions {
   store: Store;
@@ -70,7 +71,9 @@ export function createApp(options: AppOptions): express.Express {
   const logger = options.logger ?? createLogger(config.logLevel);
   const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger };
   const contract = loadContract();
-  const definitions = [...builtinTools, ...(options.tools ?? [])];
+  const rateLimits = createRateLimits(store);
+  const readKeyStatus = createKeyStatusReader({ store, clock, rateLimits });
+  const definitions = [...builtinTools({ readKeyStatus }), ...(options.tools ?? [])];
   const tools = resolveTools(contract, definitions);
   const capabilities = capabilitiesOf(contract, tools, definitions);
   // One metering path for both ways in: the HTTP hook and tool routes, and the MCP handler.
@@ -138,7 +141,7 @@ export function createApp(options: AppOptions): express.Express {
   const authenticator = createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, sessionCookie });
   steps.push(authenticator.resolveCaller);
   steps.push(usage.recordUsage);
-  steps.push(createRateLimiter(store));
+  steps.push(rateLimits.limitRate);
   steps.push(
     jsonBody({
       limit: config.bodyLimitBytes,
@@ -187,7 +190,7 @@ export function createApp(options: AppOptions): express.Express {
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
   sessionRoutes(operations, deps, authenticator, sessionCookie);
-  accountRoutes(operations, deps);
+  accountRoutes(operations, deps, readKeyStatus);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);

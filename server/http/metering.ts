@@ -31,6 +31,7 @@ function callOf(req: Request, statusCode: number, responseBytes: number, toolsBy
     tool: req.ctx.tool ?? (req.method === 'POST' ? toolsByPath.get(req.path) : undefined) ?? (typeof named === 'string' && toolNames.has(named) ? named : null),
     rpcMethod,
     problem: req.ctx.problem,
+    requestId: req.ctx.requestId,
   };
 }
 

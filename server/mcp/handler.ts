@@ -181,6 +181,7 @@ export function createMcpHandler(deps: McpDeps) {
       requestBytes: request.requestBytes,
       tool: null,
       rpcMethod: typeof message.method === 'string' ? message.method : null,
+      requestId: request.requestId,
     };
     const invalid = invalidParams(message);
     if (invalid !== undefined) {

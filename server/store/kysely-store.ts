@@ -13,6 +13,9 @@ import type {
   IdempotencyRow,
   SignInLinkRefusal,
   SignInLinkRow,
+  LedgerListing,
+  LedgerPage,
+  LedgerRow,
   RecordUsageOptions,
   Store,
   UsagePage,
@@ -26,6 +29,7 @@ import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 import * as m005 from './migrations/005_credential_changes.ts';
 import * as m006 from './migrations/006_usage_rpc_method.ts';
+import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 import * as m009 from './migrations/009_dashboard_sessions.ts';
 
 const migrations: Record<string, Migration> = {
@@ -35,8 +39,12 @@ const migrations: Record<string, Migration> = {
   '004_usage_channel_and_legacy_keys': m004,
   '005_credential_changes': m005,
   '006_usage_rpc_method': m006,
+  '008_ledger_balance_and_request_ids': m008,
   '009_dashboard_sessions': m009,
 };
+
+/** An account's columns but its ledger counter, which only the store's own updates use. */
+const ACCOUNT_COLUMNS = ['id', 'name', 'balance', 'session_subject', 'created_at'] as const;
 
 /** What differs between the databases; everything else is the shared queries below. */
 export interface DialectHooks {
@@ -128,12 +136,12 @@ export class KyselyStore implements Store {
   }
 
   async getAccount(accountId: string): Promise<AccountRow | undefined> {
-    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
+    const row = await this.db.selectFrom('accounts').select(ACCOUNT_COLUMNS).where('id', '=', accountId).executeTakeFirst();
     return row && { ...row, balance: Number(row.balance) };
   }
 
   async sessionAccount(subject: string, create?: AccountRow): Promise<AccountRow | undefined> {
-    const find = () => this.db.selectFrom('accounts').selectAll().where('session_subject', '=', subject).executeTakeFirst();
+    const find = () => this.db.selectFrom('accounts').select(ACCOUNT_COLUMNS).where('session_subject', '=', subject).executeTakeFirst();
     const found = await find();
     if (found || !create) return found && { ...found, balance: Number(found.balance) };
     await this.db
@@ -154,10 +162,10 @@ export class KyselyStore implements Store {
       // Guarded in the update itself, so concurrent grants cannot together pass the bound.
       const updated = await trx
         .updateTable('accounts')
-        .set((eb) => ({ balance: eb('balance', '+', grant.amount) }))
+        .set((eb) => ({ balance: eb('balance', '+', grant.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
         .where('id', '=', grant.accountId)
         .where('balance', '<=', maximum - grant.amount)
-        .returning('balance')
+        .returning(['balance', 'ledger_seq'])
         .executeTakeFirst();
       if (!updated) {
         const account = await trx.selectFrom('accounts').select('balance').where('id', '=', grant.accountId).executeTakeFirst();
@@ -174,6 +182,8 @@ export class KyselyStore implements Store {
           usage_id: null,
           note: grant.note,
           created_at: grant.createdAt,
+          balance_after: Number(updated.balance),
+          seq: Number(updated.ledger_seq),
         })
         .execute();
       return Number(updated.balance);
@@ -192,6 +202,39 @@ export class KyselyStore implements Store {
       .where('account_id', '=', accountId)
       .executeTakeFirstOrThrow();
     return Number(row.total);
+  }
+
+  async listLedger(accountId: string, page: LedgerPage): Promise<LedgerListing[]> {
+    let query = this.db
+      .selectFrom('credit_ledger')
+      // A charge's usage record has the charge's id as usage_id and its created_at (PostgreSQL: one partition).
+      .leftJoin('usage_records', (join) =>
+        join
+          .onRef('usage_records.id', '=', 'credit_ledger.usage_id')
+          .onRef('usage_records.created_at', '=', 'credit_ledger.created_at')
+          .onRef('usage_records.account_id', '=', 'credit_ledger.account_id'),
+      )
+      .selectAll('credit_ledger')
+      .select('usage_records.request_id')
+      .where('credit_ledger.account_id', '=', accountId);
+    if (page.startingAfter) query = query.where('credit_ledger.seq', '<', page.startingAfter.seq);
+    const rows = await query.orderBy('credit_ledger.seq', 'desc').limit(page.limit).execute();
+    return rows.map((row) => ({ ...row, amount: Number(row.amount), balance_after: Number(row.balance_after), seq: Number(row.seq) }));
+  }
+
+  async getLedgerEntry(accountId: string, ledgerId: string): Promise<LedgerRow | undefined> {
+    const row = await this.db.selectFrom('credit_ledger').selectAll().where('account_id', '=', accountId).where('id', '=', ledgerId).executeTakeFirst();
+    return row && { ...row, amount: Number(row.amount), balance_after: Number(row.balance_after), seq: Number(row.seq) };
+  }
+
+  async getKeySpend(credentialId: string, periodStart: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('key_spend')
+      .select('spent')
+      .where('credential_id', '=', credentialId)
+      .where('period_start', '=', periodStart)
+      .executeTakeFirst();
+    return Number(row?.spent ?? 0);
   }
 
   async createCredential(credential: CredentialRow, idempotency?: IdempotencyRow): Promise<void> {
@@ -322,11 +365,12 @@ export class KyselyStore implements Store {
         // The conditional update is the whole concurrency story: it never takes the balance below zero.
         const charged = await trx
           .updateTable('accounts')
-          .set((eb) => ({ balance: eb('balance', '-', charge.amount) }))
+          .set((eb) => ({ balance: eb('balance', '-', charge.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
           .where('id', '=', record.account_id)
           .where('balance', '>=', charge.amount)
+          .returning(['balance', 'ledger_seq'])
           .executeTakeFirst();
-        if (Number(charged.numUpdatedRows) !== 1) {
+        if (!charged) {
           const row = await trx.selectFrom('accounts').select('balance').where('id', '=', record.account_id).executeTakeFirst();
           throw new InsufficientCreditsError(Number(row?.balance ?? 0), charge.amount);
         }
@@ -340,6 +384,8 @@ export class KyselyStore implements Store {
             usage_id: record.id,
             note: null,
             created_at: record.created_at,
+            balance_after: Number(charged.balance),
+            seq: Number(charged.ledger_seq),
           })
           .execute();
       }

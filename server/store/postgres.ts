@@ -133,6 +133,7 @@ const USAGE_COLUMNS = [
   ['channel', 'text'],
   ['tool', 'text'],
   ['rpc_method', 'text'],
+  ['request_id', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRow, string]>;
 // One statement for the whole batch's records, whatever their number: one array per column.
 const INSERT_USAGE = {
@@ -154,7 +155,7 @@ const LOCK_SPEND = {
 };
 const LOCK_ACCOUNTS = {
   name: 'openrush_lock_accounts',
-  text: 'select id, balance from accounts where id = any($1::text[]) order by id for update',
+  text: 'select id, balance, ledger_seq from accounts where id = any($1::text[]) order by id for update',
 };
 const ADD_SPEND = {
   name: 'openrush_add_spend',
@@ -166,14 +167,14 @@ const ADD_SPEND = {
 const CHARGE_ACCOUNTS = {
   name: 'openrush_charge_accounts',
   text:
-    'update accounts set balance = accounts.balance - v.amount from unnest($1::text[], $2::int8[]) as v(id, amount) ' +
-    'where accounts.id = v.id and accounts.balance >= v.amount',
+    'update accounts set balance = accounts.balance - v.amount, ledger_seq = accounts.ledger_seq + v.entries ' +
+    'from unnest($1::text[], $2::int8[], $3::int8[]) as v(id, amount, entries) where accounts.id = v.id and accounts.balance >= v.amount',
 };
 const INSERT_LEDGER = {
   name: 'openrush_insert_ledger',
   text:
-    "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) select id, a, amount, 'charge', u, null, at " +
-    'from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[]) as v(id, a, amount, u, at)',
+    "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at, balance_after, seq) select id, a, amount, 'charge', u, null, at, b, n " +
+    'from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[]) as v(id, a, amount, u, at, b, n)',
 };
 const TOUCH = {
   name: 'openrush_touch_credential',
@@ -289,13 +290,16 @@ export class PostgresStore extends KyselyStore {
       for (const row of rows) spent.set(`${row.credential_id}\u0000${row.period_start}`, Number(row.spent));
     }
     const accountIds = [...new Set(items.filter((item) => item.options.charge).map((item) => item.record.account_id))];
-    const { rows } = await client.query<{ id: string; balance: number }>({ ...LOCK_ACCOUNTS, values: [accountIds] });
+    const { rows } = await client.query<{ id: string; balance: number; ledger_seq: number }>({ ...LOCK_ACCOUNTS, values: [accountIds] });
     const balances = new Map(rows.map((row) => [row.id, Number(row.balance)]));
+    // The number of each account's last ledger entry: the batch's entries follow it, in the order they are decided.
+    const seqs = new Map(rows.map((row) => [row.id, Number(row.ledger_seq)]));
 
     const outcomes: ItemOutcome[] = [];
     const accountTotals = new Map<string, number>();
     const spendTotals = new Map<string, { budget: NonNullable<RecordUsageOptions['budget']>; amount: number }>();
-    const ledger: Array<[string, string, number, string, string]> = [];
+    const accountEntries = new Map<string, number>();
+    const ledger: Array<[string, string, number, string, string, number, number]> = [];
     for (const { record, options } of items) {
       const { charge, budget } = options;
       if (!charge) {
@@ -317,14 +321,17 @@ export class PostgresStore extends KyselyStore {
         continue;
       }
       balances.set(record.account_id, balance - charge.amount);
+      const seq = (seqs.get(record.account_id) ?? 0) + 1;
+      seqs.set(record.account_id, seq);
       accountTotals.set(record.account_id, (accountTotals.get(record.account_id) ?? 0) + charge.amount);
+      accountEntries.set(record.account_id, (accountEntries.get(record.account_id) ?? 0) + 1);
       if (budget) {
         const key = spendKey(budget);
         spent.set(key, (spent.get(key) ?? 0) + charge.amount);
         const total = spendTotals.get(key);
         spendTotals.set(key, { budget, amount: (total?.amount ?? 0) + charge.amount });
       }
-      ledger.push([charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at]);
+      ledger.push([charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at, balance - charge.amount, seq]);
       outcomes.push(undefined);
     }
     if (spendTotals.size > 0) {
@@ -335,9 +342,10 @@ export class PostgresStore extends KyselyStore {
       });
     }
     if (accountTotals.size > 0) {
-      const result = await client.query({ ...CHARGE_ACCOUNTS, values: [[...accountTotals.keys()], [...accountTotals.values()]] });
+      const ids = [...accountTotals.keys()];
+      const result = await client.query({ ...CHARGE_ACCOUNTS, values: [ids, ids.map((id) => accountTotals.get(id)), ids.map((id) => accountEntries.get(id))] });
       if (result.rowCount !== accountTotals.size) throw new Error('a charge decided on a locked balance did not apply');
-      await client.query({ ...INSERT_LEDGER, values: [0, 1, 2, 3, 4].map((column) => ledger.map((entry) => entry[column])) });
+      await client.query({ ...INSERT_LEDGER, values: [0, 1, 2, 3, 4, 5, 6].map((column) => ledger.map((entry) => entry[column])) });
     }
     return outcomes;
   }

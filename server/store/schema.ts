@@ -9,6 +9,8 @@ export interface AccountsTable {
   balance: number;
   session_subject: string | null;
   created_at: string;
+  /** The `seq` of the account's newest ledger entry (0: none), moved with the balance (migration 008). */
+  ledger_seq: Generated<number>;
 }
 
 export interface CreditLedgerTable {
@@ -20,6 +22,10 @@ export interface CreditLedgerTable {
   usage_id: string | null;
   note: string | null;
   created_at: string;
+  /** The balance right after this entry was applied. */
+  balance_after: number;
+  /** 1, 2, 3… per account, in the order the entries were applied: the ledger's order. */
+  seq: number;
 }
 
 export interface CredentialsTable {
@@ -88,6 +94,8 @@ export interface UsageRecordsTable {
   tool: string | null;
   /** The JSON-RPC method of an MCP message (`tools/call`, `initialize`…), null for any other request. */
   rpc_method: string | null;
+  /** The request's X-Request-Id; null for records made before migration 008. */
+  request_id: string | null;
 }
 
 export interface IdempotencyRecordsTable {

@@ -18,15 +18,18 @@ export const WRITE_SQL = {
   spend:
     'insert into key_spend (credential_id, period_start, spent) values (?, ?, ?) on conflict (credential_id, period_start) ' +
     'do update set spent = key_spend.spent + excluded.spent where key_spend.spent + excluded.spent <= ?',
-  // The guarded update is the whole concurrency story: it never takes the balance below zero.
-  charge: 'update accounts set balance = balance - ? where id = ? and balance >= ?',
+  // The guarded update is the whole concurrency story: it never takes the balance below zero. It also numbers the
+  // ledger entry (migration 008) and says the balance it leaves.
+  charge: 'update accounts set balance = balance - ?, ledger_seq = ledger_seq + 1 where id = ? and balance >= ? returning balance, ledger_seq',
   balance: 'select balance from accounts where id = ?',
-  ledger: "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) values (?, ?, ?, 'charge', ?, null, ?)",
+  ledger:
+    'insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at, balance_after, seq) ' +
+    "values (?, ?, ?, 'charge', ?, null, ?, ?, ?)",
   usage:
     'insert into usage_records (id, account_id, credential_id, auth_source, endpoint, method, status_code, response_time_ms, ' +
-    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method) values (' +
+    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method, request_id) values (' +
     '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
-    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method)',
+    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method, @request_id)',
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
   written: 'select 1 from usage_records where id = ?',
   begin: 'begin immediate',
@@ -72,9 +75,10 @@ function writeItem(s, record, options) {
   if (charge) {
     if (guarded) s.savepoint.run();
     let refusal = null;
+    let charged;
     if (budget && (charge.amount > budget.amount || s.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
       refusal = ['budget', budget.amount, budget.periodStart];
-    } else if (s.charge.run(charge.amount, record.account_id, charge.amount).changes !== 1) {
+    } else if ((charged = s.charge.get(charge.amount, record.account_id, charge.amount)) === undefined) {
       const row = s.balance.get(record.account_id);
       refusal = ['credits', Number(row ? row.balance : 0), charge.amount];
     }
@@ -85,7 +89,7 @@ function writeItem(s, record, options) {
       }
       return refusal;
     }
-    s.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at);
+    s.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at, charged.balance, charged.ledger_seq);
   }
   s.usage.run(record);
   if (touchCredentialIfUsedBefore && record.credential_id) s.touch.run(record.created_at, record.credential_id, touchCredentialIfUsedBefore);

@@ -4,6 +4,7 @@ import type { Selectable } from 'kysely';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type {
   AccountsTable,
+  CreditLedgerTable,
   CredentialsTable,
   DashboardSessionsTable,
   IdempotencyRecordsTable,
@@ -11,7 +12,8 @@ import type {
   UsageRecordsTable,
 } from './schema.ts';
 
-export type AccountRow = Selectable<AccountsTable>;
+/** An account as the server sees it (its ledger counter is the store's own business). */
+export type AccountRow = Omit<Selectable<AccountsTable>, 'ledger_seq'>;
 export type CredentialRow = Selectable<CredentialsTable>;
 export type UsageRow = Selectable<UsageRecordsTable>;
 export type IdempotencyRow = Selectable<IdempotencyRecordsTable>;
@@ -20,6 +22,17 @@ export type DashboardSessionRow = Selectable<DashboardSessionsTable>;
 
 /** Why a sign-in link was not redeemed. */
 export type SignInLinkRefusal = 'unknown' | 'used' | 'expired';
+
+export type LedgerRow = Selectable<CreditLedgerTable>;
+
+export interface LedgerPage {
+  limit: number;
+  /** Only entries applied before this one (an entry of the account's, looked up by the caller). */
+  startingAfter?: Pick<LedgerRow, 'seq'>;
+}
+
+/** A ledger entry as listed: for a charge, the request id of its usage record. */
+export type LedgerListing = LedgerRow & { request_id: string | null };
 
 export interface Charge {
   /** Id of the ledger entry to write. */
@@ -117,6 +130,11 @@ export interface Store {
   getBalance(accountId: string): Promise<number | undefined>;
   /** Sum of the account's ledger entries: equals getBalance, always. */
   sumLedger(accountId: string): Promise<number>;
+  /** The account's ledger, newest (last applied) first, each charge with its usage record's request id. */
+  listLedger(accountId: string, page: LedgerPage): Promise<LedgerListing[]>;
+  getLedgerEntry(accountId: string, ledgerId: string): Promise<LedgerRow | undefined>;
+  /** Credits charged through a key in the budget period that starts at `periodStart` (0 when none). */
+  getKeySpend(credentialId: string, periodStart: string): Promise<number>;
 
   /**
    * Inserts a credential. With an idempotency record, both are written in one transaction; if another request

@@ -43,8 +43,8 @@ export function createToolCaller(deps: ToolCallDeps): CallTool {
   return async function callTool({ caller, tool, args, requestId }) {
     const invalid = deps.checkArguments(tool, args);
     if (invalid) throw invalid;
-    const need = tool.access ?? { resource: 'tools', level: 'use' };
-    const reason = refusal(caller, need.resource as Resource, need.level as Level);
+    const need = tool.access ?? (tool.credits > 0 ? { resource: 'tools', level: 'use' } : undefined);
+    const reason = need && refusal(caller, need.resource as Resource, need.level as Level);
     if (reason) throw new Problem('forbidden', reason);
     // Refused before the handler runs, so no work (or upstream spend) is wasted on a call nobody can pay for; the
     // charge itself is still the atomic, guarded one.
@@ -52,7 +52,7 @@ export function createToolCaller(deps: ToolCallDeps): CallTool {
       const balance = await deps.store.getBalance(caller.accountId);
       if (balance !== undefined && balance < tool.credits) throw insufficientCredits(tool.credits, balance);
     }
-    const output = await tool.handler(args, { accountId: caller.accountId, requestId });
+    const output = await tool.handler(args, { accountId: caller.accountId, requestId, caller });
     const upstreamCostUsd = output.upstreamCostUsd ?? 0;
     if (!Number.isFinite(upstreamCostUsd) || upstreamCostUsd < 0) throw new Error(`tool ${tool.name} reported an invalid upstream cost`);
     return {

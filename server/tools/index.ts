@@ -2,7 +2,9 @@
 // and `x-openrush-credits` (its price), plus a handler. The price is read from the contract and nowhere else.
 // Embedders add tools with createApp({ tools: [...] }), giving the operation to add to the contract.
 import type { components } from '../../generated/openapi.d.ts';
+import type { Caller } from '../context.ts';
 import type { ContractDocument, ContractOperation } from '../contract.ts';
+import type { ReadKeyStatus } from '../key-status.ts';
 import { inspectDomain } from './inspect-domain.ts';
 
 type Capabilities = components['schemas']['Capabilities'];
@@ -11,6 +13,8 @@ type Source = components['schemas']['Source'];
 export interface ToolContext {
   accountId: string;
   requestId: string;
+  /** Who is calling: the key (with its constraints) or a Dashboard session. */
+  caller: Caller;
 }
 
 export interface ToolOutput {
@@ -47,17 +51,28 @@ export interface Tool {
   inputSchema: Record<string, unknown>;
   /** The JSON Schema of the result (the operation's 200 response body), self-contained; absent if none is declared. */
   outputSchema?: Record<string, unknown>;
-  /** What a key needs to call it (the operation's x-openrush-access). */
+  /**
+   * What a key needs to call it (the operation's x-openrush-access). Without one, a tool with a price needs
+   * `tools: use` (a call spends credits); a free one, like any operation that declares nothing, needs nothing.
+   */
   access?: { resource: string; level: string };
   handler: ToolDefinition['handler'];
 }
 
-export const builtinTools: ToolDefinition[] = [
-  {
-    path: '/v1/tools/inspect_domain',
-    handler: (input: components['schemas']['InspectDomainRequest']) => ({ result: inspectDomain(input.domain) }),
-  },
-];
+/** The tools of the contract, given what their handlers need from the server. */
+export function builtinTools(deps: { readKeyStatus: ReadKeyStatus }): ToolDefinition[] {
+  return [
+    {
+      path: '/v1/tools/inspect_domain',
+      handler: (input: components['schemas']['InspectDomainRequest']) => ({ result: inspectDomain(input.domain) }),
+    },
+    {
+      // The free form of GET /v1/me/api-key, so that an agent sees over MCP what it may still spend.
+      path: '/v1/tools/get_key_status',
+      handler: async (_input: components['schemas']['KeyStatusRequest'], context) => ({ result: await deps.readKeyStatus(context.caller) }),
+    },
+  ];
+}
 
 /** Inlines local `$ref`s so that a capabilities reader gets a self-contained JSON Schema. */
 function dereference(contract: ContractDocument, schema: unknown, depth = 0): unknown {

@@ -75,6 +75,7 @@ async function seedUsage(account: NewAccount, count: number): Promise<string[]> 
       channel: 'api',
       tool: null,
       rpc_method: null,
+      request_id: null,
       endpoint: '/v1/me/credits',
       method: 'GET',
       status_code: 200,

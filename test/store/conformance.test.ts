@@ -18,6 +18,16 @@ const DAY = 86_400_000;
 const FUTURE = '2099-01-01T00:00:00.000Z';
 
 const iso = (millis: number) => new Date(millis).toISOString();
+/** Every migration, in the order they apply. */
+const MIGRATIONS = [
+  '001_initial',
+  '002_api_key_administration',
+  '003_shared_counters',
+  '004_usage_channel_and_legacy_keys',
+  '005_credential_changes',
+  '006_usage_rpc_method',
+  '008_ledger_balance_and_request_ids',
+];
 
 /**
  * Migrates one SQLite file from `count` Node processes at the same moment: each opens its store, says it is ready,
@@ -111,6 +121,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         channel: 'api',
         tool: null,
         rpc_method: null,
+        request_id: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
@@ -714,14 +725,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         await store.migrate();
         expect(await store.getBalance(account)).toBe(42);
         const applied = await db.query<{ name: string }>('select name from schema_migrations order by name');
-        expect(applied.map((row) => row.name)).toEqual([
-          '001_initial',
-          '002_api_key_administration',
-          '003_shared_counters',
-          '004_usage_channel_and_legacy_keys',
-          '005_credential_changes',
-          '006_usage_rpc_method',
-        ]);
+        expect(applied.map((row) => row.name)).toEqual(MIGRATIONS);
       });
 
       it('stores migrating one fresh database at once all succeed', async () => {
@@ -743,7 +747,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
               expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'migrated' : String(o.reason)))).toEqual(others.map(() => 'migrated'));
             }
             const applied = await fresh.query<{ name: string }>('select name from schema_migrations');
-            expect(applied).toHaveLength(6);
+            expect(applied).toHaveLength(MIGRATIONS.length);
             const id = ids('acct');
             await fresh.store.createAccount({ id, name: 'after migrate', balance: 0, session_subject: null, created_at: iso(Date.now()) });
             expect((await (others[0] ?? fresh.store).getAccount(id))?.name).toBe('after migrate');
@@ -763,7 +767,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           await fresh.query(`create schema "${setting!.search_path}"`);
           await Promise.all(others.map((other) => other.ping()));
           await Promise.all(others.map((other) => other.migrate()));
-          expect(await fresh.query('select name from schema_migrations')).toHaveLength(6);
+          expect(await fresh.query('select name from schema_migrations')).toHaveLength(MIGRATIONS.length);
         } finally {
           await Promise.all([...others, fresh.store].map((s) => s.close()));
           await fresh.cleanup();

@@ -27,6 +27,7 @@ function record(accountId: string, credits: number): UsageRow {
     error_message: null,
     created_at: new Date().toISOString(),
     channel: 'api',
+    request_id: null,
     tool: credits ? 'inspect_domain' : null,
     rpc_method: null,
   };
