@@ -31,6 +31,7 @@ import { createUsageHook } from './metering.ts';
 import { createMcpHandler } from '../mcp/index.ts';
 import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { authorize, createRateLimiter } from '../policy.ts';
@@ -176,6 +177,7 @@ export function createApp(options: AppOptions): express.Express {
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
   accountRoutes(operations, deps);
+  usageRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);
