@@ -1,5 +1,5 @@
 // The account's usage: the records (filtered, paged), their CSV export (streamed), and the hourly rollups' sums.
-import { once } from 'node:events';
+import type { Response } from 'express';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { validationFailed } from '../../problem.ts';
@@ -59,7 +59,7 @@ export function usageRoutes(router: Operations, deps: Deps): void {
         if (gone) break;
         bytes += Buffer.byteLength(chunk);
         req.ctx.streamedBytes = bytes;
-        if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (!res.write(chunk)) await drainedOrClosed(res);
         if (gone) break;
       }
     } catch (error) {
@@ -89,5 +89,18 @@ export function usageRoutes(router: Operations, deps: Deps): void {
       status: 200,
       body: { from: range.from, to: range.to, interval: range.interval, group_by: query.group_by ?? null, buckets: rows, totals },
     };
+  });
+}
+
+/** Resolves when the response can take more, or is gone; leaves no listener behind. */
+function drainedOrClosed(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
   });
 }
