@@ -49,6 +49,8 @@ export interface RequestContext {
   usageRecorded: boolean;
   /** The metered tool the request calls, for its usage record. */
   tool?: string;
+  /** Bytes a streamed answer (the CSV export) wrote before its end, for its usage record. */
+  streamedBytes?: number;
 }
 
 declare module 'express-serve-static-core' {

@@ -32,6 +32,7 @@ import { createUsageHook } from './metering.ts';
 import { createMcpHandler } from '../mcp/index.ts';
 import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
 import { accountRoutes } from './routes/account.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { authorize, createRateLimits } from '../policy.ts';
@@ -191,6 +192,7 @@ export function createApp(options: AppOptions): express.Express {
   publicRoutes(operations, deps, () => capabilities);
   sessionRoutes(operations, deps, authenticator, sessionCookie);
   accountRoutes(operations, deps, readKeyStatus);
+  usageRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);

@@ -48,17 +48,24 @@ export function createUsageHook(metering: Metering, logger: Logger, tools: Tool[
       // A HEAD answer carries no body, whatever the handler wrote.
       const bytes = req.ctx.head
         ? 0
-        : typeof chunk === 'string'
-          ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-          : chunk instanceof Uint8Array
-            ? chunk.byteLength
-            : 0;
+        : (req.ctx.streamedBytes ?? 0) +
+          (typeof chunk === 'string'
+            ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+            : chunk instanceof Uint8Array
+              ? chunk.byteLength
+              : 0);
       metering.recordCall(req.ctx.caller, callOf(req, res.statusCode, bytes, toolsByPath, toolNames)).then(
         () => end(...args),
         (error: unknown) => {
           // Never acknowledge what the usage does not show: the client gets a 503 and retries (safely, with an
           // Idempotency-Key where it matters).
           logger.error({ err: error, request_id: req.ctx.requestId }, 'usage record not written; answering 503');
+          // A streamed answer (the CSV export) has sent its headers: it is cut short instead (no final chunk), so
+          // the client sees a failed download rather than a complete one.
+          if (res.headersSent) {
+            res.destroy();
+            return;
+          }
           const problem = new Problem('service_unavailable', 'The request could not be recorded. Try again shortly.');
           // Only the request id and the CORS headers (so a browser can read the 503) are kept.
           for (const header of res.getHeaderNames()) {

@@ -18,17 +18,21 @@ import type {
   LedgerRow,
   RecordUsageOptions,
   Store,
+  UsageAggregateQuery,
+  UsageAggregateRow,
   UsagePage,
   UsageRow,
 } from './types.ts';
 import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
 import { balanceBounds } from '../credit-bounds.ts';
+import { rollupUpsert } from './usage-rollups.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 import * as m005 from './migrations/005_credential_changes.ts';
 import * as m006 from './migrations/006_usage_rpc_method.ts';
+import * as m007 from './migrations/007_usage_rollups.ts';
 import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 import * as m009 from './migrations/009_dashboard_sessions.ts';
 
@@ -39,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '004_usage_channel_and_legacy_keys': m004,
   '005_credential_changes': m005,
   '006_usage_rpc_method': m006,
+  '007_usage_rollups': m007,
   '008_ledger_balance_and_request_ids': m008,
   '009_dashboard_sessions': m009,
 };
@@ -390,6 +395,8 @@ export class KyselyStore implements Store {
           .execute();
       }
       await trx.insertInto('usage_records').values(record).execute();
+      const [head, tail] = rollupUpsert('usage_records', '\u0000').split('\u0000') as [string, string];
+      await sql`${sql.raw(head)}u.id = ${record.id}${sql.raw(tail)}`.execute(trx);
       if (touchCredentialIfUsedBefore && record.credential_id) {
         await trx
           .updateTable('credentials')
@@ -403,12 +410,38 @@ export class KyselyStore implements Store {
 
   async listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]> {
     let query = this.db.selectFrom('usage_records').selectAll().where('account_id', '=', accountId);
+    // Each filter has an index that starts (account_id, <filter>, created_at, id), so a page of one filter is a
+    // range scan of it, newest first (migrations 001, 004, 007); with several, the planner takes one and checks the rest.
     if (page.credentialId) query = query.where('credential_id', '=', page.credentialId);
     if (page.channel) query = query.where('channel', '=', page.channel);
+    if (page.tool) query = query.where('tool', '=', page.tool);
+    // As migration 007's index spells it.
+    if (page.statusClass !== undefined) query = query.where(sql`status_code / 100`, '=', page.statusClass);
+    if (page.from) query = query.where('created_at', '>=', page.from);
+    if (page.to) query = query.where('created_at', '<', page.to);
     const after = page.startingAfter;
     if (after) query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.created_at, after.id)));
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map((row) => ({ ...row, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) }));
+  }
+
+  async usageAggregates(accountId: string, query: UsageAggregateQuery): Promise<UsageAggregateRow[]> {
+    const start = query.interval === 'hour' ? sql<string>`hour` : sql<string>`substr(hour, 1, 10) || 'T00:00:00.000Z'`;
+    const group =
+      query.groupBy === 'channel' ? sql<string>`channel` : query.groupBy === 'tool' ? sql<string>`tool` : query.groupBy === 'credential' ? sql<string>`credential_id` : sql<string>`''`;
+    // The primary key (account_id, hour, …) bounds the scan to the account's rollups of the range.
+    const { rows } = await sql<{ start: string; grp: string; requests: number; errors: number; credits: number }>`
+      select ${start} as start, ${group} as grp, sum(requests) as requests, sum(errors) as errors, sum(credits) as credits
+      from usage_rollups where account_id = ${accountId} and hour >= ${query.from} and hour < ${query.to}
+      group by 1, 2 order by 1, 2`.execute(this.db);
+    // '' (no tool, no key) sorts first, as null should.
+    return rows.map((row) => ({
+      start: row.start,
+      group: row.grp === '' ? null : row.grp,
+      requests: Number(row.requests),
+      errors: Number(row.errors),
+      credits: Number(row.credits),
+    }));
   }
 
   async getUsageRecord(accountId: string, usageId: string): Promise<UsageRow | undefined> {

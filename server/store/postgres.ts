@@ -6,6 +6,7 @@ import { BudgetExceededError, InsufficientCreditsError, isConnectionError } from
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
+import { rollupUpsert } from './usage-rollups.ts';
 
 const MONTHS_AHEAD = 3;
 
@@ -135,12 +136,15 @@ const USAGE_COLUMNS = [
   ['rpc_method', 'text'],
   ['request_id', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRow, string]>;
-// One statement for the whole batch's records, whatever their number: one array per column.
+// One statement for the whole batch's records, whatever their number: one array per column; the same statement adds
+// them to their hourly rollups (a data-modifying CTE: one statement, so one transaction even on the fast path).
 const INSERT_USAGE = {
   name: 'openrush_insert_usage',
   text:
-    `insert into usage_records (${USAGE_COLUMNS.map(([column]) => column).join(', ')}) ` +
-    `select * from unnest(${USAGE_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`,
+    `with inserted as (insert into usage_records (${USAGE_COLUMNS.map(([column]) => column).join(', ')}) ` +
+    `select * from unnest(${USAGE_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) ` +
+    'returning account_id, created_at, channel, tool, credential_id, status_code, credits_charged) ' +
+    rollupUpsert('inserted'),
 };
 const CREATE_SPEND = {
   name: 'openrush_create_spend',

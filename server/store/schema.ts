@@ -98,6 +98,23 @@ export interface UsageRecordsTable {
   request_id: string | null;
 }
 
+/** Usage totals per account, UTC hour, channel, tool, key and failed-or-not (migration 007, usage-rollups.ts). */
+export interface UsageRollupsTable {
+  account_id: string;
+  /** The hour's start, ISO (`2026-06-26T12:00:00.000Z`). */
+  hour: string;
+  channel: 'api' | 'mcp';
+  /** '' for requests that called no tool. */
+  tool: string;
+  /** '' for requests made with no key (Dashboard sessions). */
+  credential_id: string;
+  /** 1 for statuses of 400 and above. */
+  failed: number;
+  requests: number;
+  errors: number;
+  credits: number;
+}
+
 export interface IdempotencyRecordsTable {
   account_id: string;
   key_hash: string;
@@ -135,6 +152,7 @@ export interface Database {
   credit_ledger: CreditLedgerTable;
   credentials: CredentialsTable;
   usage_records: UsageRecordsTable;
+  usage_rollups: UsageRollupsTable;
   idempotency_records: IdempotencyRecordsTable;
   key_spend: KeySpendTable;
   sign_in_links: SignInLinksTable;

@@ -70,13 +70,41 @@ export interface RecordUsageOptions {
   touchCredentialIfUsedBefore?: string;
 }
 
-export interface UsagePage {
-  limit: number;
-  /** Only records older than this one (a record of the account's, looked up by the caller). */
-  startingAfter?: Pick<UsageRow, 'id' | 'created_at'>;
+/** Which usage records: every field given must hold (all of them unset: all the account's records). */
+export interface UsageFilter {
   credentialId?: string;
   /** Only records of requests that came in this way. */
   channel?: UsageRow['channel'];
+  /** ISO instants: created_at in [from, to). */
+  from?: string;
+  to?: string;
+  tool?: string;
+  /** 2 for 2xx … 5 for 5xx. */
+  statusClass?: number;
+}
+
+export interface UsagePage extends UsageFilter {
+  limit: number;
+  /** Only records older than this one (a record of the account's, looked up by the caller). */
+  startingAfter?: Pick<UsageRow, 'id' | 'created_at'>;
+}
+
+export interface UsageAggregateQuery {
+  /** ISO instants on the interval's boundaries: rollup hours in [from, to). */
+  from: string;
+  to: string;
+  interval: 'hour' | 'day';
+  groupBy?: 'channel' | 'tool' | 'credential';
+}
+
+export interface UsageAggregateRow {
+  /** The interval's start, ISO. */
+  start: string;
+  /** The channel, tool or key id; null when not grouped, or for no tool / no key. */
+  group: string | null;
+  requests: number;
+  errors: number;
+  credits: number;
 }
 
 export interface RateLimiterOptions {
@@ -168,6 +196,8 @@ export interface Store {
   recordUsage(record: UsageRow, options?: RecordUsageOptions): Promise<void>;
   /** Newest first. */
   listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]>;
+  /** Sums of the usage rollups per interval (and group), oldest first, then by group (null first). */
+  usageAggregates(accountId: string, query: UsageAggregateQuery): Promise<UsageAggregateRow[]>;
   getUsageRecord(accountId: string, usageId: string): Promise<UsageRow | undefined>;
 
   /** Up to `limit` accounts, oldest first (the operator CLI names them when it must be told which). */
