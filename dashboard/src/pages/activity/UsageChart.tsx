@@ -90,7 +90,8 @@ function StackedBars({ days, values, label }: { days: number[]; values: Record<C
       height: 180,
       legend: { show: false },
       cursor: { show: false },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      // Half a day either side, so the first and last days' bars are not cut in half.
+      scales: { x: { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [
         { ...axis, values: (_u, splits) => splits.map((split) => dayFormat.format(new Date(split * 1000))) },
         { ...axis, size: 50 },
@@ -159,7 +160,8 @@ function ChartBody({ aggregates }: { aggregates: Aggregates }) {
       <button type="button" aria-expanded={showTable} aria-controls="usage-chart-table" onClick={() => setShowTable(!showTable)}>
         {showTable ? 'Hide' : 'Show'} the numbers per day
       </button>
-      <div className="table-wrap" id="usage-chart-table" hidden={!showTable}>
+      {/* Focusable: it scrolls, and a keyboard user must be able to scroll it. */}
+      <div className="table-wrap" id="usage-chart-table" hidden={!showTable} tabIndex={0} role="region" aria-label="Requests and credits per day">
         <table>
           <caption className="visually-hidden">Requests and credits per day (UTC), last 30 days</caption>
           <thead>
