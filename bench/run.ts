@@ -25,7 +25,7 @@
 // (also runs the real server on a fresh PostgreSQL schema).
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -43,11 +43,12 @@ import { BENCH_BALANCE, CREDITS_PATH, INSPECT_BODY, INSPECT_PATH, INSPECT_RESULT
 import { hotPathPlans, seedSqlite } from './seed.ts';
 import type { ServerMessage } from './server.ts';
 import { packPackages } from '../scripts/check-packages.ts';
+import { benchDashboard, CHROMIUM, type DashboardBench, ensureDashboardBuilt, signInLink } from './dashboard.ts';
 
 const ARGS = new Set(process.argv.slice(2));
 const JSON_OUTPUT = ARGS.has('--json');
 const QUICK = ARGS.has('--quick');
-// --only=bare,sqlite (any of bare, validator, sqlite, installed, seeded, prism, postgres): run only those groups, for
+// --only=bare,sqlite (any of bare, validator, sqlite, installed, seeded, prism, postgres, dashboard): run only those groups, for
 // comparisons where the rest would only add time (e.g. before/after runs interleaved on a busy machine).
 const ONLY = [...ARGS].find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
 const runs = (group: string) => !ONLY || ONLY.includes(group);
@@ -83,6 +84,10 @@ const TARGETS = {
   seeded_cpu_over_empty: 1.1,
   deep_page_over_first_page: 2,
   installed_cpu_over_repository: 1.1,
+  // Issue 16: the Dashboard's first page interactive within 1 s (median of cold loads), its first load ≤ 150 KB of
+  // gzipped JavaScript.
+  dashboard_interactive_ms: 1000,
+  dashboard_first_load_js_gzip_bytes: 150 * 1024,
 };
 
 interface Call {
@@ -121,6 +126,7 @@ const median = (values: number[]) => {
 const targets: Record<string, Measurement> = {};
 const checks: string[] = [];
 const failures: string[] = [];
+let dashboard: DashboardBench | undefined;
 const log = (line: string) => (JSON_OUTPUT ? process.stderr : process.stdout).write(`${line}\n`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -520,7 +526,28 @@ async function main(): Promise<void> {
       }
     }
 
-    // 6. The real server on PostgreSQL, a fresh schema, when there is one to use.
+    // 6. The Dashboard's first load in headless Chromium (bench/dashboard.ts), from the real server on the same file
+    // (seeded, when the seeded group ran): cold loads, signed in through a sign-in link.
+    if (runs('dashboard')) {
+      if (!existsSync(CHROMIUM)) {
+        checks.push(`Dashboard first load: NOT RUN (no Chromium at ${CHROMIUM})`);
+      } else {
+        ensureDashboardBuilt();
+        const server = await startServer(['real', 'sqlite', file]);
+        try {
+          const loads = QUICK ? 3 : setting('BENCH_DASHBOARD_LOADS', 9);
+          dashboard = await benchDashboard(server.url, await signInLink(file, account.accountId, server.url), loads);
+          for (const page of dashboard.pages) {
+            log(`  dashboard ${page.path}: first row rendered with data, median ${page.median_ms} ms of ${page.loads_ms.length} cold loads (${page.loads_ms.join(', ')})`);
+          }
+          log(`  dashboard first-load JavaScript: ${fmt(dashboard.first_load_js_gzip_bytes)} bytes gzipped (${fmt(dashboard.first_load_js_bytes)} raw)`);
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+
+    // 7. The real server on PostgreSQL, a fresh schema, when there is one to use.
     if (PG_URL && runs('postgres')) {
       const schema = `bench_${randomBytes(6).toString('hex')}`;
       try {
@@ -579,6 +606,8 @@ async function main(): Promise<void> {
       (ratios.seeded_cpu_over_empty_credits ?? Infinity) <= TARGETS.seeded_cpu_over_empty &&
       (ratios.seeded_cpu_over_empty_inspect ?? Infinity) <= TARGETS.seeded_cpu_over_empty,
     deep_page_within_2x: (ratios.deep_page_over_first_page ?? Infinity) <= TARGETS.deep_page_over_first_page,
+    dashboard_interactive_within_1s: dashboard ? dashboard.pages.every((page) => page.median_ms <= TARGETS.dashboard_interactive_ms) : null,
+    dashboard_first_load_js_within_150kb: dashboard ? dashboard.first_load_js_gzip_bytes <= TARGETS.dashboard_first_load_js_gzip_bytes : null,
     installed_cpu_within_10_percent:
       (ratios.installed_cpu_over_repository_credits ?? Infinity) <= TARGETS.installed_cpu_over_repository &&
       (ratios.installed_cpu_over_repository_inspect ?? Infinity) <= TARGETS.installed_cpu_over_repository,
@@ -595,7 +624,7 @@ async function main(): Promise<void> {
   log('\nRatios (req/s unless "cpu"; targets: credits ≥ 0.5× bare, inspect ≥ 0.4×, both ≥ 3× Prism, seeded cpu ≤ 1.1× empty, deep page ≤ 2× first):');
   for (const [name, value] of Object.entries(ratios)) log(`  ${name.padEnd(32)} ${value ?? 'n/a'}`);
   log('\nTargets met:');
-  for (const [name, value] of Object.entries(met)) log(`  ${name.padEnd(32)} ${value ? 'yes' : 'NO'}`);
+  for (const [name, value] of Object.entries(met)) log(`  ${name.padEnd(32)} ${value === null ? 'not run' : value ? 'yes' : 'NO'}`);
   log(`\nDurability settings read from the running databases: ${JSON.stringify(durability)}`);
   log(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
   if (failures.length > 0) {
@@ -609,6 +638,7 @@ async function main(): Promise<void> {
       targets,
       ratios,
       targets_met: met,
+      dashboard,
       durability,
       checks,
       failures,
