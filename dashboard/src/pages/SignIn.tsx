@@ -127,18 +127,29 @@ function SignInChoices() {
 }
 
 export function SignIn() {
+  const [, setOpened] = useState(0);
   const fragmentParams = takeFragment();
   useEffect(() => {
     document.title = 'Sign in · OpenRush Dashboard';
+    // A link opened in a tab that already shows this page changes only the fragment: no new page load.
+    const onHashChange = () => {
+      if (!window.location.hash) return;
+      fragment = undefined;
+      attempt = undefined;
+      setOpened((count) => count + 1);
+    };
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
   }, []);
   let content;
   const token = fragmentParams?.get('token');
   const accessToken = fragmentParams?.get('access_token');
   const supabaseError = fragmentParams?.get('error_description') ?? fragmentParams?.get('error');
-  if (token) content = <Exchanging proof={{ sign_in_link: token }} />;
+  if (token) content = <Exchanging key={token} proof={{ sign_in_link: token }} />;
   else if (accessToken) {
     content = (
       <Exchanging
+        key={accessToken}
         proof={{ supabase_access_token: accessToken }}
         supabaseTokens={{ access_token: accessToken, refresh_token: fragmentParams?.get('refresh_token') ?? '' }}
       />
