@@ -424,7 +424,10 @@ export interface paths {
          *       the `bearerAuth` session tokens are). The browser then keeps only the cookie, not the Supabase tokens.
          *
          *     No credential header is needed. Failed attempts count towards the failed-authentication limit of the
-         *     client's address (`429` past it). The session lasts 12 hours (`OPENRUSH_SESSION_HOURS`) and ends earlier
+         *     client's address (`429` past it). A request from another site's page is refused with `403` (an `Origin`
+         *     that is not this server's own, or a `Sec-Fetch-Site` other than `same-origin` or `none`), so no other
+         *     site can sign a browser in to an account of its choosing; a request without `Origin` (curl, a script) is
+         *     not a browser's and may sign in. The session lasts 12 hours (`OPENRUSH_SESSION_HOURS`) and ends earlier
          *     with `DELETE /v1/sessions/current`. Requests made with it are recorded with `auth_source` `session`.
          */
         post: operations["createSession"];
@@ -2854,6 +2857,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
@@ -2884,6 +2889,8 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     /**
                      * @description `openrush_session=<token>; Path=/; HttpOnly; SameSite=Strict; Max-Age=<seconds>`, with `Secure`
                      *     when the server is reached over HTTPS. Page scripts cannot read it.
@@ -2921,6 +2928,8 @@ export interface operations {
             204: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     /**
                      * @description `openrush_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`: clears the cookie.
                      * @example openrush_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0

@@ -1,11 +1,14 @@
-// Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …`: an API key, or a Dashboard session
-// token. Failed attempts are counted per client address; past the limit, that address is answered 429 for a
+// Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …` (an API key, or a Dashboard session
+// token), or else from the Dashboard's session cookie (server/dashboard-sessions.ts). Failed attempts are counted per client address; past the limit, that address is answered 429 for a
 // while without any credential being looked at, so guessing gets nowhere. Valid callers are never counted.
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
+import { findLiveSession } from './dashboard-sessions.ts';
+import type { SessionCookie } from './http/session-cookie.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
 import { invalidCredential, Problem, unauthorized } from './problem.ts';
@@ -17,7 +20,7 @@ export type AuthResult = { caller: Caller } | { failure: Problem };
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 /** How many recently failing client addresses an instance remembers (oldest forgotten first). */
 const FAILED_ADDRESSES_REMEMBERED = 10_000;
-const MISSING = 'Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".';
+export const MISSING = 'Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".';
 
 /** The credential presented, if any; a Problem when the headers themselves are unusable. */
 function presentedCredential(req: Request): string | Problem | undefined {
@@ -42,7 +45,12 @@ export interface AuthenticatorDeps {
   ids: IdGenerator;
   session: SessionConfig;
   authFailuresPerMinute: number;
+  config: Config;
+  /** The Dashboard's session cookie, read when no credential header is sent. */
+  sessionCookie: SessionCookie;
 }
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;
 
 export function createAuthenticator(deps: AuthenticatorDeps) {
   const { store, clock } = deps;
@@ -95,7 +103,8 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     };
   }
 
-  async function authenticateSession(token: string): Promise<AuthResult> {
+  /** The account a Supabase access token (a Dashboard session token) acts for, found or created as configured. */
+  async function sessionTokenAccount(token: string): Promise<{ accountId: string } | { failure: Problem }> {
     if (!verifySession) return { failure: invalidCredential('Session tokens are not accepted by this server.') };
     const session = await verifySession(token);
     if ('failure' in session) return { failure: invalidCredential(session.failure) };
@@ -106,7 +115,28 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
         : undefined,
     );
     if (!account) return { failure: invalidCredential('No OpenRush account is linked to this session.') };
-    return { caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null } };
+    return { accountId: account.id };
+  }
+
+  async function authenticateSession(token: string): Promise<AuthResult> {
+    const account = await sessionTokenAccount(token);
+    if ('failure' in account) return account;
+    return { caller: { accountId: account.accountId, credentialId: null, authSource: 'session', lastUsedAt: null } };
+  }
+
+  async function authenticateSessionCookie(token: string): Promise<AuthResult> {
+    const session = await findLiveSession(deps, token);
+    if ('refusal' in session) return { failure: invalidCredential(session.refusal) };
+    return {
+      caller: {
+        accountId: session.account_id,
+        credentialId: null,
+        authSource: 'session',
+        lastUsedAt: null,
+        signInMethod: session.sign_in_method,
+        sessionExpiresAt: session.expires_at,
+      },
+    };
   }
 
   function authenticate(credential: string): Promise<AuthResult> {
@@ -115,34 +145,56 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…) nor a session token.') });
   }
 
-  /** Runs on every request that presents credentials; the contract's security handlers decide whether they were needed. */
-  return async function resolveCaller(req: Request, _res: Response, next: NextFunction): Promise<void> {
-    const credential = presentedCredential(req);
-    if (credential === undefined) return next();
-    const address = req.ip ?? 'unknown';
-    // A blocked address gets no credential looked at, so guessing learns nothing.
+  /**
+   * One authentication attempt from a client address, counted when it fails: a blocked address gets no credential
+   * looked at (a 429 problem), so guessing learns nothing. Signing in (POST /v1/sessions) goes through here too.
+   */
+  async function attempt(address: string, authenticateOnce: () => Promise<AuthResult>): Promise<AuthResult> {
     if (failedAddresses.has(address)) {
       const record = await failures.get(address);
       if (!record) failedAddresses.delete(address); // its failures have expired
-      else if (record.consumedPoints > limit) {
-        req.ctx.authFailure = throttled(record.msBeforeNext);
-        return next();
-      }
+      else if (record.consumedPoints > limit) return { failure: throttled(record.msBeforeNext) };
     }
-    const result = typeof credential === 'string' ? await authenticate(credential) : { failure: credential };
-    if ('caller' in result) {
-      req.ctx.caller = result.caller;
-      return next();
-    }
-    req.ctx.authFailure = result.failure;
+    const result = await authenticateOnce();
+    if ('caller' in result) return result;
+    let failure = result.failure;
     rememberFailure(address);
     // Counting is atomic in the store: however many failures arrive at once, only the allowed number are 401s.
     await failures.consume(address).catch((refused: unknown) => {
       if (!(refused instanceof RateLimiterRes)) throw refused;
-      if (refused.consumedPoints > limit + 1) req.ctx.authFailure = throttled(refused.msBeforeNext);
+      if (refused.consumedPoints > limit + 1) failure = throttled(refused.msBeforeNext);
     });
+    return { failure };
+  }
+
+  /** Runs on every request that presents credentials; the contract's security handlers decide whether they were needed. */
+  async function resolveCaller(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const credential = presentedCredential(req);
+    const address = req.ip ?? 'unknown';
+    let result: AuthResult;
+    if (credential !== undefined) {
+      result = await attempt(address, () => (typeof credential === 'string' ? authenticate(credential) : Promise.resolve({ failure: credential })));
+    } else {
+      // A credential in a header wins; the session cookie is read only without one.
+      const token = deps.sessionCookie.read(req);
+      if (token === undefined) return next();
+      req.ctx.sessionCookie = true;
+      // A possible forgery is not an authentication attempt: refused (403 where a credential is needed), not counted.
+      const forgery = deps.sessionCookie.forgery(req);
+      if (forgery) {
+        req.ctx.authFailure = new Problem('forbidden', forgery);
+        return next();
+      }
+      result = await attempt(address, () => authenticateSessionCookie(token));
+      // The browser forgets a cookie that no longer works, so it stops sending it.
+      if ('failure' in result && result.failure.status === 401) res.append('Set-Cookie', deps.sessionCookie.clear(req));
+    }
+    if ('caller' in result) req.ctx.caller = result.caller;
+    else req.ctx.authFailure = result.failure;
     next();
-  };
+  }
+
+  return { resolveCaller, attempt, sessionTokenAccount };
 }
 
 /** express-openapi-validator security handler: the caller was resolved earlier, here we only insist on one. */

@@ -1,4 +1,4 @@
-// The operator CLI: `openrush serve | migrate | accounts create | credits grant`. All honour DATABASE_URL.
+// The operator CLI: `openrush serve | migrate | accounts create | credits grant | dashboard link`. All honour DATABASE_URL.
 import type { Server, ServerResponse } from 'node:http';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 // Only light modules are imported here: the store (kysely and the database drivers) and the HTTP app (express, the
@@ -46,6 +46,15 @@ ${ENVIRONMENT}`,
 Adds N credits to an account's balance.
 
 ${ENVIRONMENT}`,
+  dashboard: `Usage: openrush dashboard link [--account ACCOUNT_ID]
+
+Prints a one-time sign-in link to the Dashboard for an account: it works once, for 15 minutes. Without --account,
+the only account there is (with several, name one).
+
+Options:
+  --account ACCOUNT_ID   the account to sign in to
+
+${ENVIRONMENT.replace('LOG_LEVEL.', 'OPENRUSH_PUBLIC_URL (the link\'s base; unset: http://localhost:$PORT).')}`,
   mock: `Usage: ${MOCK_USAGE}
 
 Serves a Prism mock of the bundled contract (default 127.0.0.1:4010), for other services' tests. Any API key is
@@ -65,6 +74,7 @@ Commands:
   accounts create --name NAME [--credits N] [--json]
                                                 create an account and its first API key
   credits grant ACCOUNT_ID N                    add N credits to an account
+  dashboard link [--account ACCOUNT_ID]         print a one-time sign-in link to the Dashboard
   mock [--port N] [--host H]                    serve a Prism mock of the contract (default 127.0.0.1:4010)
   verify --base-url URL --api-key KEY [--metered]
                                                 check a running deployment against the contract
@@ -152,6 +162,25 @@ function listenFailure(error: NodeJS.ErrnoException, options: ServeOptions): str
   }
 }
 
+/** The account a sign-in link is for: the one named, or the only one there is. */
+async function accountToSignIn(store: Store, named: string | undefined): Promise<string> {
+  if (named !== undefined) {
+    if (!(await store.getAccount(named))) throw new UsageError(`no account ${named}`);
+    return named;
+  }
+  const shown = 10;
+  const accounts = await store.listAccounts(shown + 1);
+  if (accounts.length === 1) return accounts[0]!.id;
+  if (accounts.length === 0) {
+    throw new UsageError('there is no account yet: `openrush serve` makes a starter account on an empty database, `openrush accounts create --name NAME` another');
+  }
+  const total = await store.countAccounts();
+  const listed = accounts.slice(0, shown).map((account) => `${account.id} (${account.name.slice(0, 60)})`).join(', ');
+  throw new UsageError(
+    `there are ${total} accounts: choose one with --account ACCOUNT_ID, e.g. ${listed}${total > shown ? ` and ${total - shown} more` : ''}`,
+  );
+}
+
 const MAINTENANCE_INTERVAL_MS = 6 * 60 * 60 * 1000;
 
 async function open(config: Config): Promise<Store> {
@@ -190,9 +219,11 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
       .catch((error: unknown) => logger.error({ err: error }, 'maintenance failed'));
   await maintain();
   const maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS).unref();
+  let starterAccountId: string | undefined;
   if ((await store.countAccounts()) === 0) {
     const ids = createIdGenerator(systemClock);
     const starter = await createAccountWithKey({ store, ids, clock: systemClock }, { name: 'Starter account', credits: 500 });
+    starterAccountId = starter.accountId;
     // Printed once, straight to the terminal, never through the logger.
     process.stdout.write(
       `\nCreated a starter account ${starter.accountId} with ${starter.balance} credits.\n` +
@@ -226,6 +257,16 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     throw new ServeError(listenFailure(error as NodeJS.ErrnoException, options));
   }
   const address = server.address();
+  if (starterAccountId !== undefined) {
+    // Beside the starter key, and like it printed once (on the empty database), never through the logger.
+    const port = typeof address === 'object' && address ? address.port : options.port;
+    const { issueSignInLink, signInLinkUrl } = await import('./dashboard-sessions.ts');
+    const link = await issueSignInLink({ store, clock: systemClock }, starterAccountId);
+    process.stdout.write(
+      `Sign in to the Dashboard with this link (it works once, for 15 minutes; \`openrush dashboard link\` prints another):\n\n` +
+        `    ${signInLinkUrl(config.publicUrl ?? `http://${urlHost(options.host)}:${port}`, link.token)}\n\n`,
+    );
+  }
   logger.info(
     typeof address === 'object' && address ? { host: address.address, port: address.port } : { host: options.host, port: options.port },
     'openrush listening',
@@ -319,6 +360,19 @@ export async function main(argv: string[]): Promise<number> {
           return store.grantCredits({ ledgerId: createIdGenerator(systemClock)('led'), accountId, amount: credits, note: 'granted by operator', createdAt: now });
         });
         process.stdout.write(`Granted ${credits} credits to ${accountId}; balance is now ${balance}.\n`);
+        return 0;
+      }
+      case 'dashboard': {
+        const { positionals, values } = strictArgs('dashboard', rest, { account: { type: 'string' } }, true);
+        if (positionals[0] !== 'link' || positionals.length !== 1) throw new UsageError('expected: dashboard link [--account ACCOUNT_ID]');
+        const link = await withStore(config, async (store) => {
+          const accountId = await accountToSignIn(store, values.account as string | undefined);
+          const { issueSignInLink, signInLinkUrl } = await import('./dashboard-sessions.ts');
+          const issued = await issueSignInLink({ store, clock: systemClock }, accountId);
+          return { accountId, url: signInLinkUrl(config.publicUrl ?? `http://localhost:${config.port}`, issued.token) };
+        });
+        // Straight to the terminal, never through a logger.
+        process.stdout.write(`Sign-in link for account ${link.accountId} (it works once, for 15 minutes):\n\n    ${link.url}\n`);
         return 0;
       }
       default:

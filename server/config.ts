@@ -35,6 +35,15 @@ export interface Config {
   publicUrl: string | undefined;
   /** OAuth authorization servers named in the protected-resource metadata (the Dashboard's, e.g. Supabase auth). */
   authorizationServers: string[];
+  /** The Dashboard's sign-in: how long a session lasts, and the Supabase project the browser may sign in with. */
+  dashboard: DashboardConfig;
+}
+
+export interface DashboardConfig {
+  /** OPENRUSH_SESSION_HOURS (default 12): a Dashboard session's lifetime from sign-in. */
+  sessionHours: number;
+  /** OPENRUSH_SUPABASE_URL and OPENRUSH_SUPABASE_ANON_KEY, both or neither: public settings for the browser. */
+  supabase: { url: string; anonKey: string } | null;
 }
 
 /** How long a client may take, and how many connections it may hold; each from an OPENRUSH_* variable. */
@@ -165,7 +174,34 @@ function wholeNumber(value: string | undefined, name: string, fallback: number):
   return Number(value);
 }
 
+/** OPENRUSH_SESSION_HOURS: 1 to 720 (30 days), default 12. */
+function sessionHours(value: string | undefined): number {
+  const hours = wholeNumber(value, 'OPENRUSH_SESSION_HOURS', 12);
+  if (hours > 720) throw new ConfigError(`OPENRUSH_SESSION_HOURS must be at most 720 (30 days), got "${value}"`);
+  return hours;
+}
+
+/** OPENRUSH_SUPABASE_URL and OPENRUSH_SUPABASE_ANON_KEY: both or neither. */
+function parseSupabase(env: NodeJS.ProcessEnv): DashboardConfig['supabase'] {
+  const url = env.OPENRUSH_SUPABASE_URL?.trim() || undefined;
+  const anonKey = env.OPENRUSH_SUPABASE_ANON_KEY?.trim() || undefined;
+  if (!url && !anonKey) return null;
+  if (!url || !anonKey) {
+    throw new ConfigError('OPENRUSH_SUPABASE_URL and OPENRUSH_SUPABASE_ANON_KEY go together: set both (the project URL and its anon key) or neither');
+  }
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw new ConfigError(`OPENRUSH_SUPABASE_URL must be the project's http(s) URL, e.g. https://abcdefghijklmnop.supabase.co; got "${url.slice(0, 100)}"`);
+  }
+  if (anonKey.length > 2048 || /\s/.test(anonKey)) throw new ConfigError('OPENRUSH_SUPABASE_ANON_KEY must be the project\'s anon key (one token, at most 2048 characters)');
+  return { url: url.replace(/\/+$/, ''), anonKey };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const supabase = parseSupabase(env);
+  // A Supabase project's access tokens are signed with the keys of its JWKS and issued by its auth server: with the
+  // project configured, those are the defaults (the OPENRUSH_SESSION_* variables still win).
+  const supabaseAuth = supabase ? `${supabase.url}/auth/v1` : undefined;
+  const sessionIssuer = env.OPENRUSH_SESSION_ISSUER || supabaseAuth;
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel.slice(0, 20)}"`);
   return {
@@ -182,10 +218,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(env.OPENRUSH_TRUST_PROXY),
     server: parseServerLimits(env),
     session: {
-      jwksUrl: env.OPENRUSH_SESSION_JWKS_URL || undefined,
+      jwksUrl: env.OPENRUSH_SESSION_JWKS_URL || (env.OPENRUSH_SESSION_JWKS_FILE || !supabaseAuth ? undefined : `${supabaseAuth}/.well-known/jwks.json`),
       jwksFile: env.OPENRUSH_SESSION_JWKS_FILE || undefined,
       jwtSecret: env.OPENRUSH_SESSION_JWT_SECRET || undefined,
-      issuer: env.OPENRUSH_SESSION_ISSUER || undefined,
+      issuer: sessionIssuer || undefined,
       autoprovision: env.OPENRUSH_SESSION_AUTOPROVISION !== 'false',
     },
     databasePoolSize: wholeNumber(env.OPENRUSH_DB_POOL_SIZE, 'OPENRUSH_DB_POOL_SIZE', 10),
@@ -195,6 +231,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailuresPerMinute: wholeNumber(env.OPENRUSH_AUTH_FAILURES_PER_MINUTE, 'OPENRUSH_AUTH_FAILURES_PER_MINUTE', 20),
     publicUrl: absoluteUrls(env.OPENRUSH_PUBLIC_URL, 'OPENRUSH_PUBLIC_URL')[0],
     // The session issuer of a Supabase project is its auth server's URL, so it is the natural default.
-    authorizationServers: absoluteUrls(env.OPENRUSH_AUTHORIZATION_SERVER || env.OPENRUSH_SESSION_ISSUER, 'OPENRUSH_AUTHORIZATION_SERVER'),
+    authorizationServers: absoluteUrls(env.OPENRUSH_AUTHORIZATION_SERVER || sessionIssuer, 'OPENRUSH_AUTHORIZATION_SERVER'),
+    dashboard: {
+      sessionHours: sessionHours(env.OPENRUSH_SESSION_HOURS),
+      supabase,
+    },
   };
 }

@@ -11,6 +11,10 @@ export interface Caller {
   lastUsedAt: string | null;
   /** The key's row as it was when the request arrived: its permissions and constraints. Absent for a session. */
   key?: CredentialRow;
+  /** For a Dashboard session cookie: how the person signed in. */
+  signInMethod?: 'sign_in_link' | 'supabase';
+  /** For a Dashboard session cookie: when the session ends (ISO). */
+  sessionExpiresAt?: string;
 }
 
 /** Who acted, for created_by_id / updated_by_id: the key used, or the account for a session. */
@@ -31,6 +35,8 @@ export interface RequestContext {
   caller?: Caller;
   /** Set when credentials were presented and refused: the 401 to give if the route needs them. */
   authFailure?: Problem;
+  /** The Dashboard's session cookie was the credential looked at (no credential header was sent). */
+  sessionCookie?: boolean;
   /** The problem the response carries, if it is an error. */
   problem?: Problem;
   /** Size of the request body as received. */

@@ -194,7 +194,7 @@ describe('the server package installed alone', () => {
   });
 
   it.each(nodes)('openrush --help and each command\'s --help answer without loading express, the validator, the MCP SDK, a database driver or the verify checks (%s)', (node) => {
-    for (const args of [['--help'], ...['serve', 'migrate', 'accounts', 'credits', 'mock', 'verify'].map((command) => [command, '--help'])]) {
+    for (const args of [['--help'], ...['serve', 'migrate', 'accounts', 'credits', 'dashboard', 'mock', 'verify'].map((command) => [command, '--help'])]) {
       const loads = join(work, 'loads.txt');
       writeFileSync(loads, '');
       const out = run(node, ['--import', './record-loads.mjs', openrush(), ...args], { OPENRUSH_LOADS: loads }, serverProject);

@@ -36,6 +36,8 @@ import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { authorize, createRateLimiter } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { createSessionCookie } from './session-cookie.ts';
 import type { Store } from '../store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
@@ -132,7 +134,9 @@ export function createApp(options: AppOptions): express.Express {
     customProps: (req) => ({ account_id: (req as Request).ctx?.caller?.accountId }),
   });
   if (logger.isLevelEnabled('info')) steps.push(logRequests);
-  steps.push(createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute }));
+  const sessionCookie = createSessionCookie(contract, config);
+  const authenticator = createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, sessionCookie });
+  steps.push(authenticator.resolveCaller);
   steps.push(usage.recordUsage);
   steps.push(createRateLimiter(store));
   steps.push(
@@ -182,6 +186,7 @@ export function createApp(options: AppOptions): express.Express {
   // Then the operation the validator matched.
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
+  sessionRoutes(operations, deps, authenticator, sessionCookie);
   accountRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);

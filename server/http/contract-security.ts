@@ -8,7 +8,7 @@
 // validated (where the validator's own security step ran), so an unauthenticated request is still a 401 whatever
 // its body. Refusals go through requireCaller, exactly as the validator's security handlers did.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { requireCaller } from '../auth.ts';
+import { MISSING, requireCaller } from '../auth.ts';
 import type { ContractDocument, ContractOperation } from '../contract.ts';
 import { unauthorized } from '../problem.ts';
 
@@ -23,7 +23,7 @@ interface SecurityScheme {
 }
 
 /** How a request presents each scheme the contract names; only the kinds the server's authenticator reads. */
-function presenters(contract: ContractDocument): Map<string, Presented> {
+function presenters(contract: ContractDocument, cookieSchemes: Set<string>): Map<string, Presented> {
   const schemes = (contract.components?.securitySchemes ?? {}) as Record<string, SecurityScheme>;
   const result = new Map<string, Presented>();
   for (const [name, scheme] of Object.entries(schemes)) {
@@ -32,6 +32,10 @@ function presenters(contract: ContractDocument): Map<string, Presented> {
     } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
       const header = scheme.name.toLowerCase();
       result.set(name, (req) => req.headers[header] !== undefined);
+    } else if (scheme.type === 'apiKey' && scheme.in === 'cookie' && scheme.name) {
+      // The Dashboard's session cookie (auth.ts reads it only when no credential header is sent).
+      result.set(name, (req) => req.ctx.sessionCookie === true);
+      cookieSchemes.add(name);
     } else {
       throw new Error(`security scheme ${name} (${scheme.type}) is not one the server can check: see server/contract-security.ts`);
     }
@@ -44,7 +48,8 @@ function presenters(contract: ContractDocument): Map<string, Presented> {
  * matches the operation); pass the validator `validateSecurity: false`.
  */
 export function withContractSecurity(contract: ContractDocument, validator: RequestHandler[]): RequestHandler[] {
-  const presented = presenters(contract);
+  const cookieSchemes = new Set<string>();
+  const presented = presenters(contract, cookieSchemes);
   const global = (contract.security as Requirement[] | undefined) ?? [];
   for (const operations of Object.values(contract.paths)) {
     for (const operation of Object.values(operations)) {
@@ -60,6 +65,12 @@ export function withContractSecurity(contract: ContractDocument, validator: Requ
     if (requirements.length === 0) return next();
     // An empty requirement ({}) is anonymous access.
     if (requirements.some((requirement) => Object.keys(requirement).length === 0)) return next();
+    // The session cookie counts only where the operation lists its scheme (never on /mcp): elsewhere the request is
+    // as if it had sent no credential, and is not recorded as the session's.
+    if (req.ctx.sessionCookie && !requirements.some((requirement) => Object.keys(requirement).some((name) => cookieSchemes.has(name)))) {
+      req.ctx.caller = undefined;
+      if (req.ctx.authFailure?.status !== 429) req.ctx.authFailure = unauthorized(`The Dashboard's session cookie is not accepted here. ${MISSING}`);
+    }
     try {
       requireCaller(req);
       // A caller is only resolved from the headers these schemes name, so this holds unless the contract asks for

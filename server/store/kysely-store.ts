@@ -9,7 +9,10 @@ import type {
   MaintenanceResult,
   RateLimiterOptions,
   CredentialRow,
+  DashboardSessionRow,
   IdempotencyRow,
+  SignInLinkRefusal,
+  SignInLinkRow,
   RecordUsageOptions,
   Store,
   UsagePage,
@@ -23,6 +26,7 @@ import * as m003 from './migrations/003_shared_counters.ts';
 import * as m004 from './migrations/004_usage_channel_and_legacy_keys.ts';
 import * as m005 from './migrations/005_credential_changes.ts';
 import * as m006 from './migrations/006_usage_rpc_method.ts';
+import * as m009 from './migrations/009_dashboard_sessions.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -31,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '004_usage_channel_and_legacy_keys': m004,
   '005_credential_changes': m005,
   '006_usage_rpc_method': m006,
+  '009_dashboard_sessions': m009,
 };
 
 /** What differs between the databases; everything else is the shared queries below. */
@@ -90,6 +95,11 @@ export class KyselyStore implements Store {
 
   async maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult> {
     await this.hooks.afterMigrate?.(this.db, now);
+    // Sign-in links and Dashboard sessions a day past their expiry serve nobody (the day lets a late click still be
+    // told "expired" rather than "not valid"); the expires_at indexes make this a range delete.
+    const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+    await this.db.deleteFrom('sign_in_links').where('expires_at', '<', dayAgo).execute();
+    await this.db.deleteFrom('dashboard_sessions').where('expires_at', '<', dayAgo).execute();
     if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [] };
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
     return this.hooks.expireUsage(this.db, cutoff);
@@ -367,5 +377,51 @@ export class KyselyStore implements Store {
       .where('account_id', '=', accountId)
       .where('id', '=', usageId)
       .executeTakeFirst();
+  }
+
+  async listAccounts(limit: number): Promise<AccountRow[]> {
+    const rows = await this.db.selectFrom('accounts').selectAll().orderBy('id').limit(limit).execute();
+    return rows.map((row) => ({ ...row, balance: Number(row.balance) }));
+  }
+
+  async createSignInLink(link: SignInLinkRow): Promise<void> {
+    await this.db.insertInto('sign_in_links').values(link).execute();
+  }
+
+  async redeemSignInLink(
+    tokenHash: string,
+    now: string,
+    session: Omit<DashboardSessionRow, 'account_id'>,
+  ): Promise<{ session: DashboardSessionRow } | { refused: SignInLinkRefusal }> {
+    return this.db.transaction().execute(async (trx) => {
+      // The guard is in the update itself: a second request with the same link finds used_at set and changes nothing.
+      const redeemed = await trx
+        .updateTable('sign_in_links')
+        .set({ used_at: now })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning('account_id')
+        .executeTakeFirst();
+      if (!redeemed) {
+        const link = await trx.selectFrom('sign_in_links').select(['used_at']).where('token_hash', '=', tokenHash).executeTakeFirst();
+        return { refused: !link ? 'unknown' : link.used_at !== null ? 'used' : 'expired' };
+      }
+      const row: DashboardSessionRow = { ...session, account_id: redeemed.account_id };
+      await trx.insertInto('dashboard_sessions').values(row).execute();
+      return { session: row };
+    });
+  }
+
+  async createDashboardSession(session: DashboardSessionRow): Promise<void> {
+    await this.db.insertInto('dashboard_sessions').values(session).execute();
+  }
+
+  async findDashboardSession(tokenHash: string): Promise<DashboardSessionRow | undefined> {
+    return this.db.selectFrom('dashboard_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  }
+
+  async endDashboardSession(tokenHash: string, now: string): Promise<void> {
+    await this.db.updateTable('dashboard_sessions').set({ ended_at: now }).where('token_hash', '=', tokenHash).where('ended_at', 'is', null).execute();
   }
 }

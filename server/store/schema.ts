@@ -101,6 +101,27 @@ export interface IdempotencyRecordsTable {
   expires_at: string;
 }
 
+/** A one-time sign-in link to the Dashboard (`orsl_…`), known by its token's SHA-256 hash only. */
+export interface SignInLinksTable {
+  token_hash: string;
+  account_id: string;
+  created_at: string;
+  expires_at: string;
+  /** Set once, by the request that redeemed it. */
+  used_at: string | null;
+}
+
+/** A Dashboard session (`orss_…`, the `openrush_session` cookie), known by its token's SHA-256 hash only. */
+export interface DashboardSessionsTable {
+  token_hash: string;
+  account_id: string;
+  sign_in_method: 'sign_in_link' | 'supabase';
+  created_at: string;
+  expires_at: string;
+  /** Set at sign-out: the session is refused from then on. */
+  ended_at: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   credit_ledger: CreditLedgerTable;
@@ -108,6 +129,8 @@ export interface Database {
   usage_records: UsageRecordsTable;
   idempotency_records: IdempotencyRecordsTable;
   key_spend: KeySpendTable;
+  sign_in_links: SignInLinksTable;
+  dashboard_sessions: DashboardSessionsTable;
 }
 
 export type { Generated };

@@ -5,7 +5,9 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type {
   AccountsTable,
   CredentialsTable,
+  DashboardSessionsTable,
   IdempotencyRecordsTable,
+  SignInLinksTable,
   UsageRecordsTable,
 } from './schema.ts';
 
@@ -13,6 +15,11 @@ export type AccountRow = Selectable<AccountsTable>;
 export type CredentialRow = Selectable<CredentialsTable>;
 export type UsageRow = Selectable<UsageRecordsTable>;
 export type IdempotencyRow = Selectable<IdempotencyRecordsTable>;
+export type SignInLinkRow = Selectable<SignInLinksTable>;
+export type DashboardSessionRow = Selectable<DashboardSessionsTable>;
+
+/** Why a sign-in link was not redeemed. */
+export type SignInLinkRefusal = 'unknown' | 'used' | 'expired';
 
 export interface Charge {
   /** Id of the ledger entry to write. */
@@ -144,4 +151,21 @@ export interface Store {
   /** Newest first. */
   listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]>;
   getUsageRecord(accountId: string, usageId: string): Promise<UsageRow | undefined>;
+
+  /** Up to `limit` accounts, oldest first (the operator CLI names them when it must be told which). */
+  listAccounts(limit: number): Promise<AccountRow[]>;
+  createSignInLink(link: SignInLinkRow): Promise<void>;
+  /**
+   * Redeems a sign-in link and starts its session, in one transaction: one guarded update (unused and unexpired at
+   * `now`), so of two requests racing with one link exactly one gets a session.
+   */
+  redeemSignInLink(
+    tokenHash: string,
+    now: string,
+    session: Omit<DashboardSessionRow, 'account_id'>,
+  ): Promise<{ session: DashboardSessionRow } | { refused: SignInLinkRefusal }>;
+  createDashboardSession(session: DashboardSessionRow): Promise<void>;
+  findDashboardSession(tokenHash: string): Promise<DashboardSessionRow | undefined>;
+  /** Sets ended_at unless already set. */
+  endDashboardSession(tokenHash: string, now: string): Promise<void>;
 }
