@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_DIR } from '../../scripts/build.ts';
+import { loadConfig } from '../../server/config.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { ensureDashboardBuilt, ROOT } from './browser.ts';
 
@@ -128,7 +129,10 @@ describe('serving the Dashboard', () => {
   });
 
   it('allows the configured Supabase project in connect-src, and nothing else', async () => {
-    const supabase = await startTestServer({ dashboard: { connectOrigins: ['https://abcdefghijklmnop.supabase.co/auth/v1'] } });
+    const base = loadConfig({});
+    const supabase = await startTestServer({
+      config: { dashboard: { ...base.dashboard, supabase: { url: 'https://abcdefghijklmnop.supabase.co', anonKey: 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl' } } },
+    });
     try {
       const csp = (await fetch(`${supabase.url}/dashboard`)).headers.get('content-security-policy');
       expect(csp).toBe(CSP.replace("connect-src 'self'", "connect-src 'self' https://abcdefghijklmnop.supabase.co"));

@@ -7,7 +7,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useEffect, useState } from 'react';
 import type { components } from '@openrush/client';
-import { $api } from '../api.ts';
+import { $api, openrush } from '../api.ts';
 import { BASE, navigate, useLocation } from '../router.tsx';
 import { Loading, ProblemMessage } from '../states.tsx';
 
@@ -41,11 +41,18 @@ function HowToGetALink() {
 
 function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string } | { supabase_access_token: string }; supabaseTokens?: { access_token: string; refresh_token: string } }) {
   const queryClient = useQueryClient();
-  const options = $api.useQuery('get', '/v1/sessions/options', {}, { enabled: supabaseTokens !== undefined });
   const create = $api.useMutation('post', '/v1/sessions');
   const [failure, setFailure] = useState<unknown>();
   useEffect(() => {
-    attempt ??= create.mutateAsync({ body: proof });
+    attempt ??= (async () => {
+      await create.mutateAsync({ body: proof });
+      if (supabaseTokens) {
+        // Signed in: the Supabase session has done its job, end it before going on (best effort: the Dashboard
+        // session does not depend on it).
+        const { data } = await openrush.GET('/v1/sessions/options').catch(() => ({ data: undefined }));
+        if (data?.supabase) await (await import('../supabase.ts')).endSupabaseSession(data.supabase, supabaseTokens);
+      }
+    })();
     attempt.then(
       () => {
         queryClient.clear();
@@ -55,11 +62,6 @@ function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string }
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
-  useEffect(() => {
-    if (supabaseTokens && options.data?.supabase && create.isSuccess) {
-      void import('../supabase.ts').then(({ endSupabaseSession }) => endSupabaseSession(options.data.supabase!, supabaseTokens));
-    }
-  }, [supabaseTokens, options.data, create.isSuccess]);
   if (failure !== undefined) {
     const isLink = 'sign_in_link' in proof;
     return (
