@@ -138,6 +138,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
 /**
  * The answer with its body read whole under the attempt's signal, as a Response openapi-fetch reads at once. The
  * signal cancels the reading itself, so the deadline holds even for a `fetch` that does not honour its signal.
@@ -168,7 +170,9 @@ async function readWhole(response: Response, signal: AbortSignal): Promise<Respo
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  const whole = new Response(bytes, { status: response.status, statusText: response.statusText, headers: response.headers });
+  // A 204, 205 or 304 has no body (Fetch: "null body status"), and a Response with one cannot be built; browsers
+  // still hand such an answer an empty body stream (Chromium does), which Node's fetch does not.
+  const whole = new Response(NULL_BODY_STATUSES.has(response.status) ? null : bytes, { status: response.status, statusText: response.statusText, headers: response.headers });
   // A built Response has no url of its own: keep the answer's (after redirects), as fetch reported it.
   Object.defineProperties(whole, {
     url: { value: response.url, enumerable: true },

@@ -85,6 +85,25 @@ describe('errors', () => {
   });
 });
 
+describe('answers without a body', () => {
+  it('a 204 whose answer carries an empty body stream, as Chromium hands it over, is a success (sign-out)', async () => {
+    const { issueSignInLink } = await import('../server/dashboard-sessions.ts');
+    const { token } = await issueSignInLink({ store: server.store, clock: server.clock }, server.account.accountId);
+    const signedIn = await fetch(`${server.url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sign_in_link: token }) });
+    expect(signedIn.status).toBe(201);
+    const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!;
+    // Node's fetch gives a 204 a null body; Chromium gives it an empty stream. The real answer, handed on as Chromium does.
+    const asChromium = async (request: Request) => {
+      const response = await fetch(request);
+      return response.status === 204 ? Object.defineProperty(response, 'body', { value: new ReadableStream({ start: (controller) => controller.close() }) }) : response;
+    };
+    const client = createOpenRushClient({ baseUrl: server.url, fetch: asChromium, headers: { Cookie: cookie, Origin: server.url } });
+    const { error, response } = await client.DELETE('/v1/sessions/current');
+    expect(error).toBeUndefined();
+    expect(response.status).toBe(204);
+  });
+});
+
 describe('retries on 503 (a database that cannot be reached)', () => {
   async function serverFailing(times: number) {
     let failures = times;

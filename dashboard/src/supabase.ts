@@ -41,11 +41,11 @@ export async function sendSupabaseEmailLink(project: SupabaseProject, email: str
  * session does not depend on it.
  */
 export async function endSupabaseSession(project: SupabaseProject, tokens: { access_token: string; refresh_token: string }): Promise<void> {
-  try {
+  const end = async () => {
     const supabase = await supabaseClient(project);
     await supabase.auth.setSession(tokens);
     await supabase.auth.signOut({ scope: 'local' });
-  } catch {
-    // Supabase unreachable: its session ends on its own when its tokens expire.
-  }
+  };
+  // Supabase unreachable or slow: its session ends on its own when its tokens expire; the person goes on.
+  await Promise.race([end(), new Promise((resolve) => setTimeout(resolve, 5_000))]).catch(() => undefined);
 }

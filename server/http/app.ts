@@ -100,7 +100,8 @@ export function createApp(options: AppOptions): express.Express {
 
   // The Dashboard's pages and files: outside the contract (like a docs page), so before the validator, and not
   // metered (loading a page is not an API request).
-  app.use(serveDashboard(options.dashboard));
+  // With Supabase sign-in configured, the page's Supabase client talks to the project: its origin joins connect-src.
+  app.use(serveDashboard({ connectOrigins: config.dashboard.supabase ? [config.dashboard.supabase.url] : [], ...options.dashboard }));
 
   // The steps every request takes, in this order (see dispatch.ts for why they run as one series).
   const steps: express.RequestHandler[] = [];

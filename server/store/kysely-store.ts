@@ -108,6 +108,11 @@ export class KyselyStore implements Store {
 
   async maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult> {
     await this.hooks.afterMigrate?.(this.db, now);
+    // Sign-in links and Dashboard sessions a day past their expiry serve nobody (the day lets a late click still be
+    // told "expired" rather than "not valid"); the expires_at indexes make this a range delete.
+    const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+    await this.db.deleteFrom('sign_in_links').where('expires_at', '<', dayAgo).execute();
+    await this.db.deleteFrom('dashboard_sessions').where('expires_at', '<', dayAgo).execute();
     if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [] };
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
     return this.hooks.expireUsage(this.db, cutoff);

@@ -16,7 +16,9 @@ import {
   screenshot,
   seriousViolations,
   signIn,
+  useKey,
   type DashboardSession,
+  type PageWorld,
 } from './browser.ts';
 
 let session: DashboardSession;
@@ -83,7 +85,7 @@ describe('API access', () => {
     await expectText(page.getByRole('note'), 'returned only once');
     await page.getByRole('button', { name: 'Copy key' }).click();
     await expectVisible(page.getByText('Copied', { exact: true }));
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    expect(await page.evaluate(() => (globalThis as unknown as PageWorld).navigator.clipboard.readText())).toBe(key);
     await expectText(row('CI deploy'), 'Never');
 
     // Used from outside the browser: a plain fetch with the key the page showed.
@@ -188,7 +190,7 @@ describe('API access', () => {
     const refused = (await (await keys.create(restricted.api_key, body)).json()) as Problem;
     expect(refused.status).toBe(403);
 
-    await signIn(session, restricted.api_key);
+    await useKey(session, restricted.api_key);
     try {
       await openPage(page, base, '/dashboard/api-access');
       await page.getByLabel('Name', { exact: true }).fill('Escalated');
@@ -200,7 +202,7 @@ describe('API access', () => {
       expect(await page.getByTestId('raw-key').count()).toBe(0);
       await screenshot(page, 'api-access-refused');
     } finally {
-      await signIn(session);
+      await useKey(session, null);
     }
   });
 
@@ -214,14 +216,14 @@ describe('API access', () => {
     expect(await status(limited.api_key)).toBe(200);
     const refused = (await (await fetch(`${base}/v2/api-keys`, { headers: { Authorization: `Bearer ${limited.api_key}` } })).json()) as Problem;
     expect(refused.status).toBe(429);
-    await signIn(session, limited.api_key);
+    await useKey(session, limited.api_key);
     try {
       await page.goto(`${base}/dashboard/api-access`);
       const alert = page.getByRole('alert').filter({ hasText: '429' });
       await expectText(alert, refused.detail);
       await expectVisible(alert.getByRole('button', { name: 'Try again' }));
     } finally {
-      await signIn(session);
+      await useKey(session, null);
     }
   });
 

@@ -9,12 +9,24 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { build, isStale } from '../../scripts/build.ts';
+import { issueSignInLink, signInLinkUrl } from '../../server/dashboard-sessions.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOTS = join(ROOT, 'test-results/dashboard');
 const axeSource = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+
+/**
+ * The page's globals, as the callbacks given to page.evaluate see them (they run in the browser; this file is
+ * type-checked for Node, without the DOM's types).
+ */
+export interface PageWorld {
+  document: { activeElement: unknown };
+  location: { hash: string };
+  navigator: { clipboard: { readText(): Promise<string> } };
+  axe?: { run(context: unknown, options: object): Promise<{ violations: AxeViolation[] }> };
+}
 
 /** Builds the app if dashboard/ (or the client it uses) changed since the last build. */
 export function ensureDashboardBuilt(): void {
@@ -66,12 +78,25 @@ export async function openDashboard(options: Parameters<typeof startTestServer>[
 }
 
 /**
- * Signs the browser in to the account that `key` belongs to. For now the browser sends the key as a bearer header
- * on its own requests (the server's sign-in sessions are not here yet); once `openrush dashboard link` prints a
- * link, this opens it instead, and no test changes.
+ * Signs the browser in as a person does: a one-time sign-in link for the account, made by the function
+ * `openrush dashboard link` and `npm start` print theirs with, opened in the page; it lands on API access with
+ * the session in its HttpOnly cookie. Returns the link (to show it cannot be used twice).
  */
-export async function signIn(session: DashboardSession, key: string = session.server.account.key): Promise<void> {
-  await session.context.setExtraHTTPHeaders({ Authorization: `Bearer ${key}` });
+export async function signIn(session: DashboardSession, accountId: string = session.server.account.accountId): Promise<string> {
+  const { token } = await issueSignInLink({ store: session.server.store, clock: session.server.clock }, accountId);
+  const link = signInLinkUrl(session.server.url, token);
+  await session.page.goto(link);
+  await session.page.waitForURL(`${session.server.url}/dashboard/api-access`, { timeout: 10_000 });
+  return link;
+}
+
+/**
+ * Makes the browser send `key` as its bearer credential on every request (null: stop), over any session cookie
+ * (a header credential wins): the page then acts with that key's powers, as it would for an embedder that hands
+ * the Dashboard a key. How the tests show what the server refuses a restricted or rate-limited key.
+ */
+export async function useKey(session: DashboardSession, key: string | null): Promise<void> {
+  await session.context.setExtraHTTPHeaders(key ? { Authorization: `Bearer ${key}` } : {});
 }
 
 /** Opens a page of the app and waits until it has loaded its data (no loading state left). */
@@ -115,13 +140,12 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   const found: string[] = [];
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-    const violations = (await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe.run(document, {
-        resultTypes: ['violations'],
-      });
+    if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(axeSource);
+    const violations = await page.evaluate(async () => {
+      const world = globalThis as unknown as PageWorld;
+      const result = await world.axe!.run(world.document, { resultTypes: ['violations'] });
       return result.violations;
-    })) as AxeViolation[];
+    });
     for (const violation of violations) {
       if (violation.impact === 'serious' || violation.impact === 'critical') {
         found.push(`${scheme}: ${violation.id} (${violation.impact}) ${violation.help}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
@@ -150,5 +174,5 @@ export async function expectHidden(locator: Locator): Promise<void> {
 
 /** Waits until the element has the keyboard focus. */
 export async function expectFocused(locator: Locator): Promise<void> {
-  await expect.poll(() => locator.evaluate((element) => element === document.activeElement), POLL).toBe(true);
+  await expect.poll(() => locator.evaluate((element) => element === (globalThis as unknown as PageWorld).document.activeElement), POLL).toBe(true);
 }

@@ -58,6 +58,8 @@ export interface Operation {
   path: string;
   /** No credential needed (`security: []`). */
   public: boolean;
+  /** Only the Dashboard's session cookie is accepted (every security alternative is an apiKey scheme in: cookie). */
+  cookieOnly: boolean;
   parameters: Parameter[];
   body?: { required: boolean; contentType: string; schema: Schema; pointer: string };
   /** Status code → what the contract says about it. */
@@ -104,6 +106,8 @@ export function deref(schema: Schema): Schema {
 
 function readOperations(): Operation[] {
   const paths = contract.paths as Record<string, Record<string, unknown>>;
+  const schemes = ((contract.components as Record<string, unknown>).securitySchemes ?? {}) as Record<string, { type?: string; in?: string }>;
+  const isCookie = (name: string) => schemes[name]?.type === 'apiKey' && schemes[name]?.in === 'cookie';
   const globalSecurity = (contract.security as unknown[] | undefined) ?? [];
   const operations: Operation[] = [];
   for (const [path, item] of Object.entries(paths)) {
@@ -164,6 +168,7 @@ function readOperations(): Operation[] {
         method: method.toUpperCase(),
         path,
         public: security.length === 0 || security.some((requirement) => Object.keys(requirement as object).length === 0),
+        cookieOnly: security.length > 0 && security.every((requirement) => Object.keys(requirement as object).length > 0 && Object.keys(requirement as object).every(isCookie)),
         parameters: [...parameters.values()],
         body,
         responses,

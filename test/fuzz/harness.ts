@@ -2,6 +2,7 @@
 // plenty of credits and real resources (keys, usage records) for the paths to name, requests built from an
 // operation's parts, and the checks every answer must pass.
 import fc from 'fast-check';
+import { issueSignInLink, startSessionWithLink } from '../../server/dashboard-sessions.ts';
 import { generateKey } from '../../server/keys.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { type GenOptions, lengthOf, type Pools, valid } from './arbitraries.ts';
@@ -58,6 +59,10 @@ export interface FuzzServer {
   secrets: string[];
   /** A key of the fuzz account that was revoked. */
   revokedKey: string;
+  /** A Dashboard session of the fuzz account not used before (sign-out ends it), for the cookie-only operations. */
+  freshSession(): string;
+  /** A sign-in link of the fuzz account not used before, for createSession. */
+  freshSignInLink(): string;
   /** Collects real values from an answer, walking it alongside its documented schema (at `pointer`). */
   harvest(value: unknown, pointer: string): void;
   close(): Promise<void>;
@@ -110,7 +115,23 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   secrets.push(revoked.api_key);
   if ((await server.call(`/v2/api-keys/${revoked.api_key_id}/revoke`, { method: 'POST' })).status !== 200) throw new Error('Could not revoke a key');
   harvest(await (await server.call('/v1/me/usage?limit=500')).json(), successSchema('listUsage'));
+  // Dashboard sessions and sign-in links work once each (sign-out ends a session): a stock of fresh ones, and past
+  // it the last one again (then refused, a documented 401).
+  const stock = FUZZ_RUNS * 4;
+  const links: string[] = [];
+  const sessions: string[] = [];
+  const sessionDeps = { store: server.store, clock: server.clock, sessionHours: 12 };
+  for (let i = 0; i < stock; i++) {
+    links.push((await issueSignInLink(server, server.account.accountId)).token);
+    const started = await startSessionWithLink(sessionDeps, (await issueSignInLink(server, server.account.accountId)).token);
+    if ('refusal' in started) throw new Error(`Setting up the fuzz sessions: ${started.refusal}`);
+    sessions.push(started.token);
+  }
+  secrets.push(...links, ...sessions);
+  const take = (from: string[]) => (from.length > 1 ? from.shift()! : from[0]!);
   return {
+    freshSession: () => take(sessions),
+    freshSignInLink: () => take(links),
     revokedKey: revoked.api_key,
     server,
     url: server.url,
@@ -133,7 +154,7 @@ export interface RequestParts {
   /** A JSON value (sent as application/json), or raw bytes with their own content type. */
   body?: { json: unknown } | { raw: Buffer; contentType?: string };
   /** `key`: the fuzz account's key, as Bearer or X-API-Key; `none`; or a header of its own. */
-  auth: { kind: 'key'; as: 'bearer' | 'x-api-key' } | { kind: 'none' } | { kind: 'header'; name: string; value: string };
+  auth: { kind: 'key'; as: 'bearer' | 'x-api-key' } | { kind: 'none' } | { kind: 'header'; name: string; value: string } | { kind: 'session' };
   /** Overrides the path built from the template (for routing tests). */
   rawPath?: string;
   method?: string;
@@ -152,6 +173,8 @@ export function buildRequest(fuzz: FuzzServer, op: Operation, parts: RequestPart
   const headers: Array<[string, string]> = [...parts.headers];
   if (parts.auth.kind === 'key') headers.push(parts.auth.as === 'bearer' ? ['Authorization', `Bearer ${fuzz.key}`] : ['X-API-Key', fuzz.key]);
   if (parts.auth.kind === 'header') headers.push([parts.auth.name, parts.auth.value]);
+  // The session cookie, as the Dashboard's own pages send it (with their Origin: see the contract's sessionCookie).
+  if (parts.auth.kind === 'session') headers.push(['Cookie', `openrush_session=${fuzz.freshSession()}`], ['Origin', fuzz.url]);
   let body: Buffer | undefined;
   if (parts.body && 'json' in parts.body) {
     headers.push(['Content-Type', op.body?.contentType ?? 'application/json']);
@@ -173,14 +196,18 @@ export function validParts(fuzz: FuzzServer, op: Operation): fc.Arbitrary<Reques
   const optional = (parameter: Parameter) => (parameter.required ? param(parameter) : fc.option(param(parameter), { nil: undefined }));
   const named = (list: Parameter[]) =>
     fc.tuple(...list.map(optional)).map((values) => list.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]!] as [string, string]])));
-  const body: fc.Arbitrary<RequestParts['body']> = op.body
+  let body: fc.Arbitrary<RequestParts['body']> = op.body
     ? op.body.required
       ? valid(op.body.schema, options).map((json) => ({ json }))
       : fc.option(valid(op.body.schema, options).map((json) => ({ json })), { nil: undefined })
     : fc.constant(undefined);
+  // Signing in succeeds only with a real, unused link: half the bodies carry one.
+  if (op.id === 'createSession') body = fc.oneof(body, fc.constant(null).map(() => ({ json: { sign_in_link: fuzz.freshSignInLink() } })));
   const auth: fc.Arbitrary<RequestParts['auth']> = op.public
     ? fc.constant({ kind: 'none' as const })
-    : fc.constantFrom('bearer' as const, 'x-api-key' as const).map((as) => ({ kind: 'key' as const, as }));
+    : op.cookieOnly
+      ? fc.constant({ kind: 'session' as const })
+      : fc.constantFrom('bearer' as const, 'x-api-key' as const).map((as) => ({ kind: 'key' as const, as }));
   return fc
     .record({
       path: fc.tuple(...pathParams.map(param)).map((values) => Object.fromEntries(pathParams.map((p, i) => [p.name, values[i]!]))),

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createAccountWithKey, type NewAccount } from '../../server/accounts.ts';
 import { createApp } from '../../server/http/app.ts';
+import type { DashboardOptions } from '../../server/http/dashboard.ts';
 import type { ToolDefinition } from '../../server/tools/index.ts';
 import { type Clock, systemClock } from '../../server/clock.ts';
 import { type Config, loadConfig } from '../../server/config.ts';
@@ -38,6 +39,8 @@ export async function startTestServer(
     /** Close nothing but this server's own store: the database belongs to someone else. */
     sharedDatabase?: boolean;
     tools?: ToolDefinition[];
+    /** Where the built Dashboard is (server/http/dashboard.ts); dist/dashboard by default. */
+    dashboard?: DashboardOptions;
   } = {},
 ): Promise<TestServer> {
   const database = options.database ?? openTestStore();
@@ -47,7 +50,7 @@ export async function startTestServer(
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
   const config: Config = { ...loadConfig({}), logLevel: 'debug', validateResponses: true, ...options.config };
-  const app = createApp({ store, config, clock, logger, tools: options.tools });
+  const app = createApp({ store, config, clock, logger, tools: options.tools, dashboard: options.dashboard });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });

@@ -6,7 +6,7 @@ import { type JWTPayload, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { issueSignInLink } from '../../server/dashboard-sessions.ts';
-import type { Config } from '../../server/config.ts';
+import { type Config, ConfigError, loadConfig } from '../../server/config.ts';
 import { TestClock } from '../helpers/clock.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -361,5 +361,38 @@ describe('secrets', () => {
     expect(dump).not.toContain(token);
     expect(dump).not.toContain(link.slice(5));
     expect(dump).not.toContain(token.slice(5));
+  });
+});
+
+describe('configuration and housekeeping', () => {
+  it("OPENRUSH_SUPABASE_URL and OPENRUSH_SUPABASE_ANON_KEY go together, and make the project's JWKS and issuer the defaults", () => {
+    expect(() => loadConfig({ OPENRUSH_SUPABASE_URL: 'https://p.supabase.co' })).toThrow(ConfigError);
+    expect(() => loadConfig({ OPENRUSH_SUPABASE_ANON_KEY: 'eyJ.x.y' })).toThrow(/go together/);
+    expect(() => loadConfig({ OPENRUSH_SUPABASE_URL: 'ftp://p', OPENRUSH_SUPABASE_ANON_KEY: 'k' })).toThrow(ConfigError);
+    const config = loadConfig({ OPENRUSH_SUPABASE_URL: 'https://p.supabase.co/', OPENRUSH_SUPABASE_ANON_KEY: 'anon' });
+    expect(config.dashboard).toEqual({ sessionHours: 12, supabase: { url: 'https://p.supabase.co', anonKey: 'anon' } });
+    expect(config.session.jwksUrl).toBe('https://p.supabase.co/auth/v1/.well-known/jwks.json');
+    expect(config.session.issuer).toBe('https://p.supabase.co/auth/v1');
+    const explicit = loadConfig({ OPENRUSH_SUPABASE_URL: 'https://p.supabase.co', OPENRUSH_SUPABASE_ANON_KEY: 'anon', OPENRUSH_SESSION_JWT_SECRET: 's', OPENRUSH_SESSION_JWKS_FILE: '/x.json', OPENRUSH_SESSION_ISSUER: 'https://other' });
+    expect([explicit.session.jwksUrl, explicit.session.jwksFile, explicit.session.issuer]).toEqual([undefined, '/x.json', 'https://other']);
+    expect(loadConfig({}).dashboard).toEqual({ sessionHours: 12, supabase: null });
+    expect(loadConfig({ OPENRUSH_SESSION_HOURS: '720' }).dashboard.sessionHours).toBe(720);
+    for (const hours of ['0', '721', '1.5', 'x']) expect(() => loadConfig({ OPENRUSH_SESSION_HOURS: hours }), hours).toThrow(ConfigError);
+  });
+
+  it('maintenance removes links and sessions a day past their expiry, and only those', async () => {
+    const server = await start();
+    await newLink(server);
+    await session(server);
+    server.clock.advance(2 * 86_400_000);
+    await newLink(server);
+    const recent = await session(server);
+    await server.store.maintain(server.clock.now(), {});
+    expect(await server.database.countRows('sign_in_links')).toBe(2);
+    expect(await server.database.countRows('dashboard_sessions')).toBe(1);
+    expect((await withCookie(server, '/v1/me/credits', recent)).status).toBe(200);
+    await server.store.maintain(new Date(server.clock.now().getTime() + 36 * 3_600_000 + 1), {});
+    expect(await server.database.countRows('sign_in_links')).toBe(0);
+    expect(await server.database.countRows('dashboard_sessions')).toBe(0);
   });
 });

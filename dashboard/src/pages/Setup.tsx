@@ -45,6 +45,13 @@ function Snippet({ id, title, text, help }: { id: string; title: string; text: s
   );
 }
 
+/** The first sentence of a tool's description (the contract's descriptions run to several paragraphs). */
+function firstSentence(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  const end = flat.search(/[.:](\s|$)/);
+  return end < 0 ? flat : flat.slice(0, end + 1);
+}
+
 function Tools() {
   const capabilities = $api.useQuery('get', '/v1/capabilities');
   return (
@@ -53,7 +60,7 @@ function Tools() {
         <ul className="tools">
           {data.tools.map((tool) => (
             <li key={tool.name}>
-              <code>{tool.name}</code> — {tool.description.split('\n')[0]}{' '}
+              <code>{tool.name}</code> — {firstSentence(tool.description)}{' '}
               <span className="muted">({tool.credits_per_call === 0 ? 'free' : `${formatNumber(tool.credits_per_call)} credits a call`})</span>
             </li>
           ))}

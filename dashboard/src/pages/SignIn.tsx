@@ -7,7 +7,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useEffect, useState } from 'react';
 import type { components } from '@openrush/client';
-import { $api } from '../api.ts';
+import { $api, openrush } from '../api.ts';
 import { BASE, navigate, useLocation } from '../router.tsx';
 import { Loading, ProblemMessage } from '../states.tsx';
 
@@ -41,11 +41,18 @@ function HowToGetALink() {
 
 function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string } | { supabase_access_token: string }; supabaseTokens?: { access_token: string; refresh_token: string } }) {
   const queryClient = useQueryClient();
-  const options = $api.useQuery('get', '/v1/sessions/options', {}, { enabled: supabaseTokens !== undefined });
   const create = $api.useMutation('post', '/v1/sessions');
   const [failure, setFailure] = useState<unknown>();
   useEffect(() => {
-    attempt ??= create.mutateAsync({ body: proof });
+    attempt ??= (async () => {
+      await create.mutateAsync({ body: proof });
+      if (supabaseTokens) {
+        // Signed in: the Supabase session has done its job, end it before going on (best effort: the Dashboard
+        // session does not depend on it).
+        const { data } = await openrush.GET('/v1/sessions/options').catch(() => ({ data: undefined }));
+        if (data?.supabase) await (await import('../supabase.ts')).endSupabaseSession(data.supabase, supabaseTokens);
+      }
+    })();
     attempt.then(
       () => {
         queryClient.clear();
@@ -55,11 +62,6 @@ function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string }
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
-  useEffect(() => {
-    if (supabaseTokens && options.data?.supabase && create.isSuccess) {
-      void import('../supabase.ts').then(({ endSupabaseSession }) => endSupabaseSession(options.data.supabase!, supabaseTokens));
-    }
-  }, [supabaseTokens, options.data, create.isSuccess]);
   if (failure !== undefined) {
     const isLink = 'sign_in_link' in proof;
     return (
@@ -127,18 +129,29 @@ function SignInChoices() {
 }
 
 export function SignIn() {
+  const [, setOpened] = useState(0);
   const fragmentParams = takeFragment();
   useEffect(() => {
     document.title = 'Sign in · OpenRush Dashboard';
+    // A link opened in a tab that already shows this page changes only the fragment: no new page load.
+    const onHashChange = () => {
+      if (!window.location.hash) return;
+      fragment = undefined;
+      attempt = undefined;
+      setOpened((count) => count + 1);
+    };
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
   }, []);
   let content;
   const token = fragmentParams?.get('token');
   const accessToken = fragmentParams?.get('access_token');
   const supabaseError = fragmentParams?.get('error_description') ?? fragmentParams?.get('error');
-  if (token) content = <Exchanging proof={{ sign_in_link: token }} />;
+  if (token) content = <Exchanging key={token} proof={{ sign_in_link: token }} />;
   else if (accessToken) {
     content = (
       <Exchanging
+        key={accessToken}
         proof={{ supabase_access_token: accessToken }}
         supabaseTokens={{ access_token: accessToken, refresh_token: fragmentParams?.get('refresh_token') ?? '' }}
       />
