@@ -11,7 +11,7 @@ import type { components } from '../../generated/openapi.d.ts';
 import { loadContract } from '../../server/contract.ts';
 import { apiKeysOf, type ApiKeyWithSecret, type Problem } from '../helpers/api-keys.ts';
 import { jsonInit } from '../helpers/server.ts';
-import { expectFocused, expectText, expectVisible, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession } from './browser.ts';
+import { expectFocused, expectText, expectVisible, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, useKey } from './browser.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
 type LedgerEntry = components['schemas']['LedgerEntry'];
@@ -132,7 +132,7 @@ describe('Activity and Billing', () => {
 
     await openPage(page, base, '/dashboard/activity');
     const after = await chartSummary();
-    // The page's own requests are recorded too (they are made with a key here): requests grow by at least the call.
+    // The page's own requests (its session's) are recorded too: requests grow by at least the call.
     expect(after.credits).toBe(before.credits + 3);
     expect(after.apiCredits).toBe(before.apiCredits + 3);
     expect(after.requests).toBeGreaterThan(before.requests);
@@ -259,8 +259,8 @@ describe('Activity and Billing', () => {
     expect((await session.server.call('/v1/me/credits', { key: limited.api_key })).status).toBe(200);
     const refused = (await (await session.server.call('/v1/me/credits', { key: limited.api_key })).json()) as Problem;
     expect(refused.status).toBe(429);
-    // A credential header wins over any session cookie: the pages now ask as this key.
-    await session.context.setExtraHTTPHeaders({ Authorization: `Bearer ${limited.api_key}` });
+    // A credential header wins over the session cookie: the pages now ask as this key.
+    await useKey(session, limited.api_key);
     try {
       for (const path of ['/dashboard/activity', '/dashboard/billing']) {
         await page.goto(`${base}${path}`);
@@ -271,8 +271,7 @@ describe('Activity and Billing', () => {
         await expectVisible(alert.getByRole('button', { name: 'Try again' }));
       }
     } finally {
-      await session.context.setExtraHTTPHeaders({});
-      await signIn(session);
+      await useKey(session, null);
     }
   });
 
