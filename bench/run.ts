@@ -538,7 +538,7 @@ async function main(): Promise<void> {
           const loads = QUICK ? 3 : setting('BENCH_DASHBOARD_LOADS', 9);
           dashboard = await benchDashboard(server.url, await signInLink(file, account.accountId, server.url), loads);
           for (const page of dashboard.pages) {
-            log(`  dashboard ${page.path}: first row rendered with data, median ${page.median_ms} ms of ${page.loads_ms.length} cold loads (${page.loads_ms.join(', ')})`);
+            log(`  dashboard ${page.path}: app shell at ${page.shell_median_ms} ms, first row rendered with data at ${page.median_ms} ms (medians of ${page.loads_ms.length} cold loads: ${page.loads_ms.join(', ')})`);
           }
           log(`  dashboard first-load JavaScript: ${fmt(dashboard.first_load_js_gzip_bytes)} bytes gzipped (${fmt(dashboard.first_load_js_bytes)} raw)`);
         } finally {

@@ -2,7 +2,7 @@
 // channel, tool, key, status class and time range, the filters kept in the query string; the last 30 days per day
 // (GET /v1/me/usage/aggregates); a record's details; and the filtered records as CSV (GET /v1/me/usage/export).
 import type { UsageRecord } from '@openrush/client';
-import { type FormEvent, useMemo, useState } from 'react';
+import { type FormEvent, lazy, Suspense, useMemo, useState } from 'react';
 import { $api, openrush } from '../api.ts';
 import { formatDateTime, formatNumber } from '../format.ts';
 import { PageTitle } from '../Layout.tsx';
@@ -23,11 +23,12 @@ import {
   writeFilters,
 } from './activity/filters.ts';
 import { RecordDetails, useRecordLookup } from './activity/RecordDetails.tsx';
-import { UsageChart } from './activity/UsageChart.tsx';
 import { useLinkPaged } from './paged.ts';
 import './pages.css';
 
 const PAGE_SIZE = 50;
+// The chart and its library (uPlot) load beside the list, not before it: the requests show without waiting for them.
+const UsageChart = lazy(() => import('./activity/UsageChart.tsx').then((module) => ({ default: module.UsageChart })));
 
 function useKeyNames() {
   // Names for the key filter and the rows: the first 200 keys (GET /v2/api-keys' largest page).
@@ -262,7 +263,9 @@ export function Activity() {
     <>
       <PageTitle>Activity</PageTitle>
       <p className="lead">Your account's API and MCP requests, newest first, failed ones included.</p>
-      <UsageChart />
+      <Suspense fallback={<Loading what="the chart" />}>
+        <UsageChart />
+      </Suspense>
       <h2>Requests</h2>
       <FilterForm filters={filters} search={search} keys={keys} key={filterText} />
       <ExportButton query={query} />
