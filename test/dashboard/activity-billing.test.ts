@@ -232,6 +232,12 @@ describe('Activity and Billing', () => {
     expect(apiRefused.map((record) => record.status_code)).toEqual([400]);
     await expect.poll(shownIds).toEqual(apiRefused.map((record) => record.id));
 
+    // A filter nothing matches: the empty state says so (no table).
+    await page.getByLabel('Status').selectOption('5xx');
+    expect(await apiRecords({ channel: 'api', status_class: '5xx', credential_id: agent.api_key_id })).toEqual([]);
+    await expectText(page.locator('.state-empty'), 'No requests match these filters.');
+    expect(await page.locator('table.records').count()).toBe(0);
+
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => new URL(page.url()).search).toBe('');
   });
