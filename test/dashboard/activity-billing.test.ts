@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { loadContract } from '../../server/contract.ts';
 import { apiKeysOf, type ApiKeyWithSecret, type Problem } from '../helpers/api-keys.ts';
+import { faultyStore } from '../helpers/faulty-store.ts';
 import { jsonInit } from '../helpers/server.ts';
 import { expectFocused, expectText, expectVisible, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, useKey } from './browser.ts';
 
@@ -302,5 +303,42 @@ describe('Activity and Billing', () => {
     if (setupError) throw setupError;
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);
+  });
+});
+
+describe('Activity and Billing with the database failing under them', () => {
+  let broken: DashboardSession | undefined;
+  let brokenError: unknown;
+  beforeAll(async () => {
+    try {
+      // The reads these pages make fail as an unreachable database does; signing in still works.
+      const down = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      const { database } = faultyStore({ listUsage: down, usageAggregates: down, listLedger: down });
+      broken = await openDashboard({ database });
+      await signIn(broken);
+    } catch (error) {
+      brokenError = error;
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await broken?.close();
+  });
+
+  it('shows the 503 problem\'s detail where the list, the chart and the ledger would be', async () => {
+    if (brokenError) throw brokenError;
+    const { page: tab, server } = broken!;
+    const refused = await server.call('/v1/me/usage');
+    expect(refused.status).toBe(503);
+    const problem = (await refused.json()) as Problem;
+    await tab.goto(`${server.url}/dashboard/activity`);
+    const alerts = tab.getByRole('alert').filter({ hasText: '503' });
+    await expect.poll(() => alerts.count(), { timeout: 20_000 }).toBe(2);
+    for (const text of await alerts.allInnerTexts()) expect(text).toContain(problem.detail);
+    await tab.goto(`${server.url}/dashboard/billing`);
+    const ledger = tab.getByRole('region', { name: 'Ledger' }).getByRole('alert');
+    await expectText(ledger, problem.detail);
+    expect(await ledger.innerText()).toContain('503');
+    // The balance does not need the failing reads: it still shows.
+    await expectText(tab.locator('.balance'), '500');
   });
 });
