@@ -127,7 +127,10 @@ describe('what the tarballs hold', () => {
   it('the server ships dist/, the bin, the contract and LICENSE; no tests, benchmarks, CI or sources', () => {
     const files = listing(tarballs.server);
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'bin/openrush.js', 'dist/server/cli.js', 'dist/server/index.d.ts', 'dist/generated/openapi.json', 'openapi/openapi.yaml']));
-    expect(files.filter((file) => /^(test|bench|\.ci|scripts|client|server)\//.test(file))).toEqual([]);
+    // The built Dashboard, not its source.
+    expect(files).toContain('dist/dashboard/index.html');
+    expect(files.filter((file) => file.startsWith('dist/dashboard/assets/') && file.endsWith('.js')).length).toBeGreaterThan(0);
+    expect(files.filter((file) => /^(test|bench|\.ci|scripts|client|server|dashboard)\//.test(file))).toEqual([]);
     expect(files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
   });
 
@@ -204,6 +207,20 @@ describe('the server package installed alone', () => {
       const heavy = loaded.split('\n').filter((url) => /node_modules\/(express|@modelcontextprotocol|kysely|better-sqlite3|pg|pino|openapi-fetch)\/|\/dist\/vendor\/|\/dist\/server\/(verify|ci-commands)\.js/.test(url));
       expect(heavy, args.join(' ')).toEqual([]);
     }
+  });
+
+  it('serves the Dashboard from its own dist/dashboard, without React or Vite installed', async () => {
+    const page = await fetch(`${url}/dashboard/api-access`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await page.text();
+    const script = /<script[^>]*src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${url}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    const installed = installedPackages(serverProject);
+    expect(installed.filter((name) => ['react', 'react-dom', 'vite', '@tanstack/react-query', 'uplot', '@supabase/supabase-js'].includes(name))).toEqual([]);
   });
 
   it('accounts create makes a key the running server accepts; the installed server validates requests', async () => {

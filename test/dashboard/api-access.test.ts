@@ -206,6 +206,55 @@ describe('API access', () => {
     }
   });
 
+  it('shows what the server refuses of a signed-in person too, in its words (an expiry in the past)', async () => {
+    if (setupError) throw setupError;
+    await openPage(page, base, '/dashboard/api-access');
+    const body = { name: 'Already expired', constraints: { expires_at: '2020-01-01T12:00:00.000Z' } };
+    const refused = (await (await apiKeysOf(session.server).create(session.server.account.key, body)).json()) as Problem;
+    expect(refused.status).toBe(400);
+    await page.getByLabel('Name', { exact: true }).fill('Already expired');
+    await page.getByLabel('Expires (empty: never)').fill('2020-01-01T12:00');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expectText(page.getByRole('alert'), refused.detail);
+    expect(await page.getByTestId('raw-key').count()).toBe(0);
+    expect(await row('Already expired').count()).toBe(0);
+  });
+
+  it('pages through the keys, 25 at a time, newest first', async () => {
+    if (setupError) throw setupError;
+    const keys = apiKeysOf(session.server);
+    for (let i = 0; i < 26; i++) await keys.created(session.server.account.key, { name: `Batch ${String(i).padStart(2, '0')}` });
+    await openPage(page, base, '/dashboard/api-access');
+    const names = () => page.getByRole('rowheader').allInnerTexts();
+    const first = await names();
+    expect(first).toHaveLength(25);
+    expect(first[0]).toBe('Batch 25');
+    await page.getByRole('button', { name: 'Older keys' }).click();
+    await expect.poll(async () => (await names())[0]).toBe('Batch 00');
+    const second = await names();
+    expect(second.filter((name) => first.includes(name))).toEqual([]);
+    // The account's other keys are on this page, the starter key last.
+    expect(second.at(-1)).toBe('Default key');
+    await page.getByRole('button', { name: 'Newer keys' }).click();
+    await expect.poll(async () => (await names())[0]).toBe('Batch 25');
+    expect(await names()).toEqual(first);
+    expect(await page.getByRole('button', { name: 'Newer keys' }).isDisabled()).toBe(true);
+  });
+
+  it('switches between light and dark, and keeps the choice', async () => {
+    if (setupError) throw setupError;
+    await openPage(page, base, '/dashboard/api-access');
+    const background = () => page.evaluate(() => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string }; document: { body: unknown } }).getComputedStyle((globalThis as unknown as { document: { body: unknown } }).document.body).backgroundColor);
+    expect(await background()).toBe('rgb(255, 255, 255)');
+    await page.getByLabel('Theme').selectOption('dark');
+    expect(await background()).toBe('rgb(20, 22, 27)');
+    await page.reload();
+    await openPage(page, base, '/dashboard/api-access');
+    expect(await background()).toBe('rgb(20, 22, 27)');
+    await page.getByLabel('Theme').selectOption('system');
+    expect(await background()).toBe('rgb(255, 255, 255)');
+  });
+
   it('shows a 429 from the API with its problem detail', async () => {
     if (setupError) throw setupError;
     const limited = await apiKeysOf(session.server).created(session.server.account.key, {
@@ -232,12 +281,13 @@ describe('API access', () => {
     await openPage(page, base, '/dashboard/api-access');
     await screenshot(page, 'api-access');
     expect(await seriousViolations(page)).toEqual([]);
-    await page.getByRole('button', { name: 'Revoke CI deploy' }).click();
+    await page.getByRole('button', { name: /^Revoke / }).first().click();
+    await expectVisible(page.getByRole('dialog'));
     expect(await seriousViolations(page), 'with the confirmation open').toEqual([]);
     await screenshot(page, 'api-access-revoke-dialog');
     await page.keyboard.press('Escape');
     await expectHidden(page.getByRole('dialog'));
-  });
+  }, 45_000);
 
   it('is usable from the keyboard: skip link, navigation, focus moved to the new page', async () => {
     if (setupError) throw setupError;

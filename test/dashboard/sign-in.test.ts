@@ -115,7 +115,7 @@ describe('sign-in page', () => {
     // Any page now sends the browser to sign in.
     await page.goto(`${base}/dashboard/api-access`);
     await page.waitForURL(`${base}/dashboard/sign-in?expired=1`);
-    await expectText(page.getByRole('status'), 'Your session has ended.');
+    await expectText(page.getByRole('status'), 'Sign in to continue');
   });
 
   it('made no request to any other origin, and the page raised no error', () => {

@@ -110,7 +110,7 @@ function SignInChoices() {
   return (
     <>
       <h1 tabIndex={-1}>Sign in to the OpenRush Dashboard</h1>
-      {params.has('expired') ? <p role="status" className="notice">Your session has ended. Sign in again.</p> : null}
+      {params.has('expired') ? <p role="status" className="notice">Sign in to continue: you were not signed in, or your session has ended.</p> : null}
       {params.has('signed-out') ? <p role="status" className="notice">You are signed out.</p> : null}
       <section>
         <h2>With a sign-in link</h2>

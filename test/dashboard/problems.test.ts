@@ -1,0 +1,56 @@
+// What the page shows when the API answers with a problem it cannot help: a 503 from a database that cannot be
+// reached shows the problem's title, status and detail, with a way to try again that works once the database is
+// back. (A 429 is in api-access.test.ts; 401 sends the page to sign-in, in sign-in.test.ts.)
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../server/store/types.ts';
+import { faultyStore } from '../helpers/faulty-store.ts';
+import { expectText, expectVisible, openDashboard, seriousViolations, screenshot, signIn, type DashboardSession } from './browser.ts';
+import type { Problem } from '../helpers/api-keys.ts';
+
+let session: DashboardSession;
+let page: Page;
+let base: string;
+let failing = false;
+
+let setupError: unknown;
+beforeAll(async () => {
+  try {
+    const { database } = faultyStore((real: Store) => ({
+      listApiKeys: (...args: Parameters<Store['listApiKeys']>) =>
+        failing ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })) : real.listApiKeys(...args),
+    }));
+    session = await openDashboard({ database });
+    page = session.page;
+    base = session.server.url;
+    await signIn(session);
+  } catch (error) {
+    setupError = error;
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await session?.close();
+});
+
+describe('problems the page cannot help', () => {
+  it('a 503 shows its detail, and Try again works once the database is back', async () => {
+    if (setupError) throw setupError;
+    failing = true;
+    const answer = await session.server.call('/v2/api-keys');
+    expect(answer.status).toBe(503);
+    const problem = (await answer.json()) as Problem;
+
+    await page.goto(`${base}/dashboard/api-access`);
+    const alert = page.getByRole('alert').filter({ hasText: '503' });
+    await expectText(alert, problem.detail);
+    await expectText(alert, problem.title);
+    await screenshot(page, 'api-access-503');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    failing = false;
+    await alert.getByRole('button', { name: 'Try again' }).click();
+    await expectVisible(page.getByRole('table'));
+    expect(await page.getByRole('alert').count()).toBe(0);
+  });
+});
