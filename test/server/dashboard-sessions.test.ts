@@ -183,7 +183,6 @@ describe('the session cookie', () => {
     expect(byEndpoint.map((record) => `${record.method} ${record.endpoint} ${record.status_code}`).sort()).toEqual([
       'GET /v1/me/credits 200',
       'GET /v2/api-keys 200',
-      'POST /v1/sessions 201',
       'POST /v2/api-keys 201',
     ]);
     for (const record of byEndpoint) {
@@ -322,7 +321,7 @@ describe('the Supabase way in', () => {
     const bearer = await fetch(`${server.url}/v1/me/credits`, { headers: { Authorization: `Bearer ${accessToken}` } });
     expect(bearer.status).toBe(200);
     const records = await server.store.listUsage(body.account_id, { limit: 10 });
-    expect(records.map((record) => record.endpoint).sort()).toEqual(['/v1/me/credits', '/v1/sessions']);
+    expect(records.map((record) => record.endpoint)).toEqual(['/v1/me/credits']);
     expect((await withCookie(server, '/v1/me/credits', token)).status).toBe(200);
     const again = (await (await signIn(server, { supabase_access_token: await hs256({ sub: subject }) })).json()) as Session;
     expect(again.account_id).toBe(body.account_id);
