@@ -1,10 +1,10 @@
 // Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …` (an API key, or a Dashboard session
-// token), or else from the Dashboard's session cookie (server/dashboard-sessions.ts). Failed attempts are counted per client address; past the limit, that address is answered 429 for a
-// while without any credential being looked at, so guessing gets nowhere. Valid callers are never counted.
+// token), or else from the Dashboard's session cookie (server/dashboard-sessions.ts). Failed attempts are counted
+// per client address; past the limit, that address is answered 429 for a while without any credential being looked
+// at, so guessing gets nowhere. Valid callers are never counted.
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
-import type { Config } from './config.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
 import { findLiveSession } from './dashboard-sessions.ts';
@@ -45,7 +45,6 @@ export interface AuthenticatorDeps {
   ids: IdGenerator;
   session: SessionConfig;
   authFailuresPerMinute: number;
-  config: Config;
   /** The Dashboard's session cookie, read when no credential header is sent. */
   sessionCookie: SessionCookie;
 }

@@ -244,6 +244,8 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
       'OPENRUSH_TRUST_PROXY=true trusts every hop: any client can set X-Forwarded-For and escape the failed-authentication throttle; set the number of proxies (e.g. 1) or their addresses',
     );
   }
+  const starterLink =
+    starterAccountId === undefined ? undefined : await (await import('./dashboard-sessions.ts')).issueSignInLink({ store, clock: systemClock }, starterAccountId);
   const app = createApp({ store, config, logger });
   const server: Server = options.host === undefined ? app.listen(options.port) : app.listen(options.port, options.host);
   try {
@@ -257,14 +259,14 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     throw new ServeError(listenFailure(error as NodeJS.ErrnoException, options));
   }
   const address = server.address();
-  if (starterAccountId !== undefined) {
-    // Beside the starter key, and like it printed once (on the empty database), never through the logger.
+  if (starterLink !== undefined) {
+    // Beside the starter key, and like it printed once (on the empty database), never through the logger; once
+    // listening, so that the link names the port (--port 0 picks one).
     const port = typeof address === 'object' && address ? address.port : options.port;
-    const { issueSignInLink, signInLinkUrl } = await import('./dashboard-sessions.ts');
-    const link = await issueSignInLink({ store, clock: systemClock }, starterAccountId);
+    const { signInLinkUrl } = await import('./dashboard-sessions.ts');
     process.stdout.write(
       `Sign in to the Dashboard with this link (it works once, for 15 minutes; \`openrush dashboard link\` prints another):\n\n` +
-        `    ${signInLinkUrl(config.publicUrl ?? `http://${urlHost(options.host)}:${port}`, link.token)}\n\n`,
+        `    ${signInLinkUrl(config.publicUrl ?? `http://${urlHost(options.host)}:${port}`, starterLink.token)}\n\n`,
     );
   }
   logger.info(

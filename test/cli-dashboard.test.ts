@@ -37,9 +37,10 @@ function redeem(server: ServingCli, token: string): Promise<Response> {
 }
 
 describe('sign-in links from the CLI', () => {
-  it('serve prints a working link beside the starter key, once, and never logs it', async () => {
+  // Two servers, or five CLI runs and a server, each a process of its own: more than the default 20 s on a busy machine.
+  it('serve prints a working link beside the starter key, once, and never logs it', { timeout: 120_000 }, async () => {
     const env = { ...(await emptyDatabase()), LOG_LEVEL: 'info' };
-    const server = await serveCli(env);
+    const server = await serveCli(env, 60_000);
     expect(server.starterKey).toBeDefined();
     const banner = server.output.stdout.split('\n').filter((line) => !line.startsWith('{')).join('\n');
     const [, base, token] = LINK.exec(banner) ?? [];
@@ -58,11 +59,11 @@ describe('sign-in links from the CLI', () => {
     await server.exited;
 
     // A restart on the same database makes no account and prints no link.
-    const again = await serveCli(env);
+    const again = await serveCli(env, 60_000);
     expect(again.output.stdout).not.toMatch(LINK);
   });
 
-  it('dashboard link: the only account, or the one named; with several, a clear error naming them', async () => {
+  it('dashboard link: the only account, or the one named; with several, a clear error naming them', { timeout: 120_000 }, async () => {
     const env = await emptyDatabase();
     const none = await runCli(['dashboard', 'link'], env);
     expect(none.code).toBe(2);
@@ -95,7 +96,7 @@ describe('sign-in links from the CLI', () => {
     expect(ACCOUNT_ID.exec(named.stdout)?.[0]).toBe(second);
 
     // Both links work, each once, each for its own account, at a server on the same database.
-    const server = await serveCli(env);
+    const server = await serveCli(env, 60_000);
     const signedIn = await redeem(server, namedToken!);
     expect(signedIn.status).toBe(201);
     expect(((await signedIn.json()) as { account_id: string }).account_id).toBe(second);

@@ -12,7 +12,7 @@ const describeWithPostgres = TEST_DATABASE_URL ? describe : describe.skip;
 const TITLE = TEST_DATABASE_URL ? 'openrush on PostgreSQL' : 'openrush on PostgreSQL — NOT RUN: TEST_DATABASE_URL is not set';
 
 const INSPECT = '/v1/tools/inspect_domain';
-const TABLES = ['accounts', 'credentials', 'credit_ledger', 'idempotency_records', 'key_spend', 'rate_limits', 'schema_migrations', 'schema_migrations_lock', 'usage_records'];
+const TABLES = ['accounts', 'credentials', 'credit_ledger', 'idempotency_records', 'key_spend', 'rate_limits', 'schema_migrations', 'schema_migrations_lock', 'usage_records', 'sign_in_links', 'dashboard_sessions'];
 
 const databases: string[] = [];
 
@@ -263,7 +263,7 @@ describeWithPostgres(TITLE, () => {
 
     expect(await tablesIn(place)).toEqual(exactlyOnceIn('tenant_d'));
     const migrations = await sql<{ name: string }>(place.databaseUrl, 'select name from tenant_d.schema_migrations order by name');
-    expect(migrations.map((row) => row.name)).toEqual(['001_initial', '002_api_key_administration', '003_shared_counters', '004_usage_channel_and_legacy_keys', '005_credential_changes', '006_usage_rpc_method']);
+    expect(migrations.map((row) => row.name)).toEqual(['001_initial', '002_api_key_administration', '003_shared_counters', '004_usage_channel_and_legacy_keys', '005_credential_changes', '006_usage_rpc_method', '009_dashboard_sessions']);
     // Usage partitions for the months around now, made once.
     const [partitions] = await sql<{ n: number }>(
       place.databaseUrl,

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { type JWTPayload, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createOpenRushClient } from '../../client/index.ts';
 import type { components } from '../../generated/openapi.d.ts';
 import { issueSignInLink } from '../../server/dashboard-sessions.ts';
 import { type Config, ConfigError, loadConfig } from '../../server/config.ts';
@@ -80,6 +81,23 @@ describe('sign-in options', () => {
       sign_in_link: true,
       supabase: { url: 'https://abcdefghijklmnop.supabase.co', anon_key: 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2ln' },
     });
+  });
+});
+
+describe('through the typed client', () => {
+  it('reads the sign-in options and signs in with a link; a used link is the problem the client types', async () => {
+    const server = await start();
+    const client = createOpenRushClient({ baseUrl: server.url, retries: 0 });
+    const options = await client.GET('/v1/sessions/options');
+    expect(options.data).toEqual({ sign_in_link: true, supabase: null });
+    const link = await newLink(server);
+    const signedIn = await client.POST('/v1/sessions', { body: { sign_in_link: link } });
+    expect(signedIn.response.status).toBe(201);
+    expect(signedIn.data?.sign_in_method).toBe('sign_in_link');
+    expect(signedIn.data?.account_id).toBe(server.account.accountId);
+    const again = await client.POST('/v1/sessions', { body: { sign_in_link: link } });
+    expect(again.data).toBeUndefined();
+    expect(again.error?.detail).toBe('This sign-in link was already used. Run `openrush dashboard link` for a new one.');
   });
 });
 
@@ -183,7 +201,6 @@ describe('the session cookie', () => {
     expect(byEndpoint.map((record) => `${record.method} ${record.endpoint} ${record.status_code}`).sort()).toEqual([
       'GET /v1/me/credits 200',
       'GET /v2/api-keys 200',
-      'POST /v1/sessions 201',
       'POST /v2/api-keys 201',
     ]);
     for (const record of byEndpoint) {
@@ -322,7 +339,7 @@ describe('the Supabase way in', () => {
     const bearer = await fetch(`${server.url}/v1/me/credits`, { headers: { Authorization: `Bearer ${accessToken}` } });
     expect(bearer.status).toBe(200);
     const records = await server.store.listUsage(body.account_id, { limit: 10 });
-    expect(records.map((record) => record.endpoint).sort()).toEqual(['/v1/me/credits', '/v1/sessions']);
+    expect(records.map((record) => record.endpoint)).toEqual(['/v1/me/credits']);
     expect((await withCookie(server, '/v1/me/credits', token)).status).toBe(200);
     const again = (await (await signIn(server, { supabase_access_token: await hs256({ sub: subject }) })).json()) as Session;
     expect(again.account_id).toBe(body.account_id);

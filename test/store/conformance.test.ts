@@ -26,7 +26,9 @@ const MIGRATIONS = [
   '004_usage_channel_and_legacy_keys',
   '005_credential_changes',
   '006_usage_rpc_method',
+  '007_usage_rollups',
   '008_ledger_balance_and_request_ids',
+  '009_dashboard_sessions',
 ];
 
 /**

@@ -49,8 +49,9 @@ export function sessionRoutes(router: Operations, deps: Deps, authenticator: Aut
     // Signing in again from a signed-in browser replaces its session: the one it held ends.
     const previous = req.ctx.caller && req.ctx.sessionCookie ? cookie.read(req) : undefined;
     if (previous !== undefined) await endSession(deps, previous);
-    // The sign-in is the session's first request, and recorded as such.
-    req.ctx.caller = result.caller;
+    // Signing in is an operation without a credential, so it is not a usage record of any account (were it one, a
+    // failed write of the record would answer 503 for a link already spent, and the browser would get no cookie).
+    req.ctx.caller = undefined;
     const maxAge = Math.max(0, Math.floor((Date.parse(session.expires_at) - deps.clock.now().getTime()) / 1000));
     // Replaces any clearing of a stale cookie made while resolving the caller.
     res.setHeader('Set-Cookie', cookie.set(req, token, maxAge));
