@@ -25,6 +25,7 @@ const USAGE_FIELDS = [
   'id',
   'method',
   'request_bytes',
+  'request_id',
   'response_bytes',
   'response_time_ms',
   'rpc_method',
