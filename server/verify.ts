@@ -378,6 +378,32 @@ export function contractChecks(): ContractCheck[] {
         });
       },
     },
+    {
+      name: 'GET /v1/me and GET /v1/me/api-key name the key in use; the credit ledger ends at the balance',
+      deployment: true,
+      async run({ client, apiKey }) {
+        const me = await client.GET('/v1/me');
+        status(me.response, 200, 'GET /v1/me', me.data);
+        ensure(me.data!.auth_source === 'api_key' && me.data!.sign_in_method === 'api_key', `GET /v1/me says ${JSON.stringify(me.data)} for an API key`);
+        const key = await client.GET('/v1/me/api-key');
+        status(key.response, 200, 'GET /v1/me/api-key', key.data);
+        const prefix = `${apiKey.slice(0, 9)}...`;
+        ensure(key.data!.token_prefix === prefix, `GET /v1/me/api-key shows the key ${key.data!.token_prefix}, not the one in use (${prefix})`);
+        ensure(key.data!.api_key_id === me.data!.credential_id, `GET /v1/me names the key ${me.data!.credential_id}, GET /v1/me/api-key ${key.data!.api_key_id}`);
+        // The newest entry's balance_after is the balance, unless an entry came in between (then look again).
+        for (let attempt = 1; ; attempt++) {
+          const before = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          status(before.response, 200, 'GET /v1/me/credits/ledger', before.data);
+          const credits = await client.GET('/v1/me/credits');
+          const after = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          if (before.data![0]?.id !== after.data![0]?.id && attempt < 5) continue;
+          const newest = after.data![0];
+          const balance = credits.data?.balance;
+          ensure((newest?.balance_after ?? 0) === balance, `the ledger's newest entry leaves ${newest?.balance_after ?? 'no entry, 0'}, the balance is ${balance}`);
+          break;
+        }
+      },
+    },
   ];
 }
 
