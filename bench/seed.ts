@@ -239,7 +239,7 @@ export function hotPathPlans(file: string): Array<{ query: string; plan: string 
       // GET /v1/me/credits (getBalance)
       `select balance from accounts where id = 'x'`,
       // the guarded charge (recordUsage, in a group-committed batch)
-      `update accounts set balance = balance - 3 where id = 'x' and balance >= 3`,
+      `update accounts set balance = balance - 3, ledger_seq = ledger_seq + 1 where id = 'x' and balance >= 3 returning balance, ledger_seq`,
       // last_used_at, at most once a minute per key
       `update credentials set last_used_at = 'x' where id = 'x' and (last_used_at is null or last_used_at < 'x')`,
       // a page of usage deep in the history (keyset on created_at, id)

@@ -72,11 +72,6 @@ export interface ContractCheck {
 const KEY_PATTERN = /^or_[0-9A-Za-z]{38}$/;
 const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
 const CREDENTIAL_FIELDS = ['account_id', 'created_at', 'expires_at', 'id', 'is_active', 'last_used_at', 'name', 'prefix'];
-const USAGE_FIELDS = [
-  'account_id', 'auth_source', 'channel', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd',
-  'endpoint', 'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms',
-  'rpc_method', 'status_code', 'tool',
-];
 const API_KEY_FIELDS = [
   'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
   'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
@@ -157,6 +152,8 @@ export function contractChecks(): ContractCheck[] {
   const examples = contract.components.examples;
   const inspection = examples['DomainInspection']!.value;
   const inspectPrice: number = contract.paths[INSPECT].post['x-openrush-credits'];
+  // Every field of a usage record: the contract's required list (UsageRecord allows no other).
+  const usageFields = (contract.components as unknown as { schemas: { UsageRecord: { required: string[] } } }).schemas.UsageRecord.required;
 
   return [
     {
@@ -306,7 +303,7 @@ export function contractChecks(): ContractCheck[] {
           status(response, 200, 'GET /v1/me/usage', data);
           ensure(data!.length > 0 && data!.length <= 2, `a page of limit 2 has ${data!.length} records`);
           for (const record of data!) {
-            sameKeys(record, USAGE_FIELDS, 'usage record');
+            sameKeys(record, usageFields, 'usage record');
             ensure(!seen.has(record.id), `record ${record.id} came twice: the cursor does not move on`);
             seen.add(record.id);
             credentialsSeen.add(record.credential_id);
@@ -379,6 +376,32 @@ export function contractChecks(): ContractCheck[] {
           ensure(revoked.data!.status === REVOKED, `a revoked key has status ${revoked.data!.status}`);
           await expectRefused(withKey(rotated.data!.api_key), 'GET /v1/me/credits with the revoked key');
         });
+      },
+    },
+    {
+      name: 'GET /v1/me and GET /v1/me/api-key name the key in use; the credit ledger ends at the balance',
+      deployment: true,
+      async run({ client, apiKey }) {
+        const me = await client.GET('/v1/me');
+        status(me.response, 200, 'GET /v1/me', me.data);
+        ensure(me.data!.auth_source === 'api_key' && me.data!.sign_in_method === 'api_key', `GET /v1/me says ${JSON.stringify(me.data)} for an API key`);
+        const key = await client.GET('/v1/me/api-key');
+        status(key.response, 200, 'GET /v1/me/api-key', key.data);
+        const prefix = `${apiKey.slice(0, 9)}...`;
+        ensure(key.data!.token_prefix === prefix, `GET /v1/me/api-key shows the key ${key.data!.token_prefix}, not the one in use (${prefix})`);
+        ensure(key.data!.api_key_id === me.data!.credential_id, `GET /v1/me names the key ${me.data!.credential_id}, GET /v1/me/api-key ${key.data!.api_key_id}`);
+        // The newest entry's balance_after is the balance, unless an entry came in between (then look again).
+        for (let attempt = 1; ; attempt++) {
+          const before = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          status(before.response, 200, 'GET /v1/me/credits/ledger', before.data);
+          const credits = await client.GET('/v1/me/credits');
+          const after = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          if (before.data![0]?.id !== after.data![0]?.id && attempt < 5) continue;
+          const newest = after.data![0];
+          const balance = credits.data?.balance;
+          ensure((newest?.balance_after ?? 0) === balance, `the ledger's newest entry leaves ${newest?.balance_after ?? 'no entry, 0'}, the balance is ${balance}`);
+          break;
+        }
       },
     },
   ];

@@ -292,6 +292,9 @@ const BREAKAGES: Record<string, Breakage> = {
     const current = await next({ ...sent, method: 'GET', body: Buffer.alloc(0) });
     return rewrite(current, (key) => ({ ...key, name: JSON.parse(sent.body.toString()).name }));
   },
+  // The key view shows another key than the one asking.
+  'GET /v1/me and GET /v1/me/api-key name the key in use; the credit ledger ends at the balance': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/api-key$/) ? rewrite(await next(sent), (key) => ({ ...key, token_prefix: 'or_abc123...' })) : undefined,
 };
 
 /** What verify says about each breakage (the first line under the check's FAIL). */
@@ -311,6 +314,7 @@ const SAYS: Record<string, RegExp> = {
   [NAMES[12]!]: /\n {7}the balance went from (\d+) to \1, not down by the price, 3/,
   [NAMES[13]!]: /\n {7}not a list object/,
   [NAMES[14]!]: /\n {7}after PATCH the key is named "openrush verify [^"]+", not "openrush verify [^"]+ \(updated\)"/,
+  [NAMES[15]!]: /\n {7}GET \/v1\/me\/api-key shows the key or_abc123\.\.\., not the one in use \(or_\w{6}\.\.\.\)/,
 };
 
 describe('openrush verify: every check fails against a server that breaks its promise', () => {
