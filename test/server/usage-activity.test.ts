@@ -392,6 +392,7 @@ describe('filters, the export, and the rollups of random records', () => {
       'drop index usage_records_status_class',
       'drop index usage_records_tool',
       'drop table usage_rollups',
+      'drop table usage_rollups_all_keys',
       "delete from schema_migrations where name = '007_usage_rollups'",
     ]) {
       await server.database.query(statement);
