@@ -131,5 +131,21 @@ export function aggregateRange(query: AggregatesQuery, now: Date): UsageAggregat
     );
   }
   const groupBy = query.group_by === 'api_key' ? 'credential' : query.group_by;
-  return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), interval, ...(groupBy ? { groupBy } : {}) };
+  // One row more than an answer may hold, to tell that it would hold too many.
+  const limit = maxBuckets() + 1;
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), interval, limit, ...(groupBy ? { groupBy } : {}) };
+}
+
+/** The most buckets one answer holds (UsageAggregates.buckets' maxItems in the contract). */
+export function maxBuckets(): number {
+  const schema = loadContract().components?.schemas?.UsageAggregates as { properties?: { buckets?: { maxItems?: number } } } | undefined;
+  const max = schema?.properties?.buckets?.maxItems;
+  if (typeof max !== 'number') throw new Error('the contract gives UsageAggregates.buckets no maxItems');
+  return max;
+}
+
+/** An answer past maxBuckets (by key, an account with thousands of keys over a long range): a 400 that says what to narrow. */
+export function tooManyBuckets(interval: string): Error {
+  const detail = `The answer would hold more than ${maxBuckets()} buckets. Narrow the range, or use interval=day rather than ${interval}.`;
+  return validationFailed([{ location: 'query', pointer: '/group_by', message: detail }], detail);
 }

@@ -385,7 +385,7 @@ export class KyselyStore implements Store {
     const { rows } = await sql<{ start: string; grp: string; requests: number; errors: number; credits: number }>`
       select ${start} as start, ${group} as grp, sum(requests) as requests, sum(errors) as errors, sum(credits) as credits
       from ${sql.table(query.groupBy === 'credential' ? 'usage_rollups' : 'usage_rollups_all_keys')} where account_id = ${accountId} and hour >= ${query.from} and hour < ${query.to}
-      group by 1, 2 order by 1, 2`.execute(this.db);
+      group by 1, 2 order by 1, 2 limit ${query.limit}`.execute(this.db);
     // '' (no tool, no key) sorts first, as null should.
     return rows.map((row) => ({
       start: row.start,
