@@ -124,7 +124,9 @@ const median = (values: number[]) => {
 
 const targets: Record<string, Measurement> = {};
 /** Issue 16's Activity numbers: latencies of single requests (ms), and the CSV export's stream. */
-const activity: { latency_ms: Record<string, { p50: number; p90: number; requests: number }>; export?: Record<string, number> } = { latency_ms: {} };
+const activity: { latency_ms: Record<string, { p50: number; p90: number; requests: number; target: boolean }>; export?: Record<string, number> } = {
+  latency_ms: {},
+};
 const checks: string[] = [];
 const failures: string[] = [];
 const log = (line: string) => (JSON_OUTPUT ? process.stderr : process.stdout).write(`${line}\n`);
@@ -449,11 +451,13 @@ async function benchActivity(dir: string): Promise<void> {
   const headers = { authorization: `Bearer ${account.key}` };
   try {
     const week = encodeURIComponent(new Date(Date.parse(facts.newest) - 7 * 86_400_000).toISOString());
-    const cases: Array<[string, string]> = [
+    // The issue's bar (≤ 50 ms at the median) is for Activity's chart (30 days by day, by channel) and its first
+    // page, filtered or not; the cases marked false are shown for what they cost, not held to it.
+    const cases: Array<[string, string, boolean?]> = [
       ['aggregates, 30 days by day, by channel', '/v1/me/usage/aggregates?interval=day&group_by=channel'],
       ['aggregates, 30 days by day', '/v1/me/usage/aggregates?interval=day'],
-      ['aggregates, 30 days by day, by key', '/v1/me/usage/aggregates?interval=day&group_by=api_key'],
-      ['aggregates, 7 days by hour, by tool', `/v1/me/usage/aggregates?interval=hour&group_by=tool&from=${week}`],
+      ['aggregates, 30 days by day, by key', '/v1/me/usage/aggregates?interval=day&group_by=api_key', false],
+      ['aggregates, 7 days by hour, by tool', `/v1/me/usage/aggregates?interval=hour&group_by=tool&from=${week}`, false],
       ['first page (limit=50)', '/v1/me/usage?limit=50'],
       ['first page, channel=mcp', '/v1/me/usage?limit=50&channel=mcp'],
       ['first page, tool=inspect_domain', '/v1/me/usage?limit=50&tool=inspect_domain'],
@@ -463,7 +467,7 @@ async function benchActivity(dir: string): Promise<void> {
       ['first page, mcp and 4xx', '/v1/me/usage?limit=50&channel=mcp&status_class=4xx'],
     ];
     const SAMPLES = QUICK ? 30 : 200;
-    for (const [name, path] of cases) {
+    for (const [name, path, target = true] of cases) {
       const first = await fetch(server.url + path, { headers });
       const body = (await first.json()) as unknown;
       if (first.status !== 200) throw new Error(`${name} answered ${first.status}: ${JSON.stringify(body)}`);
@@ -479,7 +483,7 @@ async function benchActivity(dir: string): Promise<void> {
       }
       times.sort((a, b) => a - b);
       const at = (q: number) => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))]! * 10) / 10;
-      activity.latency_ms[name] = { p50: at(0.5), p90: at(0.9), requests: times.length };
+      activity.latency_ms[name] = { p50: at(0.5), p90: at(0.9), requests: times.length, target };
       log(`  ${name.padEnd(42)} p50 ${at(0.5)} ms  p90 ${at(0.9)} ms  (${answered} ${Array.isArray(body) ? 'records' : 'buckets'})`);
     }
 
@@ -681,9 +685,9 @@ async function main(): Promise<void> {
   }
 
   if (Object.keys(activity.latency_ms).length > 0) {
-    log('\n| Activity (seeded SQLite, one request at a time) | p50 ms | p90 ms | requests |');
-    log('| --- | ---: | ---: | ---: |');
-    for (const [name, m] of Object.entries(activity.latency_ms)) log(`| ${name} | ${m.p50} | ${m.p90} | ${m.requests} |`);
+    log('\n| Activity (seeded SQLite, one request at a time) | p50 ms | p90 ms | requests | held to 50 ms |');
+    log('| --- | ---: | ---: | ---: | --- |');
+    for (const [name, m] of Object.entries(activity.latency_ms)) log(`| ${name} | ${m.p50} | ${m.p90} | ${m.requests} | ${m.target ? 'yes' : 'no'} |`);
   }
   if (activity.export) log(`\nCSV export: ${JSON.stringify(activity.export)}`);
   const rps = (name: string) => targets[name]?.rps;
@@ -720,7 +724,7 @@ async function main(): Promise<void> {
       (ratios.seeded_cpu_over_empty_inspect ?? Infinity) <= TARGETS.seeded_cpu_over_empty,
     deep_page_within_2x: (ratios.deep_page_over_first_page ?? Infinity) <= TARGETS.deep_page_over_first_page,
     ...(Object.keys(activity.latency_ms).length > 0
-      ? { activity_p50_within_50_ms: Object.values(activity.latency_ms).every((m) => m.p50 <= TARGETS.activity_p50_ms) }
+      ? { activity_p50_within_50_ms: Object.values(activity.latency_ms).every((m) => !m.target || m.p50 <= TARGETS.activity_p50_ms) }
       : {}),
     ...(activity.export ? { export_rss_growth_under_50_mib: activity.export.rss_growth_mib! < TARGETS.export_rss_growth_mib } : {}),
     installed_cpu_within_10_percent:
