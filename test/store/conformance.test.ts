@@ -721,6 +721,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           '004_usage_channel_and_legacy_keys',
           '005_credential_changes',
           '006_usage_rpc_method',
+          '007_usage_rollups',
         ]);
       });
 
@@ -743,7 +744,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
               expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'migrated' : String(o.reason)))).toEqual(others.map(() => 'migrated'));
             }
             const applied = await fresh.query<{ name: string }>('select name from schema_migrations');
-            expect(applied).toHaveLength(6);
+            expect(applied).toHaveLength(7);
             const id = ids('acct');
             await fresh.store.createAccount({ id, name: 'after migrate', balance: 0, session_subject: null, created_at: iso(Date.now()) });
             expect((await (others[0] ?? fresh.store).getAccount(id))?.name).toBe('after migrate');
@@ -763,7 +764,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           await fresh.query(`create schema "${setting!.search_path}"`);
           await Promise.all(others.map((other) => other.ping()));
           await Promise.all(others.map((other) => other.migrate()));
-          expect(await fresh.query('select name from schema_migrations')).toHaveLength(6);
+          expect(await fresh.query('select name from schema_migrations')).toHaveLength(7);
         } finally {
           await Promise.all([...others, fresh.store].map((s) => s.close()));
           await fresh.cleanup();
