@@ -12,6 +12,7 @@ import type { IdGenerator } from '../server/ids.ts';
 import type { CreditLedgerTable } from '../server/store/schema.ts';
 import { LEDGER_BACKFILL } from '../server/store/migrations/008_ledger_balance_and_request_ids.ts';
 import type { AccountRow, CredentialRow, UsageRow } from '../server/store/types.ts';
+import { BACKFILL_ROLLUPS } from '../server/store/usage-rollups.ts';
 import { CREDITS_PATH, INSPECT_PATH } from './fixtures.ts';
 
 export interface SeedPlan {
@@ -149,31 +150,36 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
         const accountId = bench ? plan.benchAccountId : accounts[n % accounts.length]!;
         const keys = keysOf.get(accountId) ?? [];
         const credentialId = bench && n % 2 === 0 ? plan.benchCredentialId : (keys[n % Math.max(1, keys.length)] ?? null);
+        // Every fifth record an MCP message (a tools/call for a tool call, tools/list otherwise); one in 37 a 429
+        // (uncharged): so that Activity's filters (channel, tool, status class) select real shares of the history.
+        const mcp = n % 5 === 4;
+        const refused = n % 37 === 7;
         const tool = n % 3 === 0;
+        const paid = tool && !refused;
         const record: UsageRow = {
           id: ids('log'),
           account_id: accountId,
           credential_id: credentialId,
           auth_source: 'api_key',
-          channel: 'api',
-          tool: null,
-          rpc_method: null,
+          channel: mcp ? 'mcp' : 'api',
+          tool: tool ? 'inspect_domain' : null,
+          rpc_method: mcp ? (tool ? 'tools/call' : 'tools/list') : null,
           request_id: null,
-          endpoint: tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
-          method: tool ? 'POST' : 'GET',
-          status_code: 200,
+          endpoint: mcp ? '/mcp' : tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
+          method: mcp || tool ? 'POST' : 'GET',
+          status_code: refused ? 429 : 200,
           response_time_ms: 1 + (n % 7),
           request_bytes: tool ? 48 : 0,
-          response_bytes: tool ? 252 : 20,
+          response_bytes: refused ? 180 : tool ? 252 : 20,
           dataforseo_cost_usd: 0,
-          credits_charged: tool ? 3 : 0,
-          error_type: null,
-          error_message: null,
+          credits_charged: paid ? 3 : 0,
+          error_type: refused ? 'rate_limited' : null,
+          error_message: refused ? 'This key allows 60 requests per minute; try again in 12 s.' : null,
           created_at: iso(),
         };
         insertUsage ??= inserter(db, 'usage_records', record);
         insertUsage(record);
-        if (tool) {
+        if (paid) {
           const entry: CreditLedgerTable = {
             id: ids('led'),
             account_id: accountId,
@@ -222,6 +228,8 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
   // as migration 008 does for existing ledgers.
   for (const statement of LEDGER_BACKFILL) db.prepare(statement).run();
 
+  // The hourly rollups of those records, by the statement migration 007 backfills them with.
+  for (const statement of BACKFILL_ROLLUPS) db.exec(statement);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
   result.seconds = (Date.now() - started) / 1000;
@@ -244,6 +252,32 @@ export function hotPathPlans(file: string): Array<{ query: string; plan: string 
       `update credentials set last_used_at = 'x' where id = 'x' and (last_used_at is null or last_used_at < 'x')`,
       // a page of usage deep in the history (keyset on created_at, id)
       `select * from usage_records where account_id = 'x' and (created_at, id) < ('x', 'x') order by created_at desc, id desc limit 501`,
+    ];
+    return queries.map((query) => ({
+      query,
+      plan: (db.prepare(`explain query plan ${query}`).all() as Array<{ detail: string }>).map((row) => row.detail).join('; '),
+    }));
+  } finally {
+    db.close();
+  }
+}
+
+/** How SQLite answers Activity's reads on this file: the first page of usage, filtered or not, and the aggregates. */
+export function activityPlans(file: string): Array<{ query: string; plan: string }> {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    const page = (where: string) => `select * from usage_records where account_id = 'x'${where} order by created_at desc, id desc limit 51`;
+    const queries = [
+      page(''),
+      page(" and channel = 'mcp'"),
+      page(" and tool = 'inspect_domain'"),
+      page(' and status_code / 100 = 4'),
+      page(" and credential_id = 'x'"),
+      page(" and created_at >= 'x' and created_at < 'y'"),
+      page(" and channel = 'mcp' and status_code / 100 = 4"),
+      // The aggregates (KyselyStore.usageAggregates), by day and channel.
+      "select substr(hour, 1, 10) || 'T00:00:00.000Z' as start, channel as grp, sum(requests), sum(errors), sum(credits) from usage_rollups_all_keys " +
+        "where account_id = 'x' and hour >= 'a' and hour < 'b' group by 1, 2 order by 1, 2",
     ];
     return queries.map((query) => ({
       query,

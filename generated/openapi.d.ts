@@ -229,7 +229,8 @@ export interface paths {
          *
          *     The totals are exact, not sampled: they are kept in the same transaction as each usage record, so the
          *     credits of a range equal the sum of the charges in the ledger over the same range. Buckets with no requests
-         *     are left out.
+         *     are left out. They outlive the records: the retention of usage records (`OPENRUSH_USAGE_RETENTION_DAYS`)
+         *     deletes old records but keeps their totals, so a range whose records are gone still has its aggregates.
          */
         get: operations["getUsageAggregates"];
         put?: never;

@@ -25,7 +25,7 @@ import type {
 } from './types.ts';
 import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
 import { balanceBounds } from '../credit-bounds.ts';
-import { rollupUpsert } from './usage-rollups.ts';
+import { rollupUpserts } from './usage-rollups.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
@@ -400,8 +400,10 @@ export class KyselyStore implements Store {
           .execute();
       }
       await trx.insertInto('usage_records').values(record).execute();
-      const [head, tail] = rollupUpsert('usage_records', '\u0000').split('\u0000') as [string, string];
-      await sql`${sql.raw(head)}u.id = ${record.id}${sql.raw(tail)}`.execute(trx);
+      for (const statement of rollupUpserts('usage_records', '\u0000')) {
+        const [head, tail] = statement.split('\u0000') as [string, string];
+        await sql`${sql.raw(head)}u.id = ${record.id}${sql.raw(tail)}`.execute(trx);
+      }
       if (touchCredentialIfUsedBefore && record.credential_id) {
         await trx
           .updateTable('credentials')
@@ -434,11 +436,12 @@ export class KyselyStore implements Store {
     const start = query.interval === 'hour' ? sql<string>`hour` : sql<string>`substr(hour, 1, 10) || 'T00:00:00.000Z'`;
     const group =
       query.groupBy === 'channel' ? sql<string>`channel` : query.groupBy === 'tool' ? sql<string>`tool` : query.groupBy === 'credential' ? sql<string>`credential_id` : sql<string>`''`;
-    // The primary key (account_id, hour, …) bounds the scan to the account's rollups of the range.
+    // The primary key (account_id, hour, …) bounds the scan to the account's rollups of the range; only a split by
+    // key needs the rollups per key (usage-rollups.ts).
     const { rows } = await sql<{ start: string; grp: string; requests: number; errors: number; credits: number }>`
       select ${start} as start, ${group} as grp, sum(requests) as requests, sum(errors) as errors, sum(credits) as credits
-      from usage_rollups where account_id = ${accountId} and hour >= ${query.from} and hour < ${query.to}
-      group by 1, 2 order by 1, 2`.execute(this.db);
+      from ${sql.table(query.groupBy === 'credential' ? 'usage_rollups' : 'usage_rollups_all_keys')} where account_id = ${accountId} and hour >= ${query.from} and hour < ${query.to}
+      group by 1, 2 order by 1, 2 limit ${query.limit}`.execute(this.db);
     // '' (no tool, no key) sorts first, as null should.
     return rows.map((row) => ({
       start: row.start,

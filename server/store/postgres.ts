@@ -143,8 +143,9 @@ const INSERT_USAGE = {
   text:
     `with inserted as (insert into usage_records (${USAGE_COLUMNS.map(([column]) => column).join(', ')}) ` +
     `select * from unnest(${USAGE_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) ` +
-    'returning account_id, created_at, channel, tool, credential_id, status_code, credits_charged) ' +
-    rollupUpsert('inserted'),
+    'returning account_id, created_at, channel, tool, credential_id, status_code, credits_charged), ' +
+    `by_key as (${rollupUpsert('usage_rollups', 'inserted')}) ` +
+    rollupUpsert('usage_rollups_all_keys', 'inserted'),
 };
 const CREATE_SPEND = {
   name: 'openrush_create_spend',

@@ -98,7 +98,7 @@ export interface UsageRecordsTable {
   request_id: string | null;
 }
 
-/** Usage totals per account, UTC hour, channel, tool, key and failed-or-not (migration 007, usage-rollups.ts). */
+/** Usage totals per account, UTC hour, channel, tool, key and failed-or-not (migration 007, usage-rollups.ts); usage_rollups_all_keys without the key. */
 export interface UsageRollupsTable {
   account_id: string;
   /** The hour's start, ISO (`2026-06-26T12:00:00.000Z`). */
@@ -153,6 +153,7 @@ export interface Database {
   credentials: CredentialsTable;
   usage_records: UsageRecordsTable;
   usage_rollups: UsageRollupsTable;
+  usage_rollups_all_keys: Omit<UsageRollupsTable, 'credential_id'>;
   idempotency_records: IdempotencyRecordsTable;
   key_spend: KeySpendTable;
   sign_in_links: SignInLinksTable;

@@ -13,6 +13,8 @@ import type { ItemOutcome, UsageItem } from './group-commit.ts';
 import type { RecordUsageOptions, UsageRow } from './types.ts';
 import { rollupUpsert } from './usage-rollups.ts';
 
+const BATCH_RECORDS = 'u.id in (select value from json_each(?))';
+
 /** The writes of the hot path, prepared once per connection (on the writer thread, or in-thread for :memory:). */
 export const WRITE_SQL = {
   // The upsert only grows the row while it stays within the budget: no change means refused.
@@ -31,8 +33,9 @@ export const WRITE_SQL = {
     'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method, request_id) values (' +
     '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
     '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method, @request_id)',
-  // The batch's records added to their hourly rollups, in the batch's transaction: one statement per batch.
-  rollup: rollupUpsert('usage_records', 'u.id in (select value from json_each(?))'),
+  // The batch's records added to their hourly rollups, in the batch's transaction: one statement per table and batch.
+  rollup: rollupUpsert('usage_rollups', 'usage_records', BATCH_RECORDS),
+  rollupAllKeys: rollupUpsert('usage_rollups_all_keys', 'usage_records', BATCH_RECORDS),
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
   written: 'select 1 from usage_records where id = ?',
   begin: 'begin immediate',
@@ -64,7 +67,10 @@ function writeBatch(s, db, items) {
   try {
     for (const item of items) outcomes.push(writeItem(s, item.record, item.options));
     const written = items.filter((item, index) => outcomes[index] === null).map((item) => item.record.id);
-    if (written.length > 0) s.rollup.run(JSON.stringify(written));
+    if (written.length > 0) {
+      s.rollup.run(JSON.stringify(written));
+      s.rollupAllKeys.run(JSON.stringify(written));
+    }
     s.commit.run();
   } catch (error) {
     if (db.inTransaction) s.rollback.run();

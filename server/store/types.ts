@@ -95,6 +95,8 @@ export interface UsageAggregateQuery {
   to: string;
   interval: 'hour' | 'day';
   groupBy?: 'channel' | 'tool' | 'credential';
+  /** The most rows to return (the caller refuses an answer that would hold more). */
+  limit: number;
 }
 
 export interface UsageAggregateRow {

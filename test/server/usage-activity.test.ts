@@ -218,6 +218,12 @@ describe('aggregates reconcile with the records and the ledger', () => {
     expect((await server.call(`/v1/me/usage/aggregates?from=${at(day0)}&to=${at(day0 + 744 * DAY)}`, { key: session })).status).toBe(200);
     await expectRangeRefused(await server.call(`/v1/me/usage/aggregates?interval=hour&from=${at(day0 - 40 * DAY)}`, { key: session }), '/from');
     await expectRangeRefused(await server.call(`/v1/me/usage?from=${at(day0)}&to=${at(day0)}`, { key: session }), '/to');
+    // Any RFC 3339 form the contract accepts is read as the instant it names: an offset, a leap second.
+    const offsetFrom = new Date(day0).toISOString().replace('T00', 'T02').replace('.000Z', '+02:00');
+    const leapTo = `${new Date(day0).toISOString().slice(0, 11)}23:59:60Z`;
+    const written = await allRecords(server, session, `from=${encodeURIComponent(offsetFrom)}&to=${encodeURIComponent(leapTo)}`);
+    expect(written.length).toBeGreaterThan(5);
+    expect(written).toEqual(await allRecords(server, session, `from=${at(day0)}&to=${at(day0 + DAY)}`));
     await expectRangeRefused(await server.call(`/v1/me/usage/export?from=${at(day0 + 1)}&to=${at(day0)}`, { key: session }), '/to');
   });
 
@@ -366,6 +372,7 @@ describe('filters, the export, and the rollups of random records', () => {
               from: new Date(base - DAY).toISOString(),
               to: new Date(base + 5 * DAY).toISOString(),
               interval,
+              limit: 100_000,
               ...(groupBy ? { groupBy } : {}),
             });
             expect(answer).toEqual(recount(rows, interval, groupOf));
@@ -379,7 +386,7 @@ describe('filters, the export, and the rollups of random records', () => {
   it('migration 007 backfills the rollups of the records already there, exactly', async () => {
     const account = await server.newAccount(1_000_000);
     const rows = await write(account.accountId, fc.sample(recordArbitrary([account.credentialId]), 80));
-    const query = { from: new Date(base - DAY).toISOString(), to: new Date(base + 5 * DAY).toISOString(), interval: 'hour' as const, groupBy: 'credential' as const };
+    const query = { from: new Date(base - DAY).toISOString(), to: new Date(base + 5 * DAY).toISOString(), interval: 'hour' as const, groupBy: 'credential' as const, limit: 100_000 };
     const written = await server.store.usageAggregates(account.accountId, query);
     expect(written).toEqual(recount(rows as unknown as UsageRecord[], 'hour', (r) => r.credential_id));
     // Undo 007 and run it again over the records that are there: its backfill must give the same rollups.
@@ -387,6 +394,7 @@ describe('filters, the export, and the rollups of random records', () => {
       'drop index usage_records_status_class',
       'drop index usage_records_tool',
       'drop table usage_rollups',
+      'drop table usage_rollups_all_keys',
       "delete from schema_migrations where name = '007_usage_rollups'",
     ]) {
       await server.database.query(statement);
@@ -398,6 +406,25 @@ describe('filters, the export, and the rollups of random records', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('an answer past the contract\'s 100,000 buckets is a 400 that says what to narrow, not a body the contract refuses', async () => {
+    const account = await server.newAccount(0);
+    const start = Math.floor(base / HOUR) * HOUR;
+    const hours = Array.from({ length: 744 }, (_, i) => `('${new Date(start + i * HOUR).toISOString()}')`).join(', ');
+    const keys = Array.from({ length: 135 }, (_, i) => `('cred_${String(i).padStart(26, '0')}')`).join(', ');
+    // 744 hours × 135 keys = 100,440 rollups, written straight into the table (the store would need 100,440 records).
+    await server.database.query(
+      `insert into usage_rollups (account_id, hour, channel, tool, credential_id, failed, requests, errors, credits) ` +
+        `select '${account.accountId}', h.column1, 'api', '', k.column1, 0, 1, 0, 0 from (values ${hours}) h, (values ${keys}) k`,
+    );
+    const range = `from=${encodeURIComponent(new Date(start).toISOString())}&to=${encodeURIComponent(new Date(start + 744 * HOUR).toISOString())}`;
+    await expectRangeRefused(await server.call(`/v1/me/usage/aggregates?interval=hour&group_by=api_key&${range}`, { key: account.key }), '/group_by');
+    // By day the same range is 31 × 135 buckets.
+    const byDay = await server.call(`/v1/me/usage/aggregates?interval=day&group_by=api_key&${range}`, { key: account.key });
+    expect(byDay.status).toBe(200);
+    // …and the refused request itself, made now (inside the range), a 400.
+    expect(((await byDay.json()) as UsageAggregates).totals).toEqual({ requests: 744 * 135 + 1, errors: 1, credits: 0 });
   });
 
   it('the export: every selected record, newest first, as RFC 4180 CSV with the contract columns, formulas defused', async () => {

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { validationFailed } from '../../problem.ts';
-import { aggregateRange, exportFileName, USAGE_FILTER_PARAMETERS, usageCsv, usageFilter, usageRecordOf } from '../../usage.ts';
+import { aggregateRange, exportFileName, tooManyBuckets, USAGE_FILTER_PARAMETERS, usageCsv, usageFilter, usageRecordOf } from '../../usage.ts';
 import { route } from './typed.ts';
 
 export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;
@@ -79,6 +79,7 @@ export function usageRoutes(router: Operations, deps: Deps): void {
   route(router, 'get', '/v1/me/usage/aggregates', async (req, { query }) => {
     const range = aggregateRange(query, clock.now());
     const rows = await store.usageAggregates(req.ctx.caller!.accountId, range);
+    if (rows.length >= range.limit) throw tooManyBuckets(range.interval);
     const totals = { requests: 0, errors: 0, credits: 0 };
     for (const row of rows) {
       totals.requests += row.requests;
