@@ -40,8 +40,19 @@ function useKeyNames() {
   }, [keys.data]);
 }
 
-function FilterForm({ filters, search, keys }: { filters: Filters; search: string; keys: { api_key_id: string; name: string; token_prefix: string }[] }) {
-  const capabilities = $api.useQuery('get', '/v1/capabilities');
+function FilterForm({
+  filters,
+  search,
+  keys,
+  ready,
+}: {
+  filters: Filters;
+  search: string;
+  keys: { api_key_id: string; name: string; token_prefix: string }[];
+  ready: boolean;
+}) {
+  // The tools' names only fill the tool filter: asked for once the records are on the page.
+  const capabilities = $api.useQuery('get', '/v1/capabilities', {}, { enabled: ready });
   const [from, setFrom] = useState(toLocalInput(filters.from));
   const [to, setTo] = useState(toLocalInput(filters.to));
   const apply = (next: Filters) => navigate(`${window.location.pathname}${writeFilters(search, next)}`);
@@ -264,10 +275,10 @@ export function Activity() {
       <PageTitle>Activity</PageTitle>
       <p className="lead">Your account's API and MCP requests, newest first, failed ones included.</p>
       <Suspense fallback={<Loading what="the chart" />}>
-        <UsageChart />
+        <UsageChart ready={!usage.isPending} />
       </Suspense>
       <h2>Requests</h2>
-      <FilterForm filters={filters} search={search} keys={keys} key={filterText} />
+      <FilterForm filters={filters} search={search} keys={keys} key={filterText} ready={!usage.isPending} />
       <ExportButton query={query} />
       {recordId ? <RecordDetails id={recordId} record={loaded ?? lookup.data} lookup={lookup} keyName={keyName} onClose={() => setRecord(undefined)} /> : null}
       {usage.isPending ? (
