@@ -106,6 +106,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
         : undefined,
     );
     if (!account) return { failure: invalidCredential('No OpenRush account is linked to this session.') };
+    // A Supabase token sent as bearer: signed in with Supabase, until the token's `exp` (GET /v1/me says so).
     return {
       caller: { accountId: account.id, credentialId: null, authSource: 'session', lastUsedAt: null, signInMethod: 'supabase', sessionExpiresAt: session.expiresAt },
     };
