@@ -32,9 +32,6 @@ function presenters(contract: ContractDocument): Map<string, Presented> {
     } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
       const header = scheme.name.toLowerCase();
       result.set(name, (req) => req.headers[header] !== undefined);
-    } else if (scheme.type === 'apiKey' && scheme.in === 'cookie') {
-      // TEMPORARY (i16-usage only, reverted before hand-over): the sessions branch writes the cookie scheme.
-      result.set(name, () => false);
     } else {
       throw new Error(`security scheme ${name} (${scheme.type}) is not one the server can check: see server/contract-security.ts`);
     }

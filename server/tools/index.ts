@@ -57,14 +57,6 @@ export const builtinTools: ToolDefinition[] = [
     path: '/v1/tools/inspect_domain',
     handler: (input: components['schemas']['InspectDomainRequest']) => ({ result: inspectDomain(input.domain) }),
   },
-  // TEMPORARY (i16-usage only, reverted before hand-over): the account branch writes this tool; without a handler
-  // the server refuses to start on the new contract.
-  {
-    path: '/v1/tools/get_key_status',
-    handler: () => {
-      throw new Error('get_key_status is written on branch i16-account');
-    },
-  },
 ];
 
 /** Inlines local `$ref`s so that a capabilities reader gets a self-contained JSON Schema. */
