@@ -16,7 +16,8 @@ export const USAGE_FILTER_PARAMETERS = ['credential_id', 'channel', 'from', 'to'
 /** A usage record as the API answers it. */
 export function usageRecordOf(row: UsageRow): UsageRecord {
   // Records written before request ids were kept have none.
-  return { request_id: null, ...row, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
+  const requestId = (row as { request_id?: string | null }).request_id ?? null;
+  return { ...row, request_id: requestId, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
 }
 
 function rangeOrder(pointer: 'to' | 'from', detail: string) {
