@@ -2,6 +2,8 @@ import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { route } from './typed.ts';
 
+export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;
+
 export function accountRoutes(router: Operations, deps: Deps): void {
   const { store } = deps;
 
