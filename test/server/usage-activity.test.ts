@@ -259,7 +259,7 @@ describe('filters, the export, and the rollups of random records', () => {
     // In time order, so ids and times agree as the server's do.
     for (const { at, ...fields } of [...rows].sort((a, b) => a.at - b.at)) {
       clock.advance(at - clock.now().getTime());
-      const record: UsageRow = {
+      const record = {
         id: ids('log'),
         account_id: accountId,
         credential_id: null,
@@ -280,7 +280,7 @@ describe('filters, the export, and the rollups of random records', () => {
         rpc_method: null,
         request_id: null,
         ...fields,
-      };
+      } as UsageRow;
       written.push(record);
     }
     await Promise.all(

@@ -4,9 +4,8 @@ import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { validationFailed } from '../../problem.ts';
 import { aggregateRange, exportFileName, tooManyBuckets, USAGE_FILTER_PARAMETERS, usageCsv, usageFilter, usageRecordOf } from '../../usage.ts';
+import { USAGE_LIMIT } from './account.ts';
 import { route } from './typed.ts';
-
-export const USAGE_LIMIT = { default: 50, min: 1, max: 500 } as const;
 
 export function usageRoutes(router: Operations, deps: Deps): void {
   const { store, clock } = deps;
