@@ -120,6 +120,17 @@ describe('API access', () => {
     expect(await status(key)).toBe(401);
   });
 
+  it('shows only the keys of one status when asked', async () => {
+    if (setupError) throw setupError;
+    await openPage(page, base, '/dashboard/api-access');
+    await page.getByLabel('Show').selectOption({ label: 'Revoked only' });
+    await expect.poll(() => page.getByRole('rowheader').allInnerTexts()).toEqual(['To revoke']);
+    await page.getByLabel('Show').selectOption({ label: 'Expired only' });
+    await expectText(page.locator('main'), 'No keys with this status.');
+    await page.getByLabel('Show').selectOption({ label: 'All keys' });
+    await expect.poll(async () => (await page.getByRole('rowheader').allInnerTexts()).length).toBeGreaterThan(2);
+  });
+
   it('disables and enables a key', async () => {
     if (setupError) throw setupError;
     await openPage(page, base, '/dashboard/api-access');
