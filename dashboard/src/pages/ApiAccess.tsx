@@ -364,6 +364,7 @@ export function ApiAccess() {
           {(list) => (
             <>
               <KeyTable keys={list.data} onSecret={onSecret} />
+              {hasPrevious || hasNext ? (
               <nav className="pager" aria-label="Pages of keys">
                 <button type="button" disabled={!hasPrevious} onClick={() => setCursor(list.data[0] ? { ending_before: list.data[0].api_key_id } : {})}>
                   Newer keys
@@ -372,6 +373,7 @@ export function ApiAccess() {
                   Older keys
                 </button>
               </nav>
+              ) : null}
             </>
           )}
         </QueryState>
