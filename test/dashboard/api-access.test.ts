@@ -109,6 +109,9 @@ describe('API access', () => {
     await row('To revoke').getByRole('button', { name: 'Revoke To revoke' }).click();
     const dialog = page.getByRole('dialog', { name: 'Revoke “To revoke”?' });
     await expectVisible(dialog);
+    // Its warning is readable in full: nothing cut off at the dialog's edge.
+    await expectText(dialog, 'This cannot be undone.');
+    expect(await dialog.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth)).toBe(true);
     // Cancelling changes nothing.
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expectHidden(dialog);
