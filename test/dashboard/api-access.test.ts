@@ -109,6 +109,9 @@ describe('API access', () => {
     await row('To revoke').getByRole('button', { name: 'Revoke To revoke' }).click();
     const dialog = page.getByRole('dialog', { name: 'Revoke “To revoke”?' });
     await expectVisible(dialog);
+    // Its warning is readable in full: nothing cut off at the dialog's edge.
+    await expectText(dialog, 'This cannot be undone.');
+    expect(await dialog.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth)).toBe(true);
     // Cancelling changes nothing.
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expectHidden(dialog);
@@ -118,6 +121,17 @@ describe('API access', () => {
     await dialog.getByRole('button', { name: 'Revoke key' }).click();
     await expectText(row('To revoke'), 'Revoked');
     expect(await status(key)).toBe(401);
+  });
+
+  it('shows only the keys of one status when asked', async () => {
+    if (setupError) throw setupError;
+    await openPage(page, base, '/dashboard/api-access');
+    await page.getByLabel('Show').selectOption({ label: 'Revoked only' });
+    await expect.poll(() => page.getByRole('rowheader').allInnerTexts()).toEqual(['To revoke']);
+    await page.getByLabel('Show').selectOption({ label: 'Expired only' });
+    await expectText(page.locator('main'), 'No keys with this status.');
+    await page.getByLabel('Show').selectOption({ label: 'All keys' });
+    await expect.poll(async () => (await page.getByRole('rowheader').allInnerTexts()).length).toBeGreaterThan(2);
   });
 
   it('disables and enables a key', async () => {

@@ -82,6 +82,8 @@ describe('sign-in page', () => {
     await page.reload();
     await openPage(page, base, '/dashboard/api-access');
     expect(await page.getByRole('table').count()).toBe(1);
+    // The shell names the account signed in to (GET /v1/me).
+    await expectText(page.getByRole('banner'), 'Test account');
 
     const recorded = await session.server.database.query<{ auth_source: string; credential_id: string | null }>(
       "select auth_source, credential_id from usage_records where endpoint = '/v2/api-keys'",

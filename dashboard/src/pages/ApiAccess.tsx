@@ -328,8 +328,9 @@ function CreateKeyForm({ onCreated }: { onCreated: (title: string, secret: strin
 
 export function ApiAccess() {
   const [cursor, setCursor] = useState<Cursor>({});
+  const [status, setStatus] = useState<'' | ApiKey['status']>('');
   const [secret, setSecret] = useState<{ title: string; secret: string } | null>(null);
-  const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: PAGE_SIZE, ...cursor } } });
+  const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: PAGE_SIZE, ...cursor, ...(status ? { status } : {}) } } });
   const onSecret = (title: string, value: string) => setSecret({ title, secret: value });
   const page = keys.data;
   const hasPrevious = 'starting_after' in cursor || ('ending_before' in cursor && page?.has_more === true);
@@ -341,10 +342,29 @@ export function ApiAccess() {
       {secret ? <SecretOnce title={secret.title} secret={secret.secret} onDone={() => setSecret(null)} /> : null}
       <section aria-labelledby="keys-title">
         <h2 id="keys-title">Keys</h2>
-        <QueryState query={keys} what="your API keys" isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>No API keys yet. Create one below.</p>}>
+        <div className="field inline filter">
+          <label htmlFor="key-status-filter">Show</label>
+          <select
+            id="key-status-filter"
+            value={status}
+            onChange={(event) => {
+              setStatus(event.target.value === '' ? '' : (Number(event.target.value) as ApiKey['status']));
+              setCursor({});
+            }}
+          >
+            <option value="">All keys</option>
+            {enumOptions('ApiKeyStatus').map((option) => (
+              <option key={option.value} value={option.value}>
+                {option.label} only
+              </option>
+            ))}
+          </select>
+        </div>
+        <QueryState query={keys} what="your API keys" isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>{status ? 'No keys with this status.' : 'No API keys yet. Create one below.'}</p>}>
           {(list) => (
             <>
               <KeyTable keys={list.data} onSecret={onSecret} />
+              {hasPrevious || hasNext ? (
               <nav className="pager" aria-label="Pages of keys">
                 <button type="button" disabled={!hasPrevious} onClick={() => setCursor(list.data[0] ? { ending_before: list.data[0].api_key_id } : {})}>
                   Newer keys
@@ -353,6 +373,7 @@ export function ApiAccess() {
                   Older keys
                 </button>
               </nav>
+              ) : null}
             </>
           )}
         </QueryState>
