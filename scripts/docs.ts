@@ -128,6 +128,29 @@ const INLINE_LOGO = `data:image/svg+xml,${encodeURIComponent(
 )}`;
 const EXTERNAL_ASSETS = ['https://cdn.redoc.ly/redoc/logo-mini-full.svg', 'https://cdn.redoc.ly/redoc/logo-mini.svg'];
 
+// Redoc 3's default theme has two colours below WCAG AA's 4.5:1 for body text (axe-core's color-contrast rule, run by
+// the docs page test), and so have its HTTP method badges: the muted grey of the search box and of disabled text (#9b9ca8 on white: 2.7:1; #555761 on the dark background: 2.1:1) and the link
+// blue (#1f7cff on #fbfbfc: 3.8:1). The page keeps Redoc's theme and sets just those variables (Redoc switches to
+// dark by adding `dark` to <html>, following the reader's system setting); `html:root` outranks Redoc's `:root`.
+export const ACCESSIBILITY_FIXES =
+  '<style id="openrush-contrast">' +
+  'html:root{--text-color-disabled:#6e6f7a;--search-trigger-color:#6e6f7a;--link-color-primary:#0b5fd7}' +
+  'html.dark:root{--text-color-disabled:#9b9ca8;--search-trigger-color:#9b9ca8;--link-color-primary:#6aa8ff}' +
+  // The HTTP method badges (GET #25b869 on #f3f3f6: 2.3:1, POST #1e65f5: 4.3:1, …) in the light theme.
+  'html:root .tag-get{--tag-color:#0a6e37}html:root .tag-post{--tag-color:#1a56d6}' +
+  'html:root .tag-delete{--tag-color:#c10838}html:root .tag-patch{--tag-color:#7a6000}' +
+  'html:root .tag-put{--tag-color:#8f5400}html:root .tag-option{--tag-color:#0d6e73}' +
+  // Code samples' blue, orange and green tokens (#3072db, #db7e21, #149e53 on #fbfbfc: 4.4, 3.0, 3.4:1), light theme.
+  'html:root:not(.dark){--color-blue-7:#1f5bbf;--color-carrot-7:#a35508;--color-green-7:#0d7a3e}' +
+  // Nested schema names take colours from a fixed list; its purple is 2.9:1 on the dark background: plain text there.
+  'html.dark .schema-name{color:var(--text-color-primary)!important}' +
+  '</style>' +
+  // Redoc labels its example pickers "Example" while they show the example's name: the accessible name must contain
+  // the visible words (WCAG 2.5.3), so such a label is dropped and the picker is named by what it shows.
+  '<script>new MutationObserver(function(){document.querySelectorAll("[aria-label=Example]").forEach(function(e){' +
+  'if(e.textContent&&e.textContent.trim()&&e.textContent.indexOf("Example")<0)e.removeAttribute("aria-label")})})' +
+  '.observe(document.documentElement,{subtree:true,childList:true})</script>';
+
 export function buildDocs(outFile = DOCS_FILE): void {
   const bundle = JSON.parse(readFileSync(join(root, 'generated/openapi.json'), 'utf8')) as Json;
   const work = mkdtempSync(join(tmpdir(), 'openrush-docs-'));
@@ -155,6 +178,7 @@ export function buildDocs(outFile = DOCS_FILE): void {
   }
   let html = readFileSync(outFile, 'utf8');
   for (const asset of EXTERNAL_ASSETS) html = html.replaceAll(asset, INLINE_LOGO);
+  html = html.replace('</head>', `${ACCESSIBILITY_FIXES}</head>`); // the page's own: the first (inlined scripts hold others)
   writeFileSync(outFile, html);
 }
 

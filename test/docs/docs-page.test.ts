@@ -7,13 +7,15 @@
 // on load (the sections below the one shown appear only as the reader scrolls): so the test goes through the sidebar
 // as a reader does, each tag and then each of its operations, and reads the section each route renders. A section
 // shows one sample at a time behind a language dropdown: the test picks "curl", reads it, picks "TypeScript client",
-// reads that. No accessibility scan: axe-core is not a dependency of this package.
+// reads that. An accessibility scan (axe-core) of the overview and of one operation of each tag, in the light and the
+// dark theme (Redoc follows the system's colour scheme), finds no serious or critical violation.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import axe from 'axe-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDocs } from '../../scripts/docs.ts';
 import { serveDocs } from '../../scripts/docs-serve.ts';
@@ -156,7 +158,41 @@ describe('docs page in headless Chromium', () => {
     }
     expect(rendered.size, 'no operation on the page that the contract lacks').toBe(operations.length);
     expect(pageErrors, 'errors thrown in the page').toEqual([]);
-  }, 45_000);
+  }, 60_000);
+
+  it('has no serious or critical accessibility violation (axe-core), light and dark', async () => {
+    if (setupError) throw setupError;
+    const found: string[] = [];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const reader = await browser.newPage({ viewport: { width: 1400, height: 1000 }, colorScheme });
+      reader.on('request', (request) => requests.push(request.url()));
+      const scan = async (where: string) => {
+        await reader.evaluate(axe.source);
+        const { violations } = await reader.evaluate(() => (window as unknown as { axe: typeof axe }).axe.run());
+        for (const violation of violations) {
+          if (violation.impact !== 'serious' && violation.impact !== 'critical') continue;
+          const nodes = violation.nodes.slice(0, 3).map((node) => `${node.target.join(' ')}: ${node.failureSummary ?? ''}`);
+          found.push(`${colorScheme} ${where}: ${violation.id} (${violation.impact}) ${nodes.join(' | ')}`);
+        }
+      };
+      await reader.goto(base, { waitUntil: 'load' });
+      const menu = reader.locator('[data-component-name="Menu/MenuItem"].menu-item-type-group > a');
+      await menu.first().waitFor({ timeout: 10_000 });
+      await scan('overview');
+      for (const tag of await menu.evaluateAll((links) => links.map((link) => link.getAttribute('href') ?? ''))) {
+        await reader.locator(`[data-component-name="Menu/MenuItem"].menu-item-type-group > a[href="${tag}"]`).click();
+        // The tag's own link is `#/credits` or `/credits` (as Redoc renders it); its operations are `#/credits/…`.
+        const first = reader.locator(`[data-component-name="Menu/MenuItem"] > a[href^="#/${tag.replace(/^#?\//, '')}/"]`).first();
+        await first.waitFor({ timeout: 10_000 });
+        const href = (await first.getAttribute('href')) ?? '';
+        await first.click();
+        await reader.locator(`[data-item-kind="httpItem"][id="${href.replace(/^#\//, '')}"]`).waitFor({ timeout: 10_000 });
+        await scan(href);
+      }
+      await reader.close();
+    }
+    expect(found, 'serious or critical accessibility violations').toEqual([]);
+  }, 90_000);
 
   it('makes no request that leaves 127.0.0.1', () => {
     if (setupError) throw setupError;
