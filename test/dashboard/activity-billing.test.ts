@@ -193,6 +193,8 @@ describe('Activity and Billing', () => {
     expect(await mcp(key, { jsonrpc: '2.0', id: 3, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'test', version: '1' } } })).toBe(200);
     expect((await callTool(key, '')).status).toBe(400);
     expect((await callTool(key, 'example.org')).status).toBe(200);
+    // …and a request of the agent's that calls no tool.
+    expect((await session.server.call('/v1/me/credits', { key })).status).toBe(200);
 
     await openPage(page, base, '/dashboard/activity');
     await page.getByLabel('Channel').selectOption('mcp');
@@ -232,6 +234,16 @@ describe('Activity and Billing', () => {
     const apiRefused = await apiRecords({ channel: 'api', status_class: '4xx', credential_id: agent.api_key_id });
     expect(apiRefused.map((record) => record.status_code)).toEqual([400]);
     await expect.poll(shownIds).toEqual(apiRefused.map((record) => record.id));
+
+    // The tool and a time range: the agent's inspect_domain calls over the API in the last hour.
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Tool').selectOption('inspect_domain');
+    await page.getByLabel('Time', { exact: true }).selectOption('1h');
+    await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('1h');
+    const toolCalls = await apiRecords({ channel: 'api', credential_id: agent.api_key_id, tool: 'inspect_domain', from: new Date(Date.now() - 3_600_000).toISOString() });
+    expect(toolCalls.length).toBeGreaterThanOrEqual(2);
+    await expect.poll(shownIds).toEqual(toolCalls.map((record) => record.id));
+    for (const text of await page.locator('table.records tbody tr').allInnerTexts()) expect(text).toContain('tool inspect_domain');
 
     // A filter nothing matches: the empty state says so (no table).
     await page.getByLabel('Status').selectOption('5xx');
