@@ -96,4 +96,4 @@ export function createOpenRushClient(options: OpenRushClientOptions): OpenRushCl
 
 export { OpenRushError, unwrap } from './errors.ts';
 export { OpenRushTimeoutError } from './retry.ts';
-export { allApiKeys, allUsage } from './paginate.ts';
+export { allApiKeys, allLedgerEntries, allUsage } from './paginate.ts';

@@ -5,6 +5,7 @@ import type { OpenRushClient } from './index.ts';
 
 type ApiKeysQuery = NonNullable<paths['/v2/api-keys']['get']['parameters']['query']>;
 type UsageQuery = NonNullable<paths['/v1/me/usage']['get']['parameters']['query']>;
+type LedgerQuery = NonNullable<paths['/v1/me/credits/ledger']['get']['parameters']['query']>;
 
 /**
  * Every API key the client's credential can see, newest first, fetching page after page (`starting_after`).
@@ -40,6 +41,29 @@ export async function* allUsage(
   let startingAfter: string | undefined;
   for (;;) {
     const result = await client.GET('/v1/me/usage', {
+      params: { query: { ...query, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
+    });
+    if (!result.data) throw OpenRushError.from(result);
+    const last = result.data.at(-1);
+    // A page ending where the cursor stands is the same page again (a mock answering one example, say): stop.
+    if (last && last.id === startingAfter) return;
+    yield* result.data;
+    if (!last || !/rel="?next"?/.test(result.response.headers.get('link') ?? '')) return;
+    startingAfter = last.id;
+  }
+}
+
+/**
+ * Every entry of the credit ledger, newest first, following the `Link: rel="next"` cursor from page to page.
+ * Throws an `OpenRushError` when the API refuses a page.
+ */
+export async function* allLedgerEntries(
+  client: OpenRushClient,
+  query: Omit<LedgerQuery, 'starting_after'> = {},
+): AsyncGenerator<components['schemas']['LedgerEntry']> {
+  let startingAfter: string | undefined;
+  for (;;) {
+    const result = await client.GET('/v1/me/credits/ledger', {
       params: { query: { ...query, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
     });
     if (!result.data) throw OpenRushError.from(result);

@@ -1,6 +1,6 @@
 // The typed client's paginators against a real server: every item exactly once, newest first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allApiKeys, allUsage, createOpenRushClient, OpenRushError, type OpenRushClient } from '../client/index.ts';
+import { allApiKeys, allLedgerEntries, allUsage, createOpenRushClient, OpenRushError, type OpenRushClient } from '../client/index.ts';
 import type { NewAccount } from '../server/accounts.ts';
 import { TestClock } from './helpers/clock.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -112,5 +112,22 @@ describe('allUsage', () => {
     const records = await collect(allUsage(client, { credential_id: data!.api_key_id, limit: 2 }));
     expect(records).toHaveLength(5);
     expect(records.every((r) => r.credential_id === data!.api_key_id)).toBe(true);
+  });
+});
+
+describe('allLedgerEntries', () => {
+  it('yields every entry exactly once, newest first, across pages, each balance_after the running sum', async () => {
+    const account = await server.newAccount(100);
+    const client = clientFor(account.key);
+    for (let i = 0; i < 9; i++) {
+      const { response } = await client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } });
+      expect(response.status).toBe(200);
+    }
+    const entries = await collect(allLedgerEntries(client, { limit: 4 }));
+    expect(entries.map((e) => e.kind)).toEqual([...Array.from({ length: 9 }, () => 'charge'), 'grant']);
+    expect(new Set(entries.map((e) => e.id)).size).toBe(10);
+    expect(entries.map((e) => e.balance_after)).toEqual([73, 76, 79, 82, 85, 88, 91, 94, 97, 100]);
+    const { data } = await client.GET('/v1/me/credits');
+    expect(entries[0]!.balance_after).toBe(data!.balance);
   });
 });
