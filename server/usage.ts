@@ -67,24 +67,25 @@ export function csvLine(cells: unknown[]): string {
 export const EXPORT_BATCH = 1000;
 
 /**
- * The CSV of every record the filter selects, newest first, as chunks of one store query each: the header row, then
- * one chunk per batch of records. Pulled one chunk at a time (the reader's backpressure decides when the next query
+ * The CSV of every record the filter selects, newest first, as chunks of one store query each (the header row
+ * with the first). Pulled one chunk at a time (the reader's backpressure decides when the next query
  * runs), so the memory held is one batch, however many records match; a reader that stops (a client that went
  * away) ends the generator, and no further query runs.
  */
 export async function* usageCsv(store: Store, accountId: string, filter: UsageFilter, batch = EXPORT_BATCH): AsyncGenerator<string> {
   const columns = usageCsvColumns();
-  yield csvLine(columns);
   let after: Pick<UsageRow, 'id' | 'created_at'> | undefined;
+  // The header row goes with the first batch, so that a first query that fails is still answered as a problem.
+  let header = csvLine(columns);
   for (;;) {
     const rows = await store.listUsage(accountId, { ...filter, limit: batch, startingAfter: after });
-    if (rows.length === 0) return;
-    let chunk = '';
+    let chunk = header;
+    header = '';
     for (const row of rows) {
       const record = usageRecordOf(row);
       chunk += csvLine(columns.map((column) => record[column]));
     }
-    yield chunk;
+    if (chunk) yield chunk;
     if (rows.length < batch) return;
     const last = rows[rows.length - 1]!;
     after = { id: last.id, created_at: last.created_at };

@@ -11,6 +11,8 @@ import type { UsageRow } from '../../server/store/types.ts';
 import { EXPORT_BATCH, usageCsvColumns } from '../../server/usage.ts';
 import { TestClock } from '../helpers/clock.ts';
 import { countingStore } from '../helpers/counting-store.ts';
+import { faultyStore } from '../helpers/faulty-store.ts';
+import { StoreUnavailableError } from '../../server/store/errors.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
@@ -519,5 +521,41 @@ describe('filters, the export, and the rollups of random records', () => {
     const exportRecord = records.find((r) => r.endpoint === '/v1/me/usage/export');
     expect(exportRecord).toMatchObject({ status_code: 200 });
     expect(exportRecord!.response_bytes).toBeGreaterThan(0);
+  });
+});
+
+describe('the export when the database fails', () => {
+  let server: TestServer;
+  let failAfter = 0;
+  beforeAll(async () => {
+    const { database } = faultyStore((real) => ({
+      listUsage: async (accountId, page) => {
+        if (failAfter-- <= 0) throw new StoreUnavailableError('the database went away');
+        return real.listUsage(accountId, page);
+      },
+    }));
+    server = await startTestServer({ database });
+    // Enough records for a few batches (every request below is one more).
+    for (let i = 0; i < 3 * EXPORT_BATCH; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, () => server.call('/v1/me/credits')));
+    }
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('before the first chunk: a 503 problem, not a file to save', async () => {
+    failAfter = 0;
+    const response = await server.call('/v1/me/usage/export');
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(response.headers.get('content-disposition')).toBeNull();
+  });
+
+  it('after it: the download is cut short, never a complete-looking file', async () => {
+    failAfter = 1;
+    const response = await server.call('/v1/me/usage/export');
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
   });
 });

@@ -62,9 +62,10 @@ export function usageRoutes(router: Operations, deps: Deps): void {
         if (gone) break;
       }
     } catch (error) {
-      // Past the headers, a failure cannot become a problem document: the response is cut short (no final chunk),
-      // so the client sees a failed download, never a complete-looking file.
-      res.destroy(error instanceof Error ? error : undefined);
+      // Before the first chunk, the failure is answered as a problem document (not as a file to save). Past the
+      // headers it cannot be: the error handler cuts the response short (no final chunk), so the client sees a
+      // failed download, never a complete-looking file.
+      if (!res.headersSent) res.removeHeader('Content-Disposition');
       throw error;
     } finally {
       res.off('close', onClose);
