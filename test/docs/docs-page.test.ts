@@ -168,7 +168,7 @@ describe('docs page in headless Chromium', () => {
       reader.on('request', (request) => requests.push(request.url()));
       const scan = async (where: string) => {
         await reader.evaluate(axe.source);
-        const { violations } = await reader.evaluate(() => (window as unknown as { axe: typeof axe }).axe.run());
+        const { violations } = await reader.evaluate(() => (globalThis as unknown as { axe: typeof axe }).axe.run());
         for (const violation of violations) {
           if (violation.impact !== 'serious' && violation.impact !== 'critical') continue;
           const nodes = violation.nodes.slice(0, 3).map((node) => `${node.target.join(' ')}: ${node.failureSummary ?? ''}`);
