@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { openPostgresStore } from '../../server/store/postgres.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
@@ -117,4 +118,16 @@ export async function dropTestSchemas(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** A Kysely connection of its own to a test store's database (its schema on PostgreSQL), to run a migration's own up() or down(). */
+export async function migrationConnection(test: TestStore): Promise<Kysely<any>> {
+  if (test.kind === 'sqlite') {
+    const [main] = await test.query<{ file: string }>("select file from pragma_database_list where name = 'main'");
+    return new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(main!.file) }) });
+  }
+  await test.store.migrate(); // makes the schema, so search_path names it
+  const [setting] = await test.query<{ search_path: string }>('show search_path');
+  const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, options: `-c search_path=${setting!.search_path}` });
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
 }

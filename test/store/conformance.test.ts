@@ -2,9 +2,6 @@
 // are real databases (a temp file, a fresh schema); the server relies on nothing that is not checked here.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/clock.ts';
@@ -14,7 +11,7 @@ import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, Insuf
 import { WATCHED_CREDENTIAL_COLUMNS } from '../../server/store/migrations/005_credential_changes.ts';
 import * as m008 from '../../server/store/migrations/008_ledger_balance_and_request_ids.ts';
 import type { CredentialRow, IdempotencyRow, Store, UsageRow } from '../../server/store/types.ts';
-import { openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
+import { migrationConnection, openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
 
 const ids = createIdGenerator(systemClock);
 const SQLITE_MODULE = new URL('../../server/store/sqlite.ts', import.meta.url).href;
@@ -86,17 +83,6 @@ async function settle<T>(promises: Array<Promise<T>>): Promise<{ ok: T[]; failed
   };
 }
 
-/** A Kysely connection of its own to a test store's database (its schema, on PostgreSQL), to run one migration by hand. */
-async function migrationConnection(test: TestStore): Promise<Kysely<any>> {
-  if (test.kind === 'sqlite') {
-    const [main] = await test.query<{ file: string }>("select file from pragma_database_list where name = 'main'");
-    return new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(main!.file) }) });
-  }
-  await test.store.migrate(); // makes the schema, so search_path names it
-  const [setting] = await test.query<{ search_path: string }>('show search_path');
-  const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, options: `-c search_path=${setting!.search_path}` });
-  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-}
 
 // Always SQLite; PostgreSQL when there is one to run on, and otherwise listed as not run.
 const STORES: Array<[name: string, kind: Store['kind'], available: boolean]> = [
