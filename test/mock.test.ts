@@ -103,7 +103,9 @@ describe('openrush mock', () => {
             .requestBody?.content['application/json']?.examples;
           const answer = await fetch(`${url}${concrete}`, {
             method: method.toUpperCase(),
-            headers: { Authorization: `Bearer ${ANY_KEY}`, Prefer: `code=${code}`, 'Content-Type': 'application/json' },
+            // A credential of every kind the contract has, so that each operation's security holds (sign-out takes only
+            // the Dashboard's session cookie).
+            headers: { Authorization: `Bearer ${ANY_KEY}`, Cookie: 'openrush_session=orss_example', Prefer: `code=${code}`, 'Content-Type': 'application/json' },
             ...(body ? { body: JSON.stringify(resolveRef<{ value: unknown }>(Object.values(body)[0]).value) } : {}),
           });
           expect(answer.status, `${method} ${path} Prefer code=${code}`).toBe(Number(code));

@@ -237,7 +237,7 @@ describe('Activity and Billing', () => {
 
     // The tool and a time range: the agent's inspect_domain calls over the API in the last hour.
     await page.getByLabel('Status').selectOption('');
-    await page.getByLabel('Tool').selectOption('inspect_domain');
+    await page.getByLabel('Tool', { exact: true }).selectOption('inspect_domain');
     await page.getByLabel('Time', { exact: true }).selectOption('1h');
     await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('1h');
     const toolCalls = await apiRecords({ channel: 'api', credential_id: agent.api_key_id, tool: 'inspect_domain', from: new Date(Date.now() - 3_600_000).toISOString() });
