@@ -148,7 +148,7 @@ export const ACCESSIBILITY_FIXES =
   // Redoc labels its example pickers "Example" while they show the example's name: the accessible name must contain
   // the visible words (WCAG 2.5.3), so such a label is dropped and the picker is named by what it shows.
   '<script>new MutationObserver(function(){document.querySelectorAll("[aria-label=Example]").forEach(function(e){' +
-  'if(e.textContent&&e.textContent.trim()&&e.textContent.indexOf("Example")<0)e.removeAttribute("aria-label")})})' +
+  'var t=(e.textContent||"").trim();if(t&&t.toLowerCase()!=="example")e.removeAttribute("aria-label")})})' +
   '.observe(document.documentElement,{subtree:true,childList:true})</script>';
 
 export function buildDocs(outFile = DOCS_FILE): void {
