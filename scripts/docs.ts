@@ -145,11 +145,14 @@ export const ACCESSIBILITY_FIXES =
   // Nested schema names take colours from a fixed list; its purple is 2.9:1 on the dark background: plain text there.
   'html.dark .schema-name{color:var(--text-color-primary)!important}' +
   '</style>' +
-  // Redoc labels its example pickers "Example" while they show the example's name: the accessible name must contain
-  // the visible words (WCAG 2.5.3), so such a label is dropped and the picker is named by what it shows.
-  '<script>new MutationObserver(function(){document.querySelectorAll("[aria-label=Example]").forEach(function(e){' +
-  'var t=(e.textContent||"").trim();if(t&&t.toLowerCase()!=="example")e.removeAttribute("aria-label")})})' +
-  '.observe(document.documentElement,{subtree:true,childList:true})</script>';
+  // Redoc names its pickers by what they pick ("Example", "Variant") while they show the choice ("Example 1",
+  // "CredentialId"): the accessible name must contain the visible words (WCAG 2.5.3), so it becomes "Variant:
+  // CredentialId", kept up to date as the choice changes.
+  '<script>new MutationObserver(function(){document.querySelectorAll("button[aria-haspopup][aria-label]").forEach(' +
+  'function(e){var t=(e.textContent||"").trim(),l=e.getAttribute("aria-label"),k=e.getAttribute("data-label")||l;' +
+  'if(t&&l.toLowerCase().indexOf(t.toLowerCase())<0){e.setAttribute("data-label",k);e.setAttribute("aria-label",k+": "+t)}' +
+  'else if(t&&e.hasAttribute("data-label")&&l!==k+": "+t){e.setAttribute("aria-label",k+": "+t)}})})' +
+  '.observe(document.documentElement,{subtree:true,childList:true,characterData:true})</script>';
 
 export function buildDocs(outFile = DOCS_FILE): void {
   const bundle = JSON.parse(readFileSync(join(root, 'generated/openapi.json'), 'utf8')) as Json;
