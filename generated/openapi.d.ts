@@ -354,8 +354,8 @@ export interface paths {
          *       included, are refused), then the key's permission, then the balance, then the tool itself; so invalid
          *       arguments are `validation_failed` whatever the balance, and a call answered `validation_failed` over one
          *       transport is answered so over the other.
-         *       A `READ_ONLY` key (`permission_mode` 2) may list the tools but not call them, here as over HTTP: a call
-         *       spends credits (`forbidden`).
+         *       A `READ_ONLY` key (`permission_mode` 2) may list the tools but not call the priced ones, here as over
+         *       HTTP: a call spends credits (`forbidden`). The free `get_key_status` any key may call.
          *     * A notification (no `id`) is answered `202` with no body.
          *     * `params` that do not fit the method (for `tools/call`, a `name` that is not a string or `arguments` that
          *       are not an object; for `initialize`, a `protocolVersion` that is not a string…) are a JSON-RPC error

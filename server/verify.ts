@@ -72,11 +72,6 @@ export interface ContractCheck {
 const KEY_PATTERN = /^or_[0-9A-Za-z]{38}$/;
 const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
 const CREDENTIAL_FIELDS = ['account_id', 'created_at', 'expires_at', 'id', 'is_active', 'last_used_at', 'name', 'prefix'];
-const USAGE_FIELDS = [
-  'account_id', 'auth_source', 'channel', 'created_at', 'credential_id', 'credits_charged', 'dataforseo_cost_usd',
-  'endpoint', 'error_message', 'error_type', 'id', 'method', 'request_bytes', 'response_bytes', 'response_time_ms',
-  'rpc_method', 'status_code', 'tool',
-];
 const API_KEY_FIELDS = [
   'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
   'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
@@ -157,6 +152,8 @@ export function contractChecks(): ContractCheck[] {
   const examples = contract.components.examples;
   const inspection = examples['DomainInspection']!.value;
   const inspectPrice: number = contract.paths[INSPECT].post['x-openrush-credits'];
+  // Every field of a usage record: the contract's required list (UsageRecord allows no other).
+  const usageFields = (contract.components as unknown as { schemas: { UsageRecord: { required: string[] } } }).schemas.UsageRecord.required;
 
   return [
     {
@@ -306,7 +303,7 @@ export function contractChecks(): ContractCheck[] {
           status(response, 200, 'GET /v1/me/usage', data);
           ensure(data!.length > 0 && data!.length <= 2, `a page of limit 2 has ${data!.length} records`);
           for (const record of data!) {
-            sameKeys(record, USAGE_FIELDS, 'usage record');
+            sameKeys(record, usageFields, 'usage record');
             ensure(!seen.has(record.id), `record ${record.id} came twice: the cursor does not move on`);
             seen.add(record.id);
             credentialsSeen.add(record.credential_id);

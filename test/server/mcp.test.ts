@@ -152,7 +152,7 @@ describe('MCP tools come from the contract', () => {
       const { key } = await embedded.newAccount(10);
       const client = await connect(embedded, key);
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['broken', 'inspect_domain', 'word_count']);
+      expect(tools.map((t) => t.name).sort()).toEqual(['broken', 'get_key_status', 'inspect_domain', 'word_count']);
       expect(tools.find((t) => t.name === 'word_count')).toMatchObject({
         description: 'Counts the words of a text.',
         inputSchema: operation.requestBody.content['application/json'].schema,

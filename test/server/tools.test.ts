@@ -332,9 +332,13 @@ describe('a tool registered by the embedder', () => {
     await embedded?.close();
   });
 
-  it('is listed in capabilities, next to the built-in tool, with its source', async () => {
+  it('is listed in capabilities, next to the built-in tools, with its source', async () => {
     const capabilities = (await (await fetch(`${embedded.url}/v1/capabilities`)).json()) as Capabilities;
-    expect(capabilities.tools.map((t) => t.name).sort()).toEqual(['inspect_domain', 'word_count']);
+    const builtIn = Object.values(bundled.paths as Record<string, { post?: { 'x-openrush-tool'?: { name: string } } }>).flatMap((item) =>
+      item.post?.['x-openrush-tool'] ? [item.post['x-openrush-tool'].name] : [],
+    );
+    expect(builtIn).toEqual(expect.arrayContaining(['inspect_domain', 'get_key_status']));
+    expect(capabilities.tools.map((t) => t.name).sort()).toEqual([...builtIn, 'word_count'].sort());
     expect(capabilities.tools.find((t) => t.name === 'word_count')).toEqual({
       name: 'word_count',
       description: 'Counts the words of a text.',

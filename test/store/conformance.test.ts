@@ -2,6 +2,9 @@
 // are real databases (a temp file, a fresh schema); the server relies on nothing that is not checked here.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/clock.ts';
@@ -9,6 +12,7 @@ import { KeyStatus, type KeySettings, newCredential } from '../../server/credent
 import { createIdGenerator } from '../../server/ids.ts';
 import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from '../../server/store/errors.ts';
 import { WATCHED_CREDENTIAL_COLUMNS } from '../../server/store/migrations/005_credential_changes.ts';
+import * as m008 from '../../server/store/migrations/008_ledger_balance_and_request_ids.ts';
 import type { CredentialRow, IdempotencyRow, Store, UsageRow } from '../../server/store/types.ts';
 import { openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
 
@@ -80,6 +84,18 @@ async function settle<T>(promises: Array<Promise<T>>): Promise<{ ok: T[]; failed
   };
 }
 
+/** A Kysely connection of its own to a test store's database (its schema, on PostgreSQL), to run one migration by hand. */
+async function migrationConnection(test: TestStore): Promise<Kysely<any>> {
+  if (test.kind === 'sqlite') {
+    const [main] = await test.query<{ file: string }>("select file from pragma_database_list where name = 'main'");
+    return new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(main!.file) }) });
+  }
+  await test.store.migrate(); // makes the schema, so search_path names it
+  const [setting] = await test.query<{ search_path: string }>('show search_path');
+  const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, options: `-c search_path=${setting!.search_path}` });
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+}
+
 // Always SQLite; PostgreSQL when there is one to run on, and otherwise listed as not run.
 const STORES: Array<[name: string, kind: Store['kind'], available: boolean]> = [
   ['sqlite', 'sqlite', true],
@@ -121,7 +137,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         channel: 'api',
         tool: null,
         rpc_method: null,
-        request_id: null,
+        request_id: `req_${randomUUID()}`,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,
@@ -266,6 +282,77 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         expect(balance).toBe(40 + 70 - 5 * ok.length);
         expect(balance).toBeGreaterThanOrEqual(0);
         expect(await store.sumLedger(account)).toBe(balance);
+      });
+
+      it('listLedger: newest first in the order applied, balance_after the running sum, seq 1, 2, 3…, concurrent grants and charges included', async () => {
+        const account = await newAccount(60);
+        const records = await Promise.all([
+          ...Array.from({ length: 30 }, () => charge(account, 2)),
+          ...Array.from({ length: 6 }, () =>
+            store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 5, note: 'top-up', createdAt: iso(Date.now()) }).then(() => undefined),
+          ),
+        ]);
+        const ledger = await store.listLedger(account, { limit: 100 });
+        expect(ledger).toHaveLength(37);
+        expect(ledger.map((entry) => entry.seq)).toEqual(Array.from({ length: 37 }, (_, i) => 37 - i));
+        expect(ledger[0]!.balance_after).toBe(await store.getBalance(account));
+        let running = 0;
+        for (const entry of [...ledger].reverse()) {
+          running += entry.amount;
+          expect(entry.balance_after).toBe(running);
+        }
+        // A charge carries its usage record's request id; a page after an entry starts right below it.
+        const charged = new Map(records.filter((r) => r !== undefined).map((record) => [record!.id, record!]));
+        for (const entry of ledger.filter((e) => e.kind === 'charge')) expect(entry.request_id).toBe(charged.get(entry.usage_id!)!.request_id);
+        expect(await store.listLedger(account, { limit: 3, startingAfter: ledger[4]! })).toEqual(ledger.slice(5, 8));
+        expect(await store.getLedgerEntry(account, ledger[4]!.id)).toEqual((({ request_id: _, ...entry }) => entry)(ledger[4]!));
+        expect(await store.getLedgerEntry(await newAccount(0), ledger[4]!.id)).toBeUndefined();
+      });
+
+      it('migration 008 numbers and balances the entries written before it, per account in (created_at, id) order', async () => {
+        // A database of its own, taken back to before migration 008 by its own down(), then migrated up again.
+        const fresh = openTestStore(kind);
+        const kysely = await migrationConnection(fresh);
+        try {
+          await fresh.store.migrate();
+          await m008.down(kysely);
+          const a = ids('acct');
+          const b = ids('acct');
+          for (const [id, balance] of [[a, 99], [b, 10]] as const) {
+            await fresh.query(`insert into accounts (id, name, balance, session_subject, created_at) values ('${id}', 'old', ${balance}, null, '2026-01-01T00:00:00.000Z')`);
+          }
+          // Entries as the server wrote them before: ids not in time order, two at the same instant.
+          const rows: Array<[string, string, number, string, string]> = [
+            [a, 'led_01KW00000000000000000000C3', 100, 'grant', '2026-01-01T00:00:00.000Z'],
+            [a, 'led_01KW00000000000000000000A1', -3, 'charge', '2026-01-02T00:00:00.000Z'],
+            [a, 'led_01KW00000000000000000000B2', -3, 'charge', '2026-01-02T00:00:00.000Z'],
+            [b, 'led_01KW00000000000000000000D4', 10, 'grant', '2026-01-01T00:00:00.000Z'],
+            [a, 'led_01KW00000000000000000000E5', 5, 'grant', '2026-01-03T00:00:00.000Z'],
+          ];
+          for (const [account, id, amount, kind, at] of rows) {
+            await fresh.query(
+              `insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at) values ('${id}', '${account}', ${amount}, '${kind}', null, null, '${at}')`,
+            );
+          }
+          await m008.up(kysely);
+          const ledger = await fresh.store.listLedger(a, { limit: 10 });
+          expect(ledger.map(({ id, seq, balance_after }) => [id.slice(-2), seq, balance_after])).toEqual([
+            ['E5', 4, 99],
+            ['B2', 3, 94],
+            ['A1', 2, 97],
+            ['C3', 1, 100],
+          ]);
+          expect((await fresh.store.listLedger(b, { limit: 10 })).map(({ seq, balance_after }) => [seq, balance_after])).toEqual([[1, 10]]);
+          // New entries go on from there.
+          await fresh.store.recordUsage(usage(a, iso(Date.now()), { credits_charged: 4 }), { charge: { ledgerId: ids('led'), amount: 4 } });
+          expect((await fresh.store.listLedger(a, { limit: 1 }))[0]).toMatchObject({ seq: 5, balance_after: 95, amount: -4 });
+          await fresh.store.grantCredits({ ledgerId: ids('led'), accountId: b, amount: 1, note: null, createdAt: iso(Date.now()) });
+          expect((await fresh.store.listLedger(b, { limit: 1 }))[0]).toMatchObject({ seq: 2, balance_after: 11, amount: 1 });
+        } finally {
+          await kysely.destroy();
+          await fresh.store.close();
+          await fresh.cleanup();
+        }
       });
 
       it('concurrent charges past the balance: exactly the affordable ones succeed, the balance never goes negative', async () => {
