@@ -52,10 +52,10 @@ export function parseTimestamp(text: string): { ms: number } | { error: string }
   return { ms: instant };
 }
 
-/** The stored form of a date-time from a request body, or a 400 problem that points at it. */
-export function readTimestamp(text: string, pointer: string): string {
+/** The stored form of a date-time from a request body (or query), or a 400 problem that points at it. */
+export function readTimestamp(text: string, pointer: string, location: 'body' | 'query' = 'body'): string {
   const parsed = parseTimestamp(text);
-  if ('error' in parsed) throw validationFailed([{ location: 'body', pointer, message: parsed.error }]);
+  if ('error' in parsed) throw validationFailed([{ location, pointer, message: parsed.error }]);
   return new Date(parsed.ms).toISOString();
 }
 

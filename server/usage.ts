@@ -3,6 +3,7 @@
 import type { components, operations } from '../generated/openapi.d.ts';
 import { loadContract } from './contract.ts';
 import { validationFailed } from './problem.ts';
+import { LATEST_TIMESTAMP_MS, readTimestamp } from './timestamps.ts';
 import type { Store, UsageAggregateQuery, UsageFilter, UsageRow } from './store/types.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
@@ -24,9 +25,9 @@ function rangeOrder(pointer: 'to' | 'from', detail: string) {
 
 /** The store's filter for the query of listUsage / exportUsage; `to` not after `from` is a 400. */
 export function usageFilter(query: Pick<ListQuery, (typeof USAGE_FILTER_PARAMETERS)[number]>): UsageFilter {
-  // RFC 3339 with any offset, as the usage table keeps it: ISO in UTC, milliseconds.
-  const from = query.from === undefined ? undefined : new Date(query.from).toISOString();
-  const to = query.to === undefined ? undefined : new Date(query.to).toISOString();
+  // RFC 3339 with any offset (a leap second too), as the usage table keeps it: ISO in UTC, milliseconds.
+  const from = query.from === undefined ? undefined : readTimestamp(query.from, '/from', 'query');
+  const to = query.to === undefined ? undefined : readTimestamp(query.to, '/to', 'query');
   if (from !== undefined && to !== undefined && to <= from) throw rangeOrder('to', 'to must be after from.');
   return {
     credentialId: query.credential_id,
@@ -116,11 +117,11 @@ export function aggregateRange(query: AggregatesQuery, now: Date): UsageAggregat
   const width = interval === 'hour' ? HOUR_MS : DAY_MS;
   const floor = (ms: number) => Math.floor(ms / width) * width;
   const ceil = (ms: number) => Math.ceil(ms / width) * width;
-  if (query.from !== undefined && query.to !== undefined && Date.parse(query.to) <= Date.parse(query.from)) {
-    throw rangeOrder('to', 'to must be after from.');
-  }
-  const to = query.to === undefined ? floor(now.getTime()) + width : ceil(Date.parse(query.to));
-  const from = query.from === undefined ? to - DEFAULT_RANGE_DAYS * DAY_MS : floor(Date.parse(query.from));
+  const given = usageFilter({ from: query.from, to: query.to });
+  const to = given.to === undefined ? floor(now.getTime()) + width : ceil(Date.parse(given.to));
+  const from = given.from === undefined ? to - DEFAULT_RANGE_DAYS * DAY_MS : floor(Date.parse(given.from));
+  // Rounded up past 9999-12-31, `to` would not be a date-time any more.
+  if (to > LATEST_TIMESTAMP_MS) throw rangeOrder('to', `to must end by 9999-12-31 once rounded up to the ${interval}.`);
   if (to <= from) throw rangeOrder('from', 'from must be before to (unset, the end of the current interval).');
   const intervals = (to - from) / width;
   if (intervals > MAX_AGGREGATE_INTERVALS) {

@@ -218,6 +218,12 @@ describe('aggregates reconcile with the records and the ledger', () => {
     expect((await server.call(`/v1/me/usage/aggregates?from=${at(day0)}&to=${at(day0 + 744 * DAY)}`, { key: session })).status).toBe(200);
     await expectRangeRefused(await server.call(`/v1/me/usage/aggregates?interval=hour&from=${at(day0 - 40 * DAY)}`, { key: session }), '/from');
     await expectRangeRefused(await server.call(`/v1/me/usage?from=${at(day0)}&to=${at(day0)}`, { key: session }), '/to');
+    // Any RFC 3339 form the contract accepts is read as the instant it names: an offset, a leap second.
+    const offsetFrom = new Date(day0).toISOString().replace('T00', 'T02').replace('.000Z', '+02:00');
+    const leapTo = `${new Date(day0).toISOString().slice(0, 11)}23:59:60Z`;
+    const written = await allRecords(server, session, `from=${encodeURIComponent(offsetFrom)}&to=${encodeURIComponent(leapTo)}`);
+    expect(written.length).toBeGreaterThan(5);
+    expect(written).toEqual(await allRecords(server, session, `from=${at(day0)}&to=${at(day0 + DAY)}`));
     await expectRangeRefused(await server.call(`/v1/me/usage/export?from=${at(day0 + 1)}&to=${at(day0)}`, { key: session }), '/to');
   });
 
