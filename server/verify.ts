@@ -207,7 +207,9 @@ function canonical(value: unknown): string {
 const HOUR_MS = 3_600_000;
 const INTERVAL_MS = { hour: HOUR_MS, day: 24 * HOUR_MS } as const;
 /** The most ledger pages the ledger check follows (it proves the chain and the cursor, not the whole history). */
-const LEDGER_PAGES = 4;
+const LEDGER_PAGES = 6;
+/** Entries per ledger page: one, so that even the shortest ledger with a charge (a grant and the charge) is paged. */
+const LEDGER_PAGE = 1;
 /** How often the ledger check reads the newest entry and the balance again when a charge came between the two. */
 const LEDGER_READS = 3;
 
@@ -529,10 +531,10 @@ export function contractChecks(): ContractCheck[] {
         let ended = false;
         for (let page = 1; page <= LEDGER_PAGES && !ended; page++) {
           const { data, response } = await client.GET('/v1/me/credits/ledger', {
-            params: { query: { limit: 3, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
+            params: { query: { limit: LEDGER_PAGE, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
           });
           status(response, 200, 'GET /v1/me/credits/ledger', data);
-          ensure(data!.length <= 3, `a page of limit 3 has ${data!.length} entries`);
+          ensure(data!.length <= LEDGER_PAGE, `a page of limit ${LEDGER_PAGE} has ${data!.length} entries`);
           for (const entry of data!) {
             sameKeys(entry, required('LedgerEntry'), 'ledger entry');
             ensure(!seen.has(entry.id), `entry ${entry.id} came twice: the cursor does not move on`);
@@ -603,15 +605,21 @@ export function contractChecks(): ContractCheck[] {
       deployment: true,
       async run({ client, apiKey }) {
         const key = await keyUnderTest(client, apiKey);
+        // An MCP request inside the range, which the filter (channel=api) leaves out, then one more request so
+        // that it is not the newest.
+        const mcp = await client.POST('/mcp', { body: { jsonrpc: '2.0', id: 1, method: 'tools/list' }, headers: { Accept: 'application/json, text/event-stream' } });
+        status(mcp.response, 200, 'POST /mcp tools/list', mcp.data);
+        await client.GET('/v1/me/credits');
         // A narrow filter: the key in use, between two of its recent records (the newest left out: every request
-        // in the range has been answered, so its record is there for both reads).
+        // in the range has been answered, so its record is there for both reads), over the API only.
         const recent = await client.GET('/v1/me/usage', { params: { query: { credential_id: key.id, limit: 10 } } });
         status(recent.response, 200, 'GET /v1/me/usage', recent.data);
-        ensure(recent.data!.length > 1, `the key in use has ${recent.data!.length} records`);
-        const filter = { credential_id: key.id, from: recent.data!.at(-1)!.created_at, to: recent.data![0]!.created_at };
+        ensure(recent.data!.length > 2, `the key in use has ${recent.data!.length} records`);
+        const filter = { credential_id: key.id, channel: 'api' as const, from: recent.data!.at(-1)!.created_at, to: recent.data![0]!.created_at };
         const listed = await client.GET('/v1/me/usage', { params: { query: { ...filter, limit: 500 } } });
         status(listed.response, 200, 'GET /v1/me/usage', listed.data);
         ensure(listed.data!.length > 0 && listed.data!.length < 500, `GET /v1/me/usage lists ${listed.data!.length} records between ${filter.from} and ${filter.to}`);
+        ensure(recent.data!.some((record) => record.channel === 'mcp') && listed.data!.every((record) => record.channel === 'api'), 'the range has no MCP request left out by channel=api');
         const exported = await client.GET('/v1/me/usage/export', { params: { query: filter }, parseAs: 'text' });
         status(exported.response, 200, 'GET /v1/me/usage/export', exported.error);
         const type = exported.response.headers.get('content-type') ?? '';
