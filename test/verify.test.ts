@@ -2,6 +2,7 @@
 // key left active, nothing named after the contract's examples), and every check fails against a server that
 // breaks that check's promise. The broken servers are the real server behind a relay that rewrites one answer;
 // one `prism proxy`, started as verify starts it, sits in front of the relay for every breakage.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
@@ -127,6 +128,13 @@ const NAMES = contractChecks().map((check) => check.name);
 const VERIFY_NAME = /^openrush verify \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z( \(updated\))?$/;
 
 describe('openrush verify', () => {
+  it("README's verify section counts the checks there are", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const unmetered = contractChecks().filter((check) => !check.metered).length;
+    expect(readme).toContain(`There are ${NAMES.length} checks (${unmetered} without \`--metered\`).`);
+    expect(readme).toContain(`# All ${unmetered} checks hold.`);
+  });
+
   it('never prints an API key whole in a report', () => {
     const report = redactKeys(`expected 201, got 200 {"key":"${server.account.key}"}`);
     expect(report).not.toContain(server.account.key);
