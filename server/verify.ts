@@ -391,12 +391,23 @@ export function contractChecks(): ContractCheck[] {
       deployment: true,
       async run({ client }) {
         const before = await client.GET('/v1/me/credits');
-        const { data, response } = await client.POST(INSPECT, { body: { domain: inspection.input } });
+        const requestId = newRequestId();
+        const { data, response } = await client.POST(INSPECT, { body: { domain: inspection.input }, headers: { 'X-Request-Id': requestId } });
         status(response, 200, `POST ${INSPECT}`, data);
         ensure(JSON.stringify(data) === JSON.stringify(inspection), `inspect_domain answered ${JSON.stringify(data)}`);
         const after = await client.GET('/v1/me/credits');
         const spent = (before.data?.balance ?? NaN) - (after.data?.balance ?? NaN);
         ensure(spent === inspectPrice, `the balance went from ${before.data?.balance} to ${after.data?.balance}, not down by the price, ${inspectPrice}`);
+        // The charge is in the ledger, naming the call's usage record and the request id it was sent with.
+        const ledger = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 10 } } });
+        status(ledger.response, 200, 'GET /v1/me/credits/ledger', ledger.data);
+        const charge = ledger.data!.find((entry) => entry.request_id === requestId);
+        ensure(charge?.kind === 'charge' && charge.amount === -inspectPrice, `the ledger has no charge of ${inspectPrice} for request ${requestId}: ${JSON.stringify(charge)}`);
+        const usage = await client.GET('/v1/me/usage', { params: { query: { tool: 'inspect_domain', limit: 10 } } });
+        status(usage.response, 200, 'GET /v1/me/usage?tool=inspect_domain', usage.data);
+        const record = usage.data!.find((entry) => entry.request_id === requestId);
+        ensure(record?.credits_charged === inspectPrice, `the usage record of request ${requestId} is ${JSON.stringify(record)}`);
+        ensure(charge.usage_id === record.id, `the charge of request ${requestId} names usage record ${charge.usage_id}, not ${record.id}, the call's`);
       },
     },
     {
