@@ -80,11 +80,12 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
 
   // Accounts (their balances stay what their ledgers sum to: a grant covers each account's seeded charges).
   const accounts: string[] = [];
-  const sampleAccount: AccountRow = { id: '', name: '', balance: 0, session_subject: null, created_at: '' };
+  // ledger_seq: numbered with the ledger, below.
+  const sampleAccount: AccountRow & { ledger_seq: number } = { id: '', name: '', balance: 0, session_subject: null, created_at: '', ledger_seq: 0 };
   const insertAccount = inserter(db, 'accounts', sampleAccount);
   db.transaction(() => {
     for (let i = 0; i < otherAccounts; i++) {
-      const row: AccountRow = { id: ids('acct'), name: `Seeded account ${i}`, balance: 0, session_subject: null, created_at: iso() };
+      const row = { id: ids('acct'), name: `Seeded account ${i}`, balance: 0, session_subject: null, created_at: iso(), ledger_seq: 0 };
       insertAccount(row);
       accounts.push(row.id);
     }
@@ -182,9 +183,9 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
             usage_id: record.id,
             note: null,
             created_at: record.created_at,
-            // Numbered and balanced once every entry is in (LEDGER_BACKFILL, below).
+            // Numbered and balanced once every entry is in (LEDGER_BACKFILL, below); unique until then.
             balance_after: 0,
-            seq: 0,
+            seq: -(result.ledgerEntries + 1),
           };
           insertLedger ??= inserter(db, 'credit_ledger', entry);
           insertLedger(entry);
@@ -210,7 +211,7 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
         note: 'seeded',
         created_at: iso(),
         balance_after: 0,
-        seq: 0,
+        seq: -(result.ledgerEntries + 1),
       };
       insertLedger ??= inserter(db, 'credit_ledger', entry);
       insertLedger(entry);
@@ -239,7 +240,7 @@ export function hotPathPlans(file: string): Array<{ query: string; plan: string 
       // GET /v1/me/credits (getBalance)
       `select balance from accounts where id = 'x'`,
       // the guarded charge (recordUsage, in a group-committed batch)
-      `update accounts set balance = balance - 3 where id = 'x' and balance >= 3`,
+      `update accounts set balance = balance - 3, ledger_seq = ledger_seq + 1 where id = 'x' and balance >= 3 returning balance, ledger_seq`,
       // last_used_at, at most once a minute per key
       `update credentials set last_used_at = 'x' where id = 'x' and (last_used_at is null or last_used_at < 'x')`,
       // a page of usage deep in the history (keyset on created_at, id)

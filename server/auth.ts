@@ -121,6 +121,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   async function authenticateSession(token: string): Promise<AuthResult> {
     const account = await sessionTokenAccount(token);
     if ('failure' in account) return account;
+    // A Supabase token sent as bearer: signed in with Supabase, until the token's `exp` (GET /v1/me says so).
     return {
       caller: { accountId: account.accountId, credentialId: null, authSource: 'session', lastUsedAt: null, signInMethod: 'supabase', sessionExpiresAt: account.expiresAt },
     };

@@ -11,9 +11,9 @@ export interface Caller {
   lastUsedAt: string | null;
   /** The key's row as it was when the request arrived: its permissions and constraints. Absent for a session. */
   key?: CredentialRow;
-  /** For a session: how the person signed in (a one-time sign-in link, or Supabase: a cookie made from it or its bearer token). */
+  /** For a Dashboard session cookie: how the person signed in. */
   signInMethod?: 'sign_in_link' | 'supabase';
-  /** For a session: when it ends (ISO 8601); for a Supabase bearer token, its `exp`. */
+  /** For a Dashboard session cookie: when the session ends (ISO). */
   sessionExpiresAt?: string;
 }
 

@@ -25,7 +25,7 @@ import { type DashboardOptions, serveDashboard } from './dashboard.ts';
 import { createIntegerQueryCheck } from './query-integers.ts';
 import { jsonBody } from './json-body.ts';
 import { requireUtf8Body, requireWellFormedInput } from './well-formed.ts';
-import { notFound, Problem } from '../problem.ts';
+import { notFound, Problem, validationFailed } from '../problem.ts';
 import { createIdGenerator } from '../ids.ts';
 import { createMetering } from '../metering.ts';
 import { createUsageHook } from './metering.ts';
@@ -181,6 +181,12 @@ export function createApp(options: AppOptions): express.Express {
     const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (operation?.requestBody && sent && req.headers['content-type'] === undefined) {
       next(new Problem('unsupported_media_type', 'Send the request body as application/json, with Content-Type: application/json.'));
+      return;
+    }
+    // An empty body reaches the validator as {} (body-parser's reading of zero bytes): where the body is required and
+    // {} is a valid one (get_key_status), it would pass as if sent.
+    if ((operation?.requestBody as { required?: boolean } | undefined)?.required && req.ctx.requestBytes === 0) {
+      next(validationFailed([{ location: 'body', pointer: '', message: 'is required' }], 'This operation needs a JSON request body ({} at least).'));
       return;
     }
     next();

@@ -335,6 +335,8 @@ describe("the calling key's own view", () => {
     expect(record).toMatchObject({ endpoint: KEY_STATUS, method: 'POST', status_code: 200, tool: 'get_key_status', credits_charged: 0, channel: 'api' });
     // Its arguments are {}: anything else is refused like any tool's invalid input.
     await expectValidationError(await server.call(KEY_STATUS, jsonInit({ verbose: true }, { key: account.key })), 'body', '/verbose');
+    // The body is required: an empty one is not read as {}.
+    await expectValidationError(await server.call(KEY_STATUS, jsonInit('', { key: account.key })), 'body', '');
   });
 
   it('a Dashboard session has no key: 404 from GET and from the tool, over HTTP and MCP', async () => {

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
+import { systemClock } from '../../server/clock.ts';
 import type { Config } from '../../server/config.ts';
+import { createIdGenerator } from '../../server/ids.ts';
 import { type ApiKeyWithSecret, apiKeysOf, expectProblem } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 import { openTestStore, TEST_DATABASE_URL } from '../helpers/stores.ts';
@@ -18,6 +20,7 @@ const INSPECT = '/v1/tools/inspect_domain';
 const bundled = JSON.parse(readFileSync(new URL('../../generated/openapi.json', import.meta.url), 'utf8'));
 const PRICE: number = bundled.paths[INSPECT].post['x-openrush-credits'];
 const SECRET = 'scale-out-secret-with-at-least-32-characters!';
+const ledgerIds = createIdGenerator(systemClock);
 
 interface Pair {
   a: TestServer;
@@ -103,6 +106,27 @@ describe.skipIf(!TEST_DATABASE_URL)(
       const usage = await b.store.listUsage(account.accountId, { limit: 100 });
       expect(usage).toHaveLength(24);
       expect(usage.reduce((sum, record) => sum + record.credits_charged, 0)).toBe(7 * PRICE);
+    });
+
+    it('the ledger of calls and grants spread over both instances is in the order they were applied: each balance_after the running sum', async () => {
+      const account = await a.newAccount(200 * PRICE);
+      const grants = (server: TestServer, amount: number) =>
+        server.store.grantCredits({ ledgerId: ledgerIds('led'), accountId: account.accountId, amount, note: null, createdAt: new Date().toISOString() });
+      await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => inspect(i % 2 ? b : a, account.key).then(statusOf)),
+        ...Array.from({ length: 6 }, (_, i) => grants(i % 2 ? a : b, 5)),
+      ]);
+      const response = await b.call('/v1/me/credits/ledger?limit=500', { key: account.key });
+      const ledger = (await response.json()) as Array<{ amount: number; balance_after: number }>;
+      expect(ledger).toHaveLength(1 + 40 + 6);
+      expect(ledger[0]!.balance_after).toBe(await a.store.getBalance(account.accountId));
+      let running = 0;
+      for (const entry of [...ledger].reverse()) {
+        running += entry.amount;
+        expect(entry.balance_after).toBe(running);
+      }
+      // The key's own view, asked on either instance, agrees.
+      expect(((await (await a.call('/v1/me/api-key', { key: account.key })).json()) as { api_key_id: string }).api_key_id).toBe(account.credentialId);
     });
 
     it("a key's budget is counted across instances", async () => {

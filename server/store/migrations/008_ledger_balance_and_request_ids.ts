@@ -12,10 +12,13 @@ import { type Kysely, sql } from 'kysely';
 // order: the running sum of `amount` and the row number. Old usage records keep a null request_id.
 /**
  * Numbers every ledger entry and sets its balance_after from the entries before it, per account in (created_at, id)
- * order, and each account's ledger_seq to its number of entries. Plain SQL that both databases run (UPDATE … FROM:
+ * order, and each account's ledger_seq to its number of entries (all of them, whatever numbers they had). Plain SQL that both databases run (UPDATE … FROM:
  * SQLite ≥ 3.33; window functions: SQLite ≥ 3.25); the bench's seeding runs it too.
  */
 export const LEDGER_BACKFILL = [
+  // Numbers already given are cleared first, so renumbering never collides with the (account_id, seq) index (a
+  // no-op in the migration, where there are none).
+  'update credit_ledger set seq = null where seq is not null',
   `update credit_ledger set balance_after = ordered.balance_after, seq = ordered.seq
    from (
      select id,
