@@ -147,13 +147,83 @@ async function withTemporaryV2Key(client: ApiClient, body: components['schemas']
   }
 }
 
+/** The key under test as the target lists it (its prefix is the start of the key): its id and account. */
+async function keyUnderTest(client: ApiClient, apiKey: string): Promise<components['schemas']['ApiCredential']> {
+  const { data, response } = await client.GET('/v1/me/api-credentials');
+  status(response, 200, 'GET /v1/me/api-credentials', data);
+  const prefix = `${apiKey.slice(0, 9)}...`;
+  const found = data!.find((credential) => credential.prefix === prefix && credential.is_active);
+  ensure(found, `the key in use (${prefix}) is not listed as active`);
+  return found;
+}
+
+/** An instant `ms` milliseconds after (or before) a timestamp of the target, as RFC 3339. */
+function shifted(timestamp: string, ms: number): string {
+  return new Date(Date.parse(timestamp) + ms).toISOString();
+}
+
+/** A number the run picks, so a value read back is the target's own, never an example's. */
+function pick(low: number, high: number): number {
+  return low + (randomBytes(4).readUInt32BE(0) % (high - low + 1));
+}
+
+/** RFC 4180 rows: CRLF line ends, quoted cells with "" for a quote. A bare LF stays inside its cell. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c !== '"') cell += c;
+      else if (text[i + 1] === '"') (cell += '"'), i++;
+      else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else cell += c;
+  }
+  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
+  return rows;
+}
+
+/** A field of a usage record as the export writes it (the contract's rule): empty for null, a formula defused with '. */
+function csvText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
+/** A value as JSON with its objects' keys sorted, to compare two answers whatever order their fields come in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+const HOUR_MS = 3_600_000;
+const INTERVAL_MS = { hour: HOUR_MS, day: 24 * HOUR_MS } as const;
+/** The most ledger pages the ledger check follows (it proves the chain and the cursor, not the whole history). */
+const LEDGER_PAGES = 6;
+/** Entries per ledger page: one, so that even the shortest ledger with a charge (a grant and the charge) is paged. */
+const LEDGER_PAGE = 1;
+/** How often the ledger check reads the newest entry and the balance again when an entry came in between. */
+const LEDGER_READS = 3;
+
 export function contractChecks(): ContractCheck[] {
   const contract = loadContract() as unknown as { components: { examples: Record<string, { value: any }> }; paths: Record<string, any> };
   const examples = contract.components.examples;
   const inspection = examples['DomainInspection']!.value;
   const inspectPrice: number = contract.paths[INSPECT].post['x-openrush-credits'];
   // Every field of a usage record: the contract's required list (UsageRecord allows no other).
-  const usageFields = (contract.components as unknown as { schemas: { UsageRecord: { required: string[] } } }).schemas.UsageRecord.required;
+  const schemas = (contract.components as unknown as { schemas: Record<string, { required?: string[] }> }).schemas;
+  /** A schema's required list: every field of an object the contract allows no other field on. */
+  const required = (schema: string): string[] => schemas[schema]?.required ?? [];
+  // Every field of a usage record: the contract's required list (UsageRecord allows no other), in its order (the CSV's).
+  const usageFields = required('UsageRecord');
 
   return [
     {
@@ -321,12 +391,23 @@ export function contractChecks(): ContractCheck[] {
       deployment: true,
       async run({ client }) {
         const before = await client.GET('/v1/me/credits');
-        const { data, response } = await client.POST(INSPECT, { body: { domain: inspection.input } });
+        const requestId = newRequestId();
+        const { data, response } = await client.POST(INSPECT, { body: { domain: inspection.input }, headers: { 'X-Request-Id': requestId } });
         status(response, 200, `POST ${INSPECT}`, data);
         ensure(JSON.stringify(data) === JSON.stringify(inspection), `inspect_domain answered ${JSON.stringify(data)}`);
         const after = await client.GET('/v1/me/credits');
         const spent = (before.data?.balance ?? NaN) - (after.data?.balance ?? NaN);
         ensure(spent === inspectPrice, `the balance went from ${before.data?.balance} to ${after.data?.balance}, not down by the price, ${inspectPrice}`);
+        // The charge is in the ledger, naming the call's usage record and the request id it was sent with.
+        const ledger = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 10 } } });
+        status(ledger.response, 200, 'GET /v1/me/credits/ledger', ledger.data);
+        const charge = ledger.data!.find((entry) => entry.request_id === requestId);
+        ensure(charge?.kind === 'charge' && charge.amount === -inspectPrice, `the ledger has no charge of ${inspectPrice} for request ${requestId}: ${JSON.stringify(charge)}`);
+        const usage = await client.GET('/v1/me/usage', { params: { query: { tool: 'inspect_domain', limit: 10 } } });
+        status(usage.response, 200, 'GET /v1/me/usage?tool=inspect_domain', usage.data);
+        const record = usage.data!.find((entry) => entry.request_id === requestId);
+        ensure(record?.credits_charged === inspectPrice, `the usage record of request ${requestId} is ${JSON.stringify(record)}`);
+        ensure(charge.usage_id === record.id, `the charge of request ${requestId} names usage record ${charge.usage_id}, not ${record.id}, the call's`);
       },
     },
     {
@@ -379,29 +460,274 @@ export function contractChecks(): ContractCheck[] {
       },
     },
     {
-      name: 'GET /v1/me and GET /v1/me/api-key name the key in use; the credit ledger ends at the balance',
+      name: 'GET /v1/me answers the account of the key under test, signed in with that key, and GET /v1/me/api-key shows that key',
       deployment: true,
       async run({ client, apiKey }) {
-        const me = await client.GET('/v1/me');
-        status(me.response, 200, 'GET /v1/me', me.data);
-        ensure(me.data!.auth_source === 'api_key' && me.data!.sign_in_method === 'api_key', `GET /v1/me says ${JSON.stringify(me.data)} for an API key`);
-        const key = await client.GET('/v1/me/api-key');
-        status(key.response, 200, 'GET /v1/me/api-key', key.data);
-        const prefix = `${apiKey.slice(0, 9)}...`;
-        ensure(key.data!.token_prefix === prefix, `GET /v1/me/api-key shows the key ${key.data!.token_prefix}, not the one in use (${prefix})`);
-        ensure(key.data!.api_key_id === me.data!.credential_id, `GET /v1/me names the key ${me.data!.credential_id}, GET /v1/me/api-key ${key.data!.api_key_id}`);
-        // The newest entry's balance_after is the balance, unless an entry came in between (then look again).
-        for (let attempt = 1; ; attempt++) {
-          const before = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
-          status(before.response, 200, 'GET /v1/me/credits/ledger', before.data);
+        const key = await keyUnderTest(client, apiKey);
+        const { data, response } = await client.GET('/v1/me');
+        status(response, 200, 'GET /v1/me', data);
+        sameKeys(data, required('Account'), 'account');
+        ensure(data!.credential_id === key.id, `credential_id is ${JSON.stringify(data!.credential_id)}, not ${key.id}, the key in use`);
+        ensure(data!.id === key.account_id, `the account is ${data!.id}, not ${key.account_id}, the key's own`);
+        ensure(
+          data!.auth_source === 'api_key' && data!.sign_in_method === 'api_key',
+          `auth_source ${data!.auth_source} and sign_in_method ${data!.sign_in_method} for a request made with an API key`,
+        );
+        ensure(data!.session_expires_at === null, `session_expires_at is ${data!.session_expires_at} for an API key`);
+        const view = await client.GET('/v1/me/api-key');
+        status(view.response, 200, 'GET /v1/me/api-key', view.data);
+        ensure(
+          view.data!.api_key_id === key.id && view.data!.token_prefix === key.prefix,
+          `GET /v1/me/api-key shows the key ${view.data!.api_key_id} (${view.data!.token_prefix}), not the one in use, ${key.id} (${key.prefix})`,
+        );
+      },
+    },
+    {
+      name: "GET /v1/me/api-key and the free tool get_key_status show a key's own constraints and live counters",
+      deployment: true,
+      async run({ client, withKey, label }) {
+        const example = examples['ApiKeyCreate']!.value;
+        // A budget and a rate limit of this run's own choosing, so what is read back is the target's, not an example's.
+        const budget = { period: example.constraints.budget.period as 1 | 2 | 3, amount: pick(1000, 999_999) };
+        const rpm = pick(50, 99);
+        const body = { ...example, name: label, constraints: { expires_at: '2099-01-01T00:00:00Z', budget, rate_limit: { requests_per_minute: rpm } } };
+        await withTemporaryV2Key(client, body, async (created) => {
+          const key = withKey(created.api_key);
+          const { data: view, response } = await key.GET('/v1/me/api-key');
+          status(response, 200, 'GET /v1/me/api-key', view);
+          sameKeys(view, required('KeyStatus'), 'key view');
+          ensure(view!.api_key_id === created.api_key_id && view!.name === label, `GET /v1/me/api-key answered key ${view!.api_key_id} "${view!.name}", not the calling key`);
+          const made = [created.token_prefix, created.status, created.project_scope, created.permission_mode, created.access, created.constraints.expires_at];
+          const shown = [view!.token_prefix, view!.status, view!.project_scope, view!.permission_mode, view!.access, view!.expires_at];
+          ensure(canonical(shown) === canonical(made), `the key view says ${canonical(shown)}, the key was made ${canonical(made)}`);
+          const spend = view!.budget;
+          ensure(spend?.period === budget.period && spend.amount === budget.amount, `the budget is ${JSON.stringify(spend)}, not the ${budget.amount} credits asked for`);
+          ensure(spend.spent === 0 && spend.remaining === spend.amount - spend.spent, `budget: spent ${spend.spent}, remaining ${spend.remaining} of ${spend.amount}, for a key that spent nothing`);
+          const madeAt = Date.parse(created.created_at);
+          ensure(Date.parse(spend.period_start) <= madeAt && madeAt < Date.parse(spend.resets_at), `the budget period [${spend.period_start}, ${spend.resets_at}) does not hold the key's creation, ${created.created_at}`);
+          const window = view!.rate_limit;
+          ensure(window?.requests_per_minute === rpm, `the rate limit is ${JSON.stringify(window)}, not the ${rpm} requests a minute asked for`);
+          ensure(window.remaining === rpm - 1, `after its first request the key has ${window.remaining} of ${rpm} requests left, not ${rpm - 1}`);
+          const header = /\br=(\d+)/.exec(response.headers.get('ratelimit') ?? '')?.[1];
+          ensure(header === undefined || Number(header) === window.remaining, `rate_limit.remaining is ${window.remaining}, the RateLimit header says r=${header}`);
+          // The tool: the same view, one more request counted (a new window, if one began in between: its first).
+          const tool = await key.POST('/v1/tools/get_key_status', { body: {} });
+          status(tool.response, 200, 'POST /v1/tools/get_key_status', tool.data);
+          const { rate_limit: toolWindow, ...toolRest } = tool.data!;
+          const { rate_limit: _window, ...viewRest } = view!;
+          ensure(canonical(toolRest) === canonical(viewRest), `get_key_status answered ${canonical(toolRest)}, GET /v1/me/api-key ${canonical(viewRest)}`);
+          const sameWindow = toolWindow !== null && Date.parse(toolWindow.resets_at) - Date.parse(window.resets_at) < 1000;
+          const left = sameWindow ? window.remaining - 1 : rpm - 1;
+          ensure(toolWindow?.requests_per_minute === rpm && toolWindow.remaining === left, `get_key_status's rate limit is ${JSON.stringify(toolWindow)}, not ${left} of ${rpm} requests left`);
+        });
+      },
+    },
+    {
+      name: 'GET /v1/me/credits/ledger chains each balance_after to the entry before, the newest to the balance, and its pages end',
+      deployment: true,
+      async run({ client }) {
+        // The newest entry's balance_after is the balance: the ledger's newest entry, the balance, and the newest
+        // entry again. When an entry came in between (another client of the account was charged), all three are
+        // read again, up to LEDGER_READS times; when none did, the two must agree.
+        for (let read = 1; ; read++) {
+          const newest = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          status(newest.response, 200, 'GET /v1/me/credits/ledger', newest.data);
           const credits = await client.GET('/v1/me/credits');
-          const after = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
-          if (before.data![0]?.id !== after.data![0]?.id && attempt < 5) continue;
-          const newest = after.data![0];
-          const balance = credits.data?.balance;
-          ensure((newest?.balance_after ?? 0) === balance, `the ledger's newest entry leaves ${newest?.balance_after ?? 'no entry, 0'}, the balance is ${balance}`);
+          status(credits.response, 200, 'GET /v1/me/credits', credits.data);
+          const again = await client.GET('/v1/me/credits/ledger', { params: { query: { limit: 1 } } });
+          status(again.response, 200, 'GET /v1/me/credits/ledger', again.data);
+          if (newest.data![0]?.id !== again.data![0]?.id && read < LEDGER_READS) continue;
+          const after = again.data![0]?.balance_after ?? 0;
+          ensure(after === credits.data!.balance, `the newest entry's balance_after is ${after}, GET /v1/me/credits says ${credits.data!.balance}`);
           break;
         }
+        const seen = new Set<string>();
+        let newer: components['schemas']['LedgerEntry'] | undefined;
+        let startingAfter: string | undefined;
+        let ended = false;
+        for (let page = 1; page <= LEDGER_PAGES && !ended; page++) {
+          const { data, response } = await client.GET('/v1/me/credits/ledger', {
+            params: { query: { limit: LEDGER_PAGE, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
+          });
+          status(response, 200, 'GET /v1/me/credits/ledger', data);
+          ensure(data!.length <= LEDGER_PAGE, `a page of limit ${LEDGER_PAGE} has ${data!.length} entries`);
+          for (const entry of data!) {
+            sameKeys(entry, required('LedgerEntry'), 'ledger entry');
+            ensure(!seen.has(entry.id), `entry ${entry.id} came twice: the cursor does not move on`);
+            seen.add(entry.id);
+            if (entry.kind === 'grant') ensure(entry.amount > 0 && entry.usage_id === null && entry.request_id === null, `grant ${entry.id}: amount ${entry.amount}, usage record ${entry.usage_id}`);
+            else ensure(entry.amount < 0 && entry.usage_id !== null, `charge ${entry.id}: amount ${entry.amount}, usage record ${entry.usage_id}`);
+            if (newer) {
+              ensure(
+                newer.balance_after === entry.balance_after + newer.amount,
+                `entry ${newer.id} has balance_after ${newer.balance_after}, not ${entry.balance_after} (the next older entry's) + ${newer.amount}`,
+              );
+            }
+            newer = entry;
+          }
+          const link = response.headers.get('link');
+          ended = !link || !/rel="next"/.test(link);
+          if (!ended) {
+            ensure(data!.length > 0, 'an empty ledger page links to a next one');
+            startingAfter = data!.at(-1)!.id;
+          }
+        }
+        // The whole ledger was read: its oldest entry started from nothing (the entries add up to the balance).
+        if (ended && newer) ensure(newer.balance_after === newer.amount, `the oldest entry ${newer.id} leaves ${newer.balance_after}, not its own amount, ${newer.amount}`);
+      },
+    },
+    {
+      name: 'GET /v1/me/usage filters by status class and time range, and refuses a range that ends before it starts',
+      deployment: true,
+      async run({ client, apiKey }) {
+        const key = await keyUnderTest(client, apiKey);
+        const requestId = newRequestId();
+        const refused = await client.GET('/v1/me/usage', {
+          params: { query: { from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' } },
+          headers: { 'X-Request-Id': requestId },
+        });
+        const problem = expectOwnProblem(refused.response, refused.error, 400, 'GET /v1/me/usage with to before from', requestId);
+        ensure(problem.type.endsWith('/validation_failed'), `problem type ${problem.type}`);
+        // The refusal is a usage record of the key in use, found by the request id it was sent.
+        const mine = { credential_id: key.id };
+        const errors = await client.GET('/v1/me/usage', { params: { query: { ...mine, status_class: '4xx', limit: 20 } } });
+        status(errors.response, 200, 'GET /v1/me/usage?status_class=4xx', errors.data);
+        for (const record of errors.data!) ensure(record.status_code >= 400 && record.status_code < 500, `status_class=4xx listed record ${record.id} of status ${record.status_code}`);
+        const own = errors.data!.find((record) => record.request_id === requestId);
+        ensure(own, `status_class=4xx does not list the 400 answered to request ${requestId}`);
+        ensure(own.status_code === 400 && own.endpoint === '/v1/me/usage', `the record of request ${requestId} says ${own.method} ${own.endpoint} ${own.status_code}`);
+        // [from, to): the instant of that record, a millisecond after it.
+        const at = own.created_at;
+        const ranges: Array<{ from?: string; to?: string; holds: boolean }> = [
+          { from: at, to: shifted(at, 1), holds: true },
+          { to: at, holds: false },
+          { from: shifted(at, 1), holds: false },
+        ];
+        for (const { holds, ...range } of ranges) {
+          const what = `GET /v1/me/usage?${new URLSearchParams(range)}`;
+          const { data, response } = await client.GET('/v1/me/usage', { params: { query: { ...mine, ...range, limit: 20 } } });
+          status(response, 200, what, data);
+          for (const record of data!) {
+            const made = Date.parse(record.created_at);
+            const inside = (range.from === undefined || made >= Date.parse(range.from)) && (range.to === undefined || made < Date.parse(range.to));
+            ensure(inside, `${what} listed record ${record.id}, made at ${record.created_at}`);
+          }
+          ensure(data!.some((record) => record.id === own.id) === holds, `${what} ${holds ? 'does not list' : 'lists'} record ${own.id}, made at ${at}`);
+        }
+      },
+    },
+    {
+      name: "GET /v1/me/usage/export answers CSV in the contract's columns, its rows the records GET /v1/me/usage lists for the same filter",
+      deployment: true,
+      async run({ client, apiKey }) {
+        const key = await keyUnderTest(client, apiKey);
+        // An MCP request inside the range, which the filter (channel=api) leaves out, then one more request so
+        // that it is not the newest.
+        const mcp = await client.POST('/mcp', { body: { jsonrpc: '2.0', id: 1, method: 'tools/list' }, headers: { Accept: 'application/json, text/event-stream' } });
+        status(mcp.response, 200, 'POST /mcp tools/list', mcp.data);
+        await client.GET('/v1/me/credits');
+        // A narrow filter: the key in use, between two of its recent records (the newest left out: every request
+        // in the range has been answered, so its record is there for both reads), over the API only.
+        const recent = await client.GET('/v1/me/usage', { params: { query: { credential_id: key.id, limit: 10 } } });
+        status(recent.response, 200, 'GET /v1/me/usage', recent.data);
+        ensure(recent.data!.length > 2, `the key in use has ${recent.data!.length} records`);
+        const filter = { credential_id: key.id, channel: 'api' as const, from: recent.data!.at(-1)!.created_at, to: recent.data![0]!.created_at };
+        const listed = await client.GET('/v1/me/usage', { params: { query: { ...filter, limit: 500 } } });
+        status(listed.response, 200, 'GET /v1/me/usage', listed.data);
+        ensure(listed.data!.length > 0 && listed.data!.length < 500, `GET /v1/me/usage lists ${listed.data!.length} records between ${filter.from} and ${filter.to}`);
+        ensure(recent.data!.some((record) => record.channel === 'mcp') && listed.data!.every((record) => record.channel === 'api'), 'the range has no MCP request left out by channel=api');
+        const exported = await client.GET('/v1/me/usage/export', { params: { query: filter }, parseAs: 'text' });
+        status(exported.response, 200, 'GET /v1/me/usage/export', exported.error);
+        const type = exported.response.headers.get('content-type') ?? '';
+        ensure(/^text\/csv\b/.test(type), `GET /v1/me/usage/export answered Content-Type "${type}"`);
+        const disposition = exported.response.headers.get('content-disposition') ?? '';
+        ensure(/^attachment;\s*filename="[^"]+\.csv"$/.test(disposition), `Content-Disposition is "${disposition}", not an attachment named *.csv`);
+        const text = exported.data as unknown as string;
+        ensure(text.endsWith('\r\n'), 'the CSV does not end its last line with CRLF');
+        const [header = [], ...rows] = parseCsv(text);
+        ensure(header.join(',') === usageFields.join(','), `the header row is ${header.join(',')}; UsageRecord's required list is ${usageFields.join(',')}`);
+        ensure(rows.length === listed.data!.length, `the export has ${rows.length} rows, GET /v1/me/usage lists ${listed.data!.length} records for the same filter`);
+        listed.data!.forEach((record, index) => {
+          usageFields.forEach((field, column) => {
+            const cell = rows[index]![column];
+            const expected = csvText((record as Record<string, unknown>)[field]);
+            ensure(cell === expected, `row ${index + 1} (record ${record.id}): ${field} is ${JSON.stringify(cell)}, GET /v1/me/usage says ${JSON.stringify(expected)}`);
+          });
+        });
+      },
+    },
+    {
+      name: "GET /v1/me/usage/aggregates adds up to its totals in aligned buckets, a new key's buckets equal to a recount of its records",
+      deployment: true,
+      async run({ client, withKey, label }) {
+        const example = examples['ApiKeyCreate']!.value;
+        const body = { ...example, name: label, constraints: { ...example.constraints, expires_at: '2099-01-01T00:00:00Z' } };
+        await withTemporaryV2Key(client, body, async (created) => {
+          // A few requests with a key nobody else holds, one of them refused (a range that ends before it starts).
+          const key = withKey(created.api_key);
+          const statuses = [
+            (await key.GET('/v1/me')).response.status,
+            (await key.GET('/v1/me/api-key')).response.status,
+            (await key.GET('/v1/me/usage', { params: { query: { from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' } } })).response.status,
+          ];
+          ensure(statuses[2]! >= 400, `GET /v1/me/usage with to before from answered ${statuses[2]}`);
+          const recount = await client.GET('/v1/me/usage', { params: { query: { credential_id: created.api_key_id, limit: 500 } } });
+          status(recount.response, 200, 'GET /v1/me/usage', recount.data);
+          const recorded = recount.data!.map((record) => record.status_code).sort();
+          ensure(canonical(recorded) === canonical([...statuses].sort()), `the new key's records have statuses ${recorded.join(', ')}; its requests were answered ${statuses.join(', ')}`);
+          for (const interval of ['hour', 'day'] as const) {
+            const width = INTERVAL_MS[interval];
+            const what = `aggregates by ${interval}`;
+            const { data, response } = await client.GET('/v1/me/usage/aggregates', {
+              params: { query: { interval, group_by: 'api_key', from: created.created_at } },
+            });
+            status(response, 200, `GET /v1/me/usage/aggregates?interval=${interval}`, data);
+            sameKeys(data, required('UsageAggregates'), 'usage aggregates');
+            ensure(data!.interval === interval && data!.group_by === 'api_key', `${what}: interval ${data!.interval}, group_by ${data!.group_by}`);
+            const from = Date.parse(data!.from);
+            const to = Date.parse(data!.to);
+            ensure(
+              from % width === 0 && to % width === 0 && from <= Date.parse(created.created_at) && from < to,
+              `${what} cover [${data!.from}, ${data!.to}), not whole ${interval}s from ${created.created_at}`,
+            );
+            const sums = { requests: 0, errors: 0, credits: 0 };
+            const ours: Array<[string, number, number, number]> = [];
+            let previous: { start: number; groups: Set<string | null> } | undefined;
+            for (const bucket of data!.buckets) {
+              sameKeys(bucket, required('UsageBucket'), 'usage bucket');
+              const start = Date.parse(bucket.start);
+              ensure(start % width === 0 && start >= from && start < to, `${what}: a bucket starts at ${bucket.start}, not at a whole ${interval} of the range`);
+              ensure(!previous || start >= previous.start, `${what}: bucket ${bucket.start} comes after a later one: not oldest first`);
+              if (!previous || start > previous.start) previous = { start, groups: new Set() };
+              ensure(!previous.groups.has(bucket.group), `${what}: two buckets of ${bucket.start} for ${bucket.group}`);
+              ensure(bucket.group !== null || previous.groups.size === 0, `${what}: the null group of ${bucket.start} is not first`);
+              previous.groups.add(bucket.group);
+              sums.requests += bucket.requests;
+              sums.errors += bucket.errors;
+              sums.credits += bucket.credits;
+              if (bucket.group === created.api_key_id) ours.push([new Date(start).toISOString(), bucket.requests, bucket.errors, bucket.credits]);
+            }
+            ensure(canonical(sums) === canonical(data!.totals), `${what}: the buckets add up to ${canonical(sums)}, the totals say ${canonical(data!.totals)}`);
+            // The recount: the new key's records, per interval.
+            const counted = new Map<number, [string, number, number, number]>();
+            for (const record of recount.data!) {
+              const start = Math.floor(Date.parse(record.created_at) / width) * width;
+              const bucket = counted.get(start) ?? [new Date(start).toISOString(), 0, 0, 0];
+              counted.set(start, [bucket[0], bucket[1] + 1, bucket[2] + (record.status_code >= 400 ? 1 : 0), bucket[3] + record.credits_charged]);
+            }
+            const expected = [...counted.entries()].sort(([a], [b]) => a - b).map(([, bucket]) => bucket);
+            ensure(canonical(ours) === canonical(expected), `${what}: the new key's buckets [start, requests, errors, credits] are ${canonical(ours)}; its records say ${canonical(expected)}`);
+          }
+        });
+      },
+    },
+    {
+      name: 'GET /v1/sessions/options answers without a credential, with sign-in links on',
+      async run({ anonymous }) {
+        const { data, response } = await anonymous.GET('/v1/sessions/options');
+        status(response, 200, 'GET /v1/sessions/options', data);
+        sameKeys(data, required('SignInOptions'), 'sign-in options');
+        ensure(data!.sign_in_link === true, `sign_in_link is ${JSON.stringify(data!.sign_in_link)}`);
       },
     },
   ];

@@ -5,6 +5,7 @@
 // credits to spend).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startVerifyProxy } from '../server/ci-commands.ts';
+import { loadContract } from '../server/contract.ts';
 import { findPrism } from '../server/prism.ts';
 import { type CheckTarget, contractChecks, runCheck } from '../server/verify.ts';
 
@@ -32,6 +33,16 @@ describe('contract: real server behind prism proxy', () => {
 // it (verify pointed at a mock fails), and every other check must pass (the examples agree with the checks).
 describe('contract: prism mock', () => {
   const target: CheckTarget = { baseUrl: inject('mockUrl'), apiKey: inject('realKey') };
+
+  // The export check is a deployment's (the rows are what it keeps), but the mock's CSV must still have the columns
+  // the contract describes: UsageRecord's required list, in order (its example once lacked request_id).
+  it("answers a CSV export whose header row is UsageRecord's required list", async () => {
+    const response = await fetch(`${inject('mockUrl')}/v1/me/usage/export`, { headers: { Authorization: `Bearer ${inject('realKey')}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    const schemas = (loadContract() as unknown as { components: { schemas: { UsageRecord: { required: string[] } } } }).components.schemas;
+    expect((await response.text()).split('\n')[0]!.trim()).toBe(schemas.UsageRecord.required.join(','));
+  });
 
   it.each(checks)('%s', async (_name, check) => {
     const result = await runCheck(check, target);

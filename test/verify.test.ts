@@ -2,6 +2,7 @@
 // key left active, nothing named after the contract's examples), and every check fails against a server that
 // breaks that check's promise. The broken servers are the real server behind a relay that rewrites one answer;
 // one `prism proxy`, started as verify starts it, sits in front of the relay for every breakage.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
@@ -127,6 +128,13 @@ const NAMES = contractChecks().map((check) => check.name);
 const VERIFY_NAME = /^openrush verify \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z( \(updated\))?$/;
 
 describe('openrush verify', () => {
+  it("README's verify section counts the checks there are", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const unmetered = contractChecks().filter((check) => !check.metered).length;
+    expect(readme).toContain(`There are ${NAMES.length} checks (${unmetered} without \`--metered\`).`);
+    expect(readme).toContain(`# All ${unmetered} checks hold.`);
+  });
+
   it('never prints an API key whole in a report', () => {
     const report = redactKeys(`expected 201, got 200 {"key":"${server.account.key}"}`);
     expect(report).not.toContain(server.account.key);
@@ -292,9 +300,35 @@ const BREAKAGES: Record<string, Breakage> = {
     const current = await next({ ...sent, method: 'GET', body: Buffer.alloc(0) });
     return rewrite(current, (key) => ({ ...key, name: JSON.parse(sent.body.toString()).name }));
   },
-  // The key view shows another key than the one asking.
-  'GET /v1/me and GET /v1/me/api-key name the key in use; the credit ledger ends at the balance': async (sent, next) =>
-    is(sent, 'GET', /^\/v1\/me\/api-key$/) ? rewrite(await next(sent), (key) => ({ ...key, token_prefix: 'or_abc123...' })) : undefined,
+  // GET /v1/me says a key's request came without one (as for a Dashboard session).
+  'GET /v1/me answers the account of the key under test, signed in with that key, and GET /v1/me/api-key shows that key': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me$/) ? rewrite(await next(sent), (account) => ({ ...account, credential_id: null })) : undefined,
+  // The key view does not count the request asking (another key's view: the key under test has no rate limit).
+  "GET /v1/me/api-key and the free tool get_key_status show a key's own constraints and live counters": async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/api-key$/) && sent.headers['authorization'] !== `Bearer ${server.account.key}`
+      ? rewrite(await next(sent), (view) => ({ ...view, rate_limit: view.rate_limit && { ...view.rate_limit, remaining: view.rate_limit.remaining + 1 } }))
+      : undefined,
+  // The ledger says the balance before each entry, not after it.
+  'GET /v1/me/credits/ledger chains each balance_after to the entry before, the newest to the balance, and its pages end': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/credits\/ledger$/)
+      ? rewrite(await next(sent), (entries) => entries.map((entry: { amount: number; balance_after: number }) => ({ ...entry, balance_after: entry.balance_after - entry.amount })))
+      : undefined,
+  // The status class filter is ignored.
+  'GET /v1/me/usage filters by status class and time range, and refuses a range that ends before it starts': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/usage$/) && /status_class=/.test(sent.url) ? next({ ...sent, url: sent.url.replace(/&?status_class=[^&]*/, '') }) : undefined,
+  // The export leaves out the last column (request_id), as the contract's example once did.
+  "GET /v1/me/usage/export answers CSV in the contract's columns, its rows the records GET /v1/me/usage lists for the same filter": async (sent, next) => {
+    if (!is(sent, 'GET', /^\/v1\/me\/usage\/export$/)) return undefined;
+    const answer = await next(sent);
+    return { ...answer, body: answer.body.split('\r\n').map((line) => line.replace(/,[^,]*$/, '')).join('\r\n') };
+  },
+  // The aggregates count no errors.
+  "GET /v1/me/usage/aggregates adds up to its totals in aligned buckets, a new key's buckets equal to a recount of its records": async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/me\/usage\/aggregates$/)
+      ? rewrite(await next(sent), (body) => ({ ...body, buckets: body.buckets.map((b: object) => ({ ...b, errors: 0 })), totals: { ...body.totals, errors: 0 } }))
+      : undefined,
+  'GET /v1/sessions/options answers without a credential, with sign-in links on': async (sent, next) =>
+    is(sent, 'GET', /^\/v1\/sessions\/options$/) ? rewrite(await next(sent), (options) => ({ ...options, sign_in_link: false })) : undefined,
 };
 
 /** What verify says about each breakage (the first line under the check's FAIL). */
@@ -314,7 +348,13 @@ const SAYS: Record<string, RegExp> = {
   [NAMES[12]!]: /\n {7}the balance went from (\d+) to \1, not down by the price, 3/,
   [NAMES[13]!]: /\n {7}not a list object/,
   [NAMES[14]!]: /\n {7}after PATCH the key is named "openrush verify [^"]+", not "openrush verify [^"]+ \(updated\)"/,
-  [NAMES[15]!]: /\n {7}GET \/v1\/me\/api-key shows the key or_abc123\.\.\., not the one in use \(or_\w{6}\.\.\.\)/,
+  [NAMES[15]!]: /\n {7}credential_id is null, not cred_\w+, the key in use/,
+  [NAMES[16]!]: /\n {7}after its first request the key has (\d+) of \1 requests left, not \d+/,
+  [NAMES[17]!]: /\n {7}the newest entry's balance_after is (\d+), GET \/v1\/me\/credits says (?!\1\b)\d+/,
+  [NAMES[18]!]: /\n {7}status_class=4xx listed record log_\w+ of status 2\d\d/,
+  [NAMES[19]!]: /\n {7}the header row is [a-z_,]+,rpc_method; UsageRecord's required list is [a-z_,]+,rpc_method,request_id/,
+  [NAMES[20]!]: /\n {7}aggregates by hour: the new key's buckets \[start, requests, errors, credits\] are \[\[[^\n]*,0,0\]\]; its records say \[\[/,
+  [NAMES[21]!]: /\n {7}sign_in_link is false/,
 };
 
 describe('openrush verify: every check fails against a server that breaks its promise', () => {
