@@ -181,8 +181,9 @@ describe('under plain node', () => {
   });
 
   it('an embedder builds the app from the installed server package', () => {
-    // The app's own log lines come first; the script's result is the last line.
-    const out = JSON.parse(run(process.execPath, ['embed.mjs'], {}, serverProject).trim().split('\n').at(-1)!) as { status: number; tools: string[]; yaml: boolean };
+    // The app's own log lines (pino's, written asynchronously: before or after it) and the script's result, one line.
+    const lines = run(process.execPath, ['embed.mjs'], {}, serverProject).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const out = lines.filter((line) => !('level' in line)).at(-1) as { status: number; tools: string[]; yaml: boolean };
     expect(out).toEqual({ status: 200, tools: expect.arrayContaining(['inspect_domain']), yaml: true });
   });
 });
