@@ -99,10 +99,20 @@ describe('another process holds the write lock', () => {
   it('a key-management write waits without stalling the server: /healthz and /readyz (a query) answer at once, the write is a 503 with Retry-After past the bound, and nothing was created', async () => {
     const account = await server.newAccount();
     const lock = await holdWriteLock();
+    // Released once the store's write has given up (not at a time guessed from when the request was sent: on a
+    // loaded machine the server may start waiting late, and the lock would go before the bound), so that the
+    // call's usage record (written after the answer is decided) is.
+    const store = server.store;
+    const createCredential = store.createCredential;
+    let gaveUp!: () => void;
+    const givenUp = new Promise<void>((done) => (gaveUp = done));
+    store.createCredential = (...args) => createCredential.apply(store, args).catch((error: unknown) => {
+      gaveUp();
+      throw error;
+    });
     try {
       const write = timed(server.call('/v2/api-keys', jsonInit({ name: 'while locked' }, { key: account.key })));
-      // Released once the write has given up, so that its usage record (written after the answer is decided) is.
-      const released = new Promise((done) => setTimeout(done, LOCK_WAIT_MS + 500)).then(() => lock.release());
+      const released = givenUp.then(() => lock.release());
       // While the write waits for the lock, the probes (which read the database: /readyz runs a query) answer at
       // once. (Calls with a key are recorded, and a record is a write: they wait for the lock too, on the writer
       // thread; see the metered call below.)
@@ -129,6 +139,7 @@ describe('another process holds the write lock', () => {
       expect(JSON.parse(refused.body).detail).toMatch(/database cannot take this request/);
       expect(refused.ms).toBeGreaterThanOrEqual(LOCK_WAIT_MS - 100);
     } finally {
+      store.createCredential = createCredential;
       holders.at(-1)?.kill('SIGKILL');
     }
     const list = await server.call('/v2/api-keys', { key: account.key });
