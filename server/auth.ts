@@ -7,7 +7,7 @@ import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
-import { findLiveSession } from './dashboard-sessions.ts';
+import { findLiveSession, sessionCaller } from './dashboard-sessions.ts';
 import type { SessionCookie } from './http/session-cookie.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
@@ -129,16 +129,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   async function authenticateSessionCookie(token: string): Promise<AuthResult> {
     const session = await findLiveSession(deps, token);
     if ('refusal' in session) return { failure: invalidCredential(session.refusal) };
-    return {
-      caller: {
-        accountId: session.account_id,
-        credentialId: null,
-        authSource: 'session',
-        lastUsedAt: null,
-        signInMethod: session.sign_in_method,
-        sessionExpiresAt: session.expires_at,
-      },
-    };
+    return { caller: sessionCaller(session) };
   }
 
   function authenticate(credential: string): Promise<AuthResult> {

@@ -4,6 +4,7 @@
 // hashes are stored. Nothing here knows about HTTP.
 import { randomInt } from 'node:crypto';
 import type { Clock } from './clock.ts';
+import type { Caller } from './context.ts';
 import { hashKey } from './keys.ts';
 import type { DashboardSessionRow, SignInLinkRefusal, Store } from './store/types.ts';
 
@@ -21,6 +22,18 @@ function newToken(prefix: string): string {
   let random = '';
   for (let i = 0; i < RANDOM_LENGTH; i++) random += BASE62[randomInt(62)];
   return prefix + random;
+}
+
+/** The caller a Dashboard session acts as: its account, recorded as `auth_source` session, with no key. */
+export function sessionCaller(session: DashboardSessionRow): Caller {
+  return {
+    accountId: session.account_id,
+    credentialId: null,
+    authSource: 'session',
+    lastUsedAt: null,
+    signInMethod: session.sign_in_method,
+    sessionExpiresAt: session.expires_at,
+  };
 }
 
 /** What is stored of a token: its SHA-256 (256 random bits need no slow hash). */

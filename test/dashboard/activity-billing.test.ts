@@ -13,6 +13,7 @@ import { apiKeysOf, type ApiKeyWithSecret, type Problem } from '../helpers/api-k
 import { faultyStore } from '../helpers/faulty-store.ts';
 import { jsonInit } from '../helpers/server.ts';
 import { expectFocused, expectText, expectVisible, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, useKey } from './browser.ts';
+import { parseCsv } from '../../server/verify.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
 type LedgerEntry = components['schemas']['LedgerEntry'];
@@ -87,38 +88,6 @@ async function shownIds(): Promise<string[]> {
   return page.locator('table.records tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-record-id') ?? ''));
 }
 
-/** Parses RFC 4180 CSV (quoted cells may hold commas, quotes and line breaks). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i]!;
-    if (quoted) {
-      if (char === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (char === '"') quoted = false;
-      else cell += char;
-    } else if (char === '"') quoted = true;
-    else if (char === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (char === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += char;
-  }
-  if (cell !== '' || row.length > 0) {
-    row.push(cell);
-    rows.push(row);
-  }
-  return rows;
-}
 
 describe('Activity and Billing', () => {
   it('a tool called from outside the browser shows in Activity with its details, moves the chart, and its charge in Billing links back to it', async () => {

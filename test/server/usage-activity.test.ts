@@ -16,6 +16,7 @@ import { migrationConnection } from '../helpers/stores.ts';
 import { StoreUnavailableError } from '../../server/store/errors.ts';
 import * as m007 from '../../server/store/migrations/007_usage_rollups.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
+import { parseCsv } from '../../server/verify.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
 type UsageAggregates = components['schemas']['UsageAggregates'];
@@ -27,35 +28,6 @@ const DAY = 86_400_000;
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const MCP_ACCEPT = 'application/json, text/event-stream';
 
-/** An RFC 4180 reader, written from the RFC, independent of the server's writer. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"' && cell === '') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  expect(cell === '' && row.length === 0, 'the CSV ends with CRLF').toBe(true);
-  return rows;
-}
 
 /** A record as its CSV row would show it: null as '', numbers as text. */
 function asCells(record: UsageRecord, columns: string[]): string[] {

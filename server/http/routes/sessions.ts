@@ -1,7 +1,7 @@
 // Signing in to the Dashboard and out again: the ways in, the exchange of a sign-in link or a Supabase access token
 // for the session cookie, and sign-out (server/dashboard-sessions.ts does the work).
 import type { Authenticator, AuthResult } from '../../auth.ts';
-import { endSession, type StartedSession, startSessionWithLink, startSupabaseSession } from '../../dashboard-sessions.ts';
+import { endSession, sessionCaller, type StartedSession, startSessionWithLink, startSupabaseSession } from '../../dashboard-sessions.ts';
 import type { Deps } from '../../deps.ts';
 import { invalidCredential, Problem } from '../../problem.ts';
 import type { Operations } from '../dispatch.ts';
@@ -32,17 +32,7 @@ export function sessionRoutes(router: Operations, deps: Deps, authenticator: Aut
         if ('failure' in account) return account;
         started = await startSupabaseSession(sessionDeps, account.accountId);
       }
-      const { session } = started;
-      return {
-        caller: {
-          accountId: session.account_id,
-          credentialId: null,
-          authSource: 'session',
-          lastUsedAt: null,
-          signInMethod: session.sign_in_method,
-          sessionExpiresAt: session.expires_at,
-        },
-      };
+      return { caller: sessionCaller(started.session) };
     });
     if ('failure' in result) throw result.failure;
     const { token, session } = started!;
