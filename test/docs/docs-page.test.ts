@@ -91,8 +91,14 @@ const LANGUAGES = { curl: 'curl', typescript: 'TypeScript client' } as const;
 /** An operation's section (rendered once its route is shown), with its curl and TypeScript client samples. */
 async function readOperation(id: string): Promise<RenderedOperation> {
   const section = page.locator(`[data-item-kind="httpItem"][id="${id}"]`);
+  // The route is the operation's, and its section is rendered: a section further down the tag can be in the page
+  // before its content is (Redoc renders it as the reader scrolls), so the heading is waited for, not just read.
+  await page.waitForFunction((hash) => (globalThis as unknown as { location: { hash: string } }).location.hash === hash, `#/${id}`, { timeout: 10_000 });
   await section.waitFor({ timeout: 10_000 });
-  const title = (await section.locator('h2').first().innerText()).trim();
+  const heading = section.locator('h2').first();
+  await heading.waitFor({ state: 'visible', timeout: 10_000 });
+  await expect.poll(async () => (await heading.innerText()).trim(), { timeout: 10_000 }).not.toBe('');
+  const title = (await heading.innerText()).trim();
   const samples = section.locator('[data-testid="right-panel"]').filter({ has: page.locator('[data-testid="source-code"]') }).first();
   const code = samples.locator('[data-testid="source-code"]').first();
   // The samples' language dropdown (the panel's other dropdown picks the server); it shows the language last picked
