@@ -368,6 +368,14 @@ export interface paths {
          *     tool, `not_found` for an unknown method), though the HTTP status of both is `200`. The key's other
          *     constraints hold as on every operation: an expired, revoked or disabled key is `401`, a rate-limited one
          *     `429`.
+         *
+         *     With an OAuth access token (`mcpOAuth`), the request acts as the grant's API key and its usage record names
+         *     the client (`oauth_client_id`). A token bound to another resource, expired, or whose key was revoked or
+         *     disabled is `401`; a `tools/call` of a tool needing a scope the token lacks (`x-openrush-access` `tools:
+         *     use` needs `tools:use`) is `403` `insufficient_scope`, with `WWW-Authenticate: Bearer
+         *     error="insufficient_scope", scope="tools:use", resource_metadata="…"` so the client can ask for it.
+         *     Without a credential: `401` with `WWW-Authenticate: Bearer realm="openrush",
+         *     resource_metadata="<base>/.well-known/oauth-protected-resource/mcp", scope="tools:use"`.
          */
         post: operations["postMcpMessage"];
         /**
@@ -468,17 +476,258 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * OAuth protected-resource metadata
-         * @description RFC 9728 metadata of this API as an OAuth protected resource, which an MCP client reads (from the
-         *     `resource_metadata` of a `401`'s `WWW-Authenticate`) to find where its user signs in: the Dashboard's
-         *     authorization server (configured with `OPENRUSH_AUTHORIZATION_SERVER`, for example the Supabase project's
-         *     `https://<project>.supabase.co/auth/v1`; by default the session issuer, `OPENRUSH_SESSION_ISSUER`). The
-         *     access token it issues is a Dashboard session token, sent as `Authorization: Bearer`. An API key works as
-         *     well and needs no OAuth flow. No credential is needed.
+         * OAuth protected-resource metadata (root)
+         * @description RFC 9728 metadata of `/mcp` as an OAuth protected resource, the same document as
+         *     `getMcpProtectedResourceMetadata` (`/.well-known/oauth-protected-resource/mcp`), served at the root path too
+         *     for clients that look there first. With OAuth turned off (`OPENRUSH_OAUTH=off`): `404`. No credential is
+         *     needed.
          */
         get: operations["getProtectedResourceMetadata"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth protected-resource metadata of /mcp
+         * @description RFC 9728 metadata of `/mcp` as an OAuth protected resource, at the path the MCP authorization specification
+         *     derives from the endpoint's URL (`/.well-known/oauth-protected-resource` + `/mcp`); the same document is
+         *     served at the root path too (`getProtectedResourceMetadata`). A `401` from `/mcp` names this URL in its
+         *     `WWW-Authenticate` (`resource_metadata`). `resource` is the canonical URI of the MCP endpoint
+         *     (`<base>/mcp`), the value an access token must be bound to (RFC 8707); `authorization_servers` names this
+         *     server's own authorization server (or the one configured with `OPENRUSH_AUTHORIZATION_SERVER`) and is never
+         *     empty. With OAuth turned off (`OPENRUSH_OAUTH=off`) there is no such document: `404`, and `/mcp` takes API
+         *     keys only. No credential is needed.
+         */
+        get: operations["getMcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth authorization-server metadata
+         * @description RFC 8414 metadata of this server's own OAuth 2.1 authorization server, which signs people in for `/mcp`:
+         *     the authorization code flow with PKCE (`S256` only), refresh tokens rotated on every use, revocation
+         *     (RFC 7009), dynamic client registration (RFC 7591) for public clients, and client ID metadata documents
+         *     when the deployment allows outbound fetches (`OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS=on`; only then is
+         *     `client_id_metadata_document_supported` present). The issuer is the API's base URL
+         *     (`OPENRUSH_PUBLIC_URL`, or the scheme and `Host` of the request, as for the protected-resource metadata).
+         *     With the built-in authorization server off (`OPENRUSH_OAUTH=off`, or another one configured with
+         *     `OPENRUSH_AUTHORIZATION_SERVER`): `404`. No credential is needed.
+         */
+        get: operations["getAuthorizationServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register an OAuth client
+         * @description Dynamic client registration (RFC 7591) for public clients: the client gets a `client_id` and no secret
+         *     (`token_endpoint_auth_method` is always `none`; whatever else is asked for is answered with `none`, as
+         *     RFC 7591 allows). `redirect_uris` must be loopback URLs (`http://127.0.0.1:<port>/…`,
+         *     `http://[::1]:<port>/…` or `http://localhost:<port>/…`, RFC 8252), unless the operator allows more with
+         *     `OPENRUSH_OAUTH_REDIRECT_URI_PREFIXES` (for example `https://claude.ai/api/mcp/auth_callback` or
+         *     `cursor://`); anything else is `invalid_redirect_uri`. Metadata this server does not use is ignored, as
+         *     RFC 7591 asks. Registrations are limited per client address (`OPENRUSH_OAUTH_REGISTRATIONS_PER_HOUR`,
+         *     20 by default: `429` past it). Errors are OAuth errors (`error`, `error_description`), not problem
+         *     documents, except `429`, `500` and `503`. No credential is needed.
+         */
+        post: operations["registerOAuthClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start an OAuth authorization
+         * @description The authorization endpoint (OAuth 2.1, authorization code with PKCE). The client's browser comes here; the
+         *     request is checked, kept for 10 minutes, and the browser is sent (`302`) to the Dashboard's consent page
+         *     (`/dashboard/consent?authorization=<id>`), where the person signs in if they have not (the Dashboard's
+         *     session is the sign-in) and approves or denies. Nothing is ever approved without that click.
+         *
+         *     * `client_id` must be a registered client (or, when client ID metadata documents are on, an `https` URL
+         *       whose document names this `client_id` and the `redirect_uri`), and `redirect_uri` one of its
+         *       redirect URIs, exactly (RFC 9700). When either is wrong the browser is **not** sent back to the client:
+         *       the answer is a `400` OAuth error shown to the person.
+         *     * Every other error is sent back to the client's `redirect_uri` with `error`, `error_description`, its
+         *       `state` and `iss` (RFC 9207): `response_type` other than `code` (`unsupported_response_type`), a missing
+         *       `code_challenge` or a `code_challenge_method` other than `S256` (`invalid_request`), a `scope` this
+         *       server does not have (`invalid_scope`), and a missing `resource` or one other than this server's
+         *       `/mcp` (`invalid_target`, RFC 8707).
+         *     * `scope` may be left out: the grant then asks for every scope `/mcp` has (`scopes_supported`).
+         *
+         *     No credential is needed. Errors are OAuth errors, not problem documents, except `429`, `500` and `503`.
+         */
+        get: operations["authorizeOAuthClient"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get OAuth tokens
+         * @description The token endpoint. `grant_type=authorization_code` redeems a code (with the PKCE `code_verifier`, the same
+         *     `redirect_uri` and `resource` as the authorization request, and the `client_id`); a code works once and for
+         *     60 seconds, and a code presented a second time also revokes what it was exchanged for.
+         *     `grant_type=refresh_token` rotates: the refresh token sent is used up and a new pair is returned, and a
+         *     refresh token presented again after use revokes the whole grant (its API key), so a stolen copy is worth
+         *     nothing. Access tokens (`orat_…`) last an hour (`expires_in`), refresh tokens (`orrt_…`) 30 days; only
+         *     their SHA-256 hashes are stored, each pointing at the grant's API key, so revoking or disabling that key
+         *     stops them at the next request. Clients are public (no secret): `client_id` in the body.
+         *
+         *     Errors are OAuth errors (RFC 6749 §5.2): `invalid_request`, `invalid_client` (`401`),
+         *     `invalid_grant` (an unknown, used or expired code or refresh token, a wrong `code_verifier` or
+         *     `redirect_uri`, a grant whose key is revoked or disabled), `unsupported_grant_type`, `invalid_target`
+         *     (a `resource` other than the one the grant is bound to). Unknown parameters are ignored (RFC 6749 §3.2).
+         *     Every answer is `Cache-Control: no-store`. No credential header is needed.
+         */
+        post: operations["requestOAuthToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an OAuth token
+         * @description Token revocation (RFC 7009). Revoking a refresh token revokes the whole grant (its API key, and so every
+         *     token of it); revoking an access token ends that token only. An unknown or already revoked token is
+         *     answered `200` as well, as RFC 7009 asks. No credential header is needed: the token is its own proof.
+         */
+        post: operations["revokeOAuthToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/authorizations/{authorization_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a pending OAuth authorization
+         * @description What the Dashboard's consent page shows: the client asking (its name, and the host it will send the
+         *     browser back to), the scopes it asks for, and a `csrf_token` that approving or denying must send back.
+         *     Only the Dashboard's session may read it, and the first session that reads it is the only one that may
+         *     decide it (another session: `404`). An unknown, expired (after 10 minutes) or decided authorization: `404`.
+         */
+        get: operations["getOAuthAuthorization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/authorizations/{authorization_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve an OAuth authorization
+         * @description The person's yes, from the consent page: creates the grant, a v2 API key named after the client
+         *     (`<client name> via OAuth`) with `permission_mode` `RESTRICTED` (3) and access to exactly the approved
+         *     scopes (or `READ_ONLY` (2) when chosen), carrying the chosen budget and rate limit, never more than the
+         *     session's own account may give (the no-escalation rule of `createApiKey`). Answers where to send the
+         *     browser: the client's `redirect_uri` with `code`, `state` and `iss`. The `csrf_token` must be the one
+         *     `getOAuthAuthorization` gave this session (`403` otherwise); `scopes` must be among those asked for
+         *     (`400`). An authorization is decided once: a second decision is `404`.
+         */
+        post: operations["approveOAuthAuthorization"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/authorizations/{authorization_id}/deny": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deny an OAuth authorization
+         * @description The person's no: nothing is created, and the browser goes back to the client's `redirect_uri` with
+         *     `error=access_denied`, `state` and `iss`. The same `csrf_token` rule as approving.
+         */
+        post: operations["denyOAuthAuthorization"];
         delete?: never;
         options?: never;
         head?: never;
@@ -816,6 +1065,11 @@ export interface components {
              * @example req_01KW1WT5G0S1V3Q93S90MB6D3B
              */
             request_id: string | null;
+            /**
+             * @description The OAuth client whose access token made the request (a connected agent on `/mcp`; `auth_source` is then
+             *     `api_key`, and `credential_id` the grant's key), or null for any other request.
+             */
+            oauth_client_id: components["schemas"]["OAuthClientId"] | null;
         };
         /**
          * @description How the request came in: `api`, an HTTP call of this API; `mcp`, a message to the MCP endpoint (`/mcp`) from
@@ -1271,6 +1525,11 @@ export interface components {
              * @example null
              */
             legacy_key_id: string | null;
+            /**
+             * @description For a grant of OAuth (a connected agent, made when a person approved an MCP client on the consent page),
+             *     the client it was granted to; null for every other key. Revoking the key disconnects the agent.
+             */
+            oauth_client: components["schemas"]["OAuthClientSummary"] | null;
         };
         /** @description An API key with its raw secret in `api_key`, shown once (on create and rotate). */
         ApiKeyWithSecret: {
@@ -1311,6 +1570,11 @@ export interface components {
              * @example null
              */
             legacy_key_id: string | null;
+            /**
+             * @description For a grant of OAuth (a connected agent, made when a person approved an MCP client on the consent page),
+             *     the client it was granted to; null for every other key. Revoking the key disconnects the agent.
+             */
+            oauth_client: components["schemas"]["OAuthClientSummary"] | null;
         };
         /** @description A page of API keys. */
         ApiKeyList: {
@@ -1592,22 +1856,368 @@ export interface components {
             /** @description More about the error, if anything. */
             data?: unknown;
         };
+        /**
+         * @description A pending OAuth authorization (random, 32 bytes in base64url).
+         * @example Xq3b8c9dE0fG1hI2jK3lM4nO5pQ6rS7tU8vW9xY0zAB
+         */
+        OAuthAuthorizationId: string;
+        /**
+         * @description A scope of `/mcp`'s OAuth tokens: `<resource>:<level>` of `ApiKeyAccess`. The scopes this server has are
+         *     the `mcpOAuth` security scheme's (`tools:use`: call the metered tools).
+         * @example tools:use
+         */
+        OAuthScope: string;
+        /**
+         * @description An OAuth client's id: `orc_` and a ULID for a registered client, or the `https` URL of its client ID
+         *     metadata document.
+         * @example orc_01KW1WT5G0S1V3Q93S90MB6D3B
+         */
+        OAuthClientId: string;
+        /** @description RFC 8414 OAuth 2.0 authorization-server metadata. */
+        AuthorizationServerMetadata: {
+            /**
+             * Format: uri
+             * @description The issuer, this API's base URL.
+             * @example https://api.openrush.io
+             */
+            issuer: string;
+            /**
+             * Format: uri
+             * @description `<issuer>/oauth/authorize`.
+             * @example https://api.openrush.io/oauth/authorize
+             */
+            authorization_endpoint: string;
+            /**
+             * Format: uri
+             * @description `<issuer>/oauth/token`.
+             * @example https://api.openrush.io/oauth/token
+             */
+            token_endpoint: string;
+            /**
+             * Format: uri
+             * @description `<issuer>/oauth/register` (RFC 7591).
+             * @example https://api.openrush.io/oauth/register
+             */
+            registration_endpoint: string;
+            /**
+             * Format: uri
+             * @description `<issuer>/oauth/revoke` (RFC 7009).
+             * @example https://api.openrush.io/oauth/revoke
+             */
+            revocation_endpoint: string;
+            /** @description The scopes of `mcpOAuth`. */
+            scopes_supported: components["schemas"]["OAuthScope"][];
+            /** @description Only the authorization code flow. */
+            response_types_supported: "code"[];
+            /** @description The code comes back in the redirect's query. */
+            response_modes_supported: "query"[];
+            /** @description The grant types of the token endpoint. */
+            grant_types_supported: ("authorization_code" | "refresh_token")[];
+            /** @description Public clients only (PKCE instead of a secret). */
+            token_endpoint_auth_methods_supported: "none"[];
+            /** @description Public clients only. */
+            revocation_endpoint_auth_methods_supported: "none"[];
+            /** @description PKCE with SHA-256 only. */
+            code_challenge_methods_supported: "S256"[];
+            /**
+             * @description Every authorization response carries `iss` (RFC 9207).
+             * @enum {boolean}
+             */
+            authorization_response_iss_parameter_supported: true;
+            /**
+             * @description Present only when client ID metadata documents are accepted (`OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS=on`).
+             * @enum {boolean}
+             */
+            client_id_metadata_document_supported?: true;
+            /**
+             * Format: uri
+             * @description Where the API is documented.
+             * @example https://api.openrush.io/docs
+             */
+            service_documentation?: string;
+        };
+        /**
+         * @description RFC 7591 client metadata. `redirect_uris` is required; `client_name` names the client on the consent page
+         *     and the grant's API key. Other metadata is accepted and ignored.
+         */
+        OAuthClientMetadata: {
+            /** @description Where the browser may be sent back (exact match at authorization). */
+            redirect_uris: string[];
+            /**
+             * @description A name for people.
+             * @example Claude Code
+             */
+            client_name?: string;
+            /**
+             * @description The client's home page.
+             * @example https://claude.ai
+             */
+            client_uri?: string;
+            /**
+             * @description Ignored.
+             * @example https://claude.ai/logo.png
+             */
+            logo_uri?: string;
+            /**
+             * @description Always registered as `none`.
+             * @example none
+             */
+            token_endpoint_auth_method?: string;
+            /** @description Registered as `authorization_code` and `refresh_token` whatever is asked. */
+            grant_types?: string[];
+            /** @description Registered as `code`. */
+            response_types?: string[];
+            /**
+             * @description Ignored (scopes are asked for at authorization).
+             * @example tools:use
+             */
+            scope?: string;
+            /**
+             * @description Kept with the client.
+             * @example claude-code
+             */
+            software_id?: string;
+            /**
+             * @description Kept with the client.
+             * @example 2.1.0
+             */
+            software_version?: string;
+        };
+        /** @description A registered public client (RFC 7591 §3.2.1). */
+        OAuthClient: {
+            client_id: components["schemas"]["OAuthClientId"];
+            /**
+             * Format: int64
+             * @description When it was registered (Unix seconds).
+             * @example 1764763200
+             */
+            client_id_issued_at: number;
+            /**
+             * @description Its name (`MCP client` when none was given).
+             * @example Claude Code
+             */
+            client_name: string;
+            /**
+             * @description Its home page, when given.
+             * @example https://claude.ai
+             */
+            client_uri?: string;
+            /** @description Its redirect URIs. */
+            redirect_uris: string[];
+            /** @description Always both. */
+            grant_types: ("authorization_code" | "refresh_token")[];
+            /** @description Always `code`. */
+            response_types: "code"[];
+            /**
+             * @description A public client.
+             * @enum {string}
+             */
+            token_endpoint_auth_method: "none";
+        };
+        /** @description A token request (form-encoded). Which fields are needed depends on `grant_type`. */
+        OAuthTokenRequest: {
+            /**
+             * @description `authorization_code` or `refresh_token`.
+             * @example authorization_code
+             */
+            grant_type?: string;
+            /**
+             * @description The authorization code.
+             * @example orac_Gk2mP9qR4sT6vW8xZ0aB1cD3eF5gH7jK9lM2nN4pQ6r
+             */
+            code?: string;
+            /**
+             * @description The PKCE verifier (43 to 128 characters).
+             * @example dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+             */
+            code_verifier?: string;
+            /**
+             * @description The same redirect URI as the authorization request.
+             * @example http://localhost:53123/callback
+             */
+            redirect_uri?: string;
+            client_id?: components["schemas"]["OAuthClientId"];
+            /**
+             * @description The refresh token to rotate.
+             * @example orrt_Yh7Gf5Ds3Aq1Zx9Cv8Bn6Mm4Kl2Jj0Hh1Gg3Ff5Dd7S
+             */
+            refresh_token?: string;
+            /**
+             * @description This server's `/mcp` URL (RFC 8707); defaults to the grant's.
+             * @example https://api.openrush.io/mcp
+             */
+            resource?: string;
+            /**
+             * @description On refresh, at most the granted scopes.
+             * @example tools:use
+             */
+            scope?: string;
+        } & {
+            [key: string]: string;
+        };
+        /** @description RFC 6749 §5.1 token response. */
+        OAuthTokenResponse: {
+            /**
+             * @description An access token for `/mcp` only, sent as `Authorization: Bearer`.
+             * @example orat_Gk2mP9qR4sT6vW8xZ0aB1cD3eF5gH7jK9lM2nN4pQ6r
+             */
+            access_token: string;
+            /**
+             * @description Always `Bearer`.
+             * @enum {string}
+             */
+            token_type: "Bearer";
+            /**
+             * Format: int32
+             * @description Seconds until the access token expires.
+             * @example 3600
+             */
+            expires_in: number;
+            /**
+             * @description The next refresh token (the one sent, if any, is used up).
+             * @example orrt_Yh7Gf5Ds3Aq1Zx9Cv8Bn6Mm4Kl2Jj0Hh1Gg3Ff5Dd7S
+             */
+            refresh_token: string;
+            /**
+             * @description The granted scopes, space-separated (empty when none).
+             * @example tools:use
+             */
+            scope: string;
+        };
+        /** @description An RFC 7009 revocation request (form-encoded). */
+        OAuthRevocationRequest: {
+            /**
+             * @description An access or refresh token.
+             * @example orrt_Yh7Gf5Ds3Aq1Zx9Cv8Bn6Mm4Kl2Jj0Hh1Gg3Ff5Dd7S
+             */
+            token: string;
+            /**
+             * @description `access_token` or `refresh_token` (a hint only).
+             * @example refresh_token
+             */
+            token_type_hint?: string;
+            client_id?: components["schemas"]["OAuthClientId"];
+        } & {
+            [key: string]: string;
+        };
+        /** @description An OAuth error response (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707). */
+        OAuthError: {
+            /**
+             * @description The OAuth error code.
+             * @example invalid_grant
+             * @enum {string}
+             */
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "unsupported_response_type" | "invalid_scope" | "invalid_target" | "invalid_redirect_uri" | "invalid_client_metadata" | "unsupported_token_type" | "access_denied";
+            /**
+             * @description What was wrong, for the developer.
+             * @example The authorization code was already used.
+             */
+            error_description: string;
+        };
+        /** @description A pending OAuth authorization, as the consent page shows it. */
+        OAuthAuthorization: {
+            authorization_id: components["schemas"]["OAuthAuthorizationId"];
+            client: components["schemas"]["OAuthClientSummary"];
+            /** @description The scopes asked for, each with what it allows. */
+            scopes: components["schemas"]["OAuthScopeDescription"][];
+            /**
+             * Format: uri
+             * @description The resource the tokens will be for.
+             * @example https://api.openrush.io/mcp
+             */
+            resource: string;
+            /**
+             * @description To send back when approving or denying.
+             * @example 7dQm3xK9pL2vN8bR4tY6wZ1cF5hJ0sA3eG7iU9oM2qB
+             */
+            csrf_token: string;
+            expires_at: components["schemas"]["Timestamp"];
+        };
+        /** @description Who is asking, for the consent page and the connected agents list. */
+        OAuthClientSummary: {
+            client_id: components["schemas"]["OAuthClientId"];
+            /**
+             * @description The name the client registered (or its metadata document gives).
+             * @example Claude Code
+             */
+            client_name: string;
+            /**
+             * @description Where the browser is sent back to: the redirect URI's host and port (or scheme, for a private-use scheme).
+             * @example localhost:53123
+             */
+            redirect_host: string;
+        };
+        /** @description A scope and what it allows. */
+        OAuthScopeDescription: {
+            scope: components["schemas"]["OAuthScope"];
+            /**
+             * @description What it allows, for people.
+             * @example Call the metered tools (charged to your credits).
+             */
+            description: string;
+        };
+        /** @description The person's choices on the consent page. */
+        OAuthApproval: {
+            /**
+             * @description The `csrf_token` of `getOAuthAuthorization`.
+             * @example 7dQm3xK9pL2vN8bR4tY6wZ1cF5hJ0sA3eG7iU9oM2qB
+             */
+            csrf_token: string;
+            /** @description The scopes granted, among those asked for (may be empty). */
+            scopes: components["schemas"]["OAuthScope"][];
+            /**
+             * Format: int32
+             * @description `3` (RESTRICTED to the granted scopes, the default) or `2` (READ_ONLY: no scope that spends credits).
+             * @default 3
+             * @example 3
+             * @enum {integer}
+             */
+            permission_mode: 2 | 3;
+            /** @description A spending limit for the agent, or null. */
+            budget?: components["schemas"]["ApiKeyBudget"] | null;
+            /** @description A request rate limit for the agent, or null. */
+            rate_limit?: components["schemas"]["ApiKeyRateLimit"] | null;
+        };
+        /** @description The person's no. */
+        OAuthDenial: {
+            /**
+             * @description The `csrf_token` of `getOAuthAuthorization`.
+             * @example 7dQm3xK9pL2vN8bR4tY6wZ1cF5hJ0sA3eG7iU9oM2qB
+             */
+            csrf_token: string;
+        };
+        /** @description Where the consent page sends the browser. */
+        OAuthDecision: {
+            /**
+             * @description The client's `redirect_uri` with `code` (or `error`), `state` and `iss`.
+             * @example http://localhost:53123/callback?code=orac_Gk2mP9qR4sT6vW8xZ0aB1cD3eF5gH7jK9lM2nN4pQ6r&state=af0ifjsldkj&iss=https%3A%2F%2Fapi.openrush.io
+             */
+            redirect_to: string;
+        };
         /** @description RFC 9728 OAuth 2.0 protected-resource metadata. */
         ProtectedResourceMetadata: {
             /**
              * Format: uri
-             * @description This API's resource identifier, its base URL (set it with `OPENRUSH_PUBLIC_URL`).
-             * @example https://api.openrush.io
+             * @description The canonical URI of the MCP endpoint, `<base>/mcp` (set the base with `OPENRUSH_PUBLIC_URL`): the
+             *     resource an access token must be bound to (RFC 8707).
+             * @example https://api.openrush.io/mcp
              */
             resource: string;
             /**
-             * @description The OAuth authorization servers whose access tokens this API accepts as session tokens: the Dashboard's
-             *     (its Supabase project's auth URL). Empty when none is configured; API keys still work.
+             * @description The OAuth authorization server whose access tokens `/mcp` accepts: this server's own (its issuer is the
+             *     base URL), or the one configured with `OPENRUSH_AUTHORIZATION_SERVER`. Never empty.
              * @example [
-             *       "https://abcdefghijklmnop.supabase.co/auth/v1"
+             *       "https://api.openrush.io"
              *     ]
              */
             authorization_servers: string[];
+            /**
+             * @description The scopes of `/mcp`'s tokens (the `mcpOAuth` scheme's).
+             * @example [
+             *       "tools:use"
+             *     ]
+             */
+            scopes_supported: components["schemas"]["OAuthScope"][];
             /**
              * @description Tokens are sent in the `Authorization` header only.
              * @example [
@@ -1665,6 +2275,7 @@ export interface components {
              *     | `request_header_fields_too_large` | 431 | Request header fields too large | The request headers are larger than 16 KiB in all. Answered before the request is read (so on any path, and listed by no operation), with `Connection: close`. |
              *     | `internal_error` | 500 | Internal server error | An unexpected error; quote the `request_id` to support. |
              *     | `service_unavailable` | 503 | Service unavailable | The database cannot be reached, or the request could not be recorded; retry after `Retry-After`. |
+             *     | `insufficient_scope` | 403 | Insufficient scope | An OAuth access token lacks the scope this call needs; `WWW-Authenticate` names it (`error="insufficient_scope"`, `scope`), so the client can ask the person for it. |
              * @example https://openrush.io/problems/not_found
              */
             type: string;
@@ -1789,6 +2400,17 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["Health"];
+            };
+        };
+        /** @description An OAuth error (`error`, `error_description`), not a problem document. */
+        OAuthError: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "Cache-Control": components["headers"]["CacheControlNoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OAuthError"];
             };
         };
         /** @description The request does not match the contract (unknown field or query parameter, wrong type, out of range, a body nested more than 64 levels deep). */
@@ -2002,6 +2624,8 @@ export interface components {
          *     returned. An id that is not one of the account's records is a `400`.
          */
         UsageStartingAfter: components["schemas"]["UsageRecordId"];
+        /** @description The pending authorization, from the consent page's URL. */
+        OAuthAuthorizationIdPath: components["schemas"]["OAuthAuthorizationId"];
         /** @description The `api_key_id` of a key of the current account. */
         ApiKeyIdPath: components["schemas"]["ApiKeyId"];
         /**
@@ -2191,6 +2815,22 @@ export type SchemaMcpMethod = components['schemas']['McpMethod'];
 export type SchemaMcpParams = components['schemas']['McpParams'];
 export type SchemaMcpResponse = components['schemas']['McpResponse'];
 export type SchemaJsonRpcError = components['schemas']['JsonRpcError'];
+export type SchemaOAuthAuthorizationId = components['schemas']['OAuthAuthorizationId'];
+export type SchemaOAuthScope = components['schemas']['OAuthScope'];
+export type SchemaOAuthClientId = components['schemas']['OAuthClientId'];
+export type SchemaAuthorizationServerMetadata = components['schemas']['AuthorizationServerMetadata'];
+export type SchemaOAuthClientMetadata = components['schemas']['OAuthClientMetadata'];
+export type SchemaOAuthClient = components['schemas']['OAuthClient'];
+export type SchemaOAuthTokenRequest = components['schemas']['OAuthTokenRequest'];
+export type SchemaOAuthTokenResponse = components['schemas']['OAuthTokenResponse'];
+export type SchemaOAuthRevocationRequest = components['schemas']['OAuthRevocationRequest'];
+export type SchemaOAuthError = components['schemas']['OAuthError'];
+export type SchemaOAuthAuthorization = components['schemas']['OAuthAuthorization'];
+export type SchemaOAuthClientSummary = components['schemas']['OAuthClientSummary'];
+export type SchemaOAuthScopeDescription = components['schemas']['OAuthScopeDescription'];
+export type SchemaOAuthApproval = components['schemas']['OAuthApproval'];
+export type SchemaOAuthDenial = components['schemas']['OAuthDenial'];
+export type SchemaOAuthDecision = components['schemas']['OAuthDecision'];
 export type SchemaProtectedResourceMetadata = components['schemas']['ProtectedResourceMetadata'];
 export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
@@ -2201,6 +2841,7 @@ export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseCapabilities = components['responses']['Capabilities'];
 export type ResponseHealthy = components['responses']['Healthy'];
+export type ResponseOAuthError = components['responses']['OAuthError'];
 export type ResponseValidationFailed = components['responses']['ValidationFailed'];
 export type ResponseMcpUnauthorized = components['responses']['McpUnauthorized'];
 export type ResponseNotAcceptable = components['responses']['NotAcceptable'];
@@ -2219,6 +2860,7 @@ export type ParameterCredentialIdPath = components['parameters']['CredentialIdPa
 export type ParameterCredentialIdFilter = components['parameters']['CredentialIdFilter'];
 export type ParameterUsageLimit = components['parameters']['UsageLimit'];
 export type ParameterUsageStartingAfter = components['parameters']['UsageStartingAfter'];
+export type ParameterOAuthAuthorizationIdPath = components['parameters']['OAuthAuthorizationIdPath'];
 export type ParameterApiKeyIdPath = components['parameters']['ApiKeyIdPath'];
 export type ParameterApiKeysLimit = components['parameters']['ApiKeysLimit'];
 export type ParameterApiKeysStartingAfter = components['parameters']['ApiKeysStartingAfter'];
@@ -2971,6 +3613,330 @@ export interface operations {
                 };
             };
             400: components["responses"]["ValidationFailed"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The protected-resource metadata of `/mcp`. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The authorization-server metadata. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    registerOAuthClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuthClientMetadata"];
+            };
+        };
+        responses: {
+            /** @description The client is registered. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClient"];
+                };
+            };
+            400: components["responses"]["OAuthError"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    authorizeOAuthClient: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Must be `code`.
+                 * @example code
+                 */
+                response_type?: string;
+                /**
+                 * @description The client's id (from registration, or its metadata document's URL).
+                 * @example orc_01KW1WT5G0S1V3Q93S90MB6D3B
+                 */
+                client_id?: string;
+                /**
+                 * @description One of the client's registered redirect URIs, exactly.
+                 * @example http://localhost:53123/callback
+                 */
+                redirect_uri?: string;
+                /**
+                 * @description PKCE: BASE64URL(SHA-256(code_verifier)), 43 characters.
+                 * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+                 */
+                code_challenge?: string;
+                /**
+                 * @description Must be `S256`.
+                 * @example S256
+                 */
+                code_challenge_method?: string;
+                /**
+                 * @description Returned to the client unchanged.
+                 * @example af0ifjsldkj
+                 */
+                state?: string;
+                /**
+                 * @description Space-separated scopes (see `mcpOAuth`).
+                 * @example tools:use
+                 */
+                scope?: string;
+                /**
+                 * @description The resource the token is for (RFC 8707): this server's `/mcp` URL.
+                 * @example https://api.openrush.io/mcp
+                 */
+                resource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description To the Dashboard's consent page, or back to the client's `redirect_uri` with an error (`error`,
+             *     `error_description`, `state`, `iss`).
+             */
+            302: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    /**
+                     * @description Where the browser goes next.
+                     * @example /dashboard/consent?authorization=Xq3b8c9dE0fG1hI2jK3lM4nO5pQ6rS7tU8vW9xY0zAB
+                     */
+                    Location?: string;
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["OAuthError"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    requestOAuthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["OAuthTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description A new access token and refresh token. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthTokenResponse"];
+                };
+            };
+            400: components["responses"]["OAuthError"];
+            401: components["responses"]["OAuthError"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeOAuthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["OAuthRevocationRequest"];
+            };
+        };
+        responses: {
+            /** @description Revoked (or nothing to revoke). No body. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["OAuthError"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOAuthAuthorization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The pending authorization, from the consent page's URL. */
+                authorization_id: components["parameters"]["OAuthAuthorizationIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending authorization. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthAuthorization"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    approveOAuthAuthorization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The pending authorization, from the consent page's URL. */
+                authorization_id: components["parameters"]["OAuthAuthorizationIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuthApproval"];
+            };
+        };
+        responses: {
+            /** @description Approved; where the browser goes next. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthDecision"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    denyOAuthAuthorization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The pending authorization, from the consent page's URL. */
+                authorization_id: components["parameters"]["OAuthAuthorizationIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuthDenial"];
+            };
+        };
+        responses: {
+            /** @description Denied; where the browser goes next. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthDecision"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3240,4 +4206,5 @@ export interface ProblemTypes {
     request_header_fields_too_large: { status: 431; title: "Request header fields too large" };
     internal_error: { status: 500; title: "Internal server error" };
     service_unavailable: { status: 503; title: "Service unavailable" };
+    insufficient_scope: { status: 403; title: "Insufficient scope" };
 }

@@ -64,6 +64,7 @@ export function toApiKey(row: CredentialRow, now: Date): ApiKey {
     last_used_at: row.last_used_at,
     legacy_token_family: row.legacy_token_family,
     legacy_key_id: row.legacy_key_id,
+    oauth_client: null,
   };
 }
 

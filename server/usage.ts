@@ -16,7 +16,7 @@ export const USAGE_FILTER_PARAMETERS = ['credential_id', 'channel', 'from', 'to'
 /** A usage record as the API answers it. */
 export function usageRecordOf(row: UsageRow): UsageRecord {
   // Records written before request ids were kept have none.
-  return { ...row, request_id: row.request_id ?? null, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
+  return { ...row, request_id: row.request_id ?? null, oauth_client_id: null, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
 }
 
 function rangeOrder(pointer: 'to' | 'from', detail: string) {

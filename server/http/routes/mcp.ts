@@ -92,6 +92,7 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
     const metadata: Metadata = {
       resource: base.url,
       authorization_servers: config.authorizationServers,
+      scopes_supported: ['tools:use'],
       bearer_methods_supported: ['header'],
       resource_name: 'OpenRush API',
     };
