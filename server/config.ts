@@ -33,8 +33,14 @@ export interface Config {
   usageRetentionDays: number | undefined;
   /** The API's public base URL (no trailing slash), for links the server hands out; unset: from each request. */
   publicUrl: string | undefined;
-  /** OAuth authorization servers named in the protected-resource metadata (the Dashboard's, e.g. Supabase auth). */
+  /**
+   * OPENRUSH_AUTHORIZATION_SERVER: another OAuth authorization server for /mcp, named in the protected-resource
+   * metadata instead of this server's own (whose endpoints are then off). Empty: this server's own, unless
+   * OPENRUSH_OAUTH=off.
+   */
   authorizationServers: string[];
+  /** This server's own OAuth authorization server for /mcp (server/oauth/). */
+  oauth: OAuthConfig;
   /** The Dashboard's sign-in: how long a session lasts, and the Supabase project the browser may sign in with. */
   dashboard: DashboardConfig;
 }
@@ -44,6 +50,38 @@ export interface DashboardConfig {
   sessionHours: number;
   /** OPENRUSH_SUPABASE_URL and OPENRUSH_SUPABASE_ANON_KEY, both or neither: public settings for the browser. */
   supabase: { url: string; anonKey: string } | null;
+}
+
+export interface OAuthConfig {
+  /** OPENRUSH_OAUTH=off turns OAuth for /mcp off (no metadata, no endpoints: API keys only); default on. */
+  enabled: boolean;
+  /** OPENRUSH_OAUTH_ACCESS_TOKEN_SECONDS (default 3600, at most 86400). */
+  accessTokenSeconds: number;
+  /** OPENRUSH_OAUTH_REFRESH_TOKEN_DAYS (default 30, at most 365): a refresh token's lifetime from its issue. */
+  refreshTokenDays: number;
+  /**
+   * OPENRUSH_OAUTH_REDIRECT_URI_PREFIXES: comma-separated prefixes a registered redirect URI may start with besides
+   * loopback ones (e.g. `https://claude.ai/api/mcp/auth_callback,cursor://`); empty: loopback only.
+   */
+  redirectUriPrefixes: string[];
+  /** OPENRUSH_OAUTH_REGISTRATIONS_PER_HOUR (default 20): dynamic registrations one client address may make. */
+  registrationsPerHour: number;
+  /** OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS=on: fetch client ID metadata documents (outbound HTTPS); default off. */
+  clientMetadataDocuments: boolean;
+}
+
+function onOff(value: string | undefined, name: string, fallback: boolean): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  const normal = value.trim().toLowerCase();
+  if (normal === 'on' || normal === 'true') return true;
+  if (normal === 'off' || normal === 'false') return false;
+  throw new ConfigError(`${name} must be on or off, got "${value.slice(0, 20)}"`);
+}
+
+function boundedWholeNumber(value: string | undefined, name: string, fallback: number, max: number): number {
+  const number = wholeNumber(value, name, fallback);
+  if (number > max) throw new ConfigError(`${name} must be at most ${max}, got "${value}"`);
+  return number;
 }
 
 /** How long a client may take, and how many connections it may hold; each from an OPENRUSH_* variable. */
@@ -231,7 +269,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailuresPerMinute: wholeNumber(env.OPENRUSH_AUTH_FAILURES_PER_MINUTE, 'OPENRUSH_AUTH_FAILURES_PER_MINUTE', 20),
     publicUrl: absoluteUrls(env.OPENRUSH_PUBLIC_URL, 'OPENRUSH_PUBLIC_URL')[0],
     // The session issuer of a Supabase project is its auth server's URL, so it is the natural default.
-    authorizationServers: absoluteUrls(env.OPENRUSH_AUTHORIZATION_SERVER || sessionIssuer, 'OPENRUSH_AUTHORIZATION_SERVER'),
+    authorizationServers: absoluteUrls(env.OPENRUSH_AUTHORIZATION_SERVER, 'OPENRUSH_AUTHORIZATION_SERVER'),
+    oauth: {
+      enabled: onOff(env.OPENRUSH_OAUTH, 'OPENRUSH_OAUTH', true),
+      accessTokenSeconds: boundedWholeNumber(env.OPENRUSH_OAUTH_ACCESS_TOKEN_SECONDS, 'OPENRUSH_OAUTH_ACCESS_TOKEN_SECONDS', 3600, 86_400),
+      refreshTokenDays: boundedWholeNumber(env.OPENRUSH_OAUTH_REFRESH_TOKEN_DAYS, 'OPENRUSH_OAUTH_REFRESH_TOKEN_DAYS', 30, 365),
+      redirectUriPrefixes: (env.OPENRUSH_OAUTH_REDIRECT_URI_PREFIXES ?? '').split(',').map((prefix) => prefix.trim()).filter(Boolean),
+      registrationsPerHour: wholeNumber(env.OPENRUSH_OAUTH_REGISTRATIONS_PER_HOUR, 'OPENRUSH_OAUTH_REGISTRATIONS_PER_HOUR', 20),
+      clientMetadataDocuments: onOff(env.OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS, 'OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS', false),
+    },
     dashboard: {
       sessionHours: sessionHours(env.OPENRUSH_SESSION_HOURS),
       supabase,
