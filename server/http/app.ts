@@ -35,10 +35,11 @@ import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { oauthFormBody, oauthRoutes } from './routes/oauth.ts';
+import { oauthErrors } from '../oauth/errors.ts';
 import { authorize, createRateLimits } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oauthRegisterRoutes } from './routes/oauth-register.ts';
-import { oauthErrors } from '../oauth/errors.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { createSessionCookie } from './session-cookie.ts';
 import type { Store } from '../store/types.ts';
@@ -148,6 +149,8 @@ export function createApp(options: AppOptions): express.Express {
   steps.push(authenticator.resolveCaller);
   steps.push(usage.recordUsage);
   steps.push(rateLimits.limitRate);
+  // /oauth/token and /oauth/revoke take form-encoded bodies (OAuth's), and only they.
+  steps.push(oauthFormBody(config));
   steps.push(
     jsonBody({
       limit: config.bodyLimitBytes,
@@ -208,11 +211,12 @@ export function createApp(options: AppOptions): express.Express {
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);
   mcpRoutes(operations, config, handleMcpRequest);
+  oauthRoutes(operations, deps, sessionCookie);
   oauthRegisterRoutes(operations, deps);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpErrors(config));
-  // The OAuth operations answer OAuth errors ({ error, error_description }), before the problem+json handler.
+  // Operations marked x-openrush-error-format: oauth answer OAuth errors ({ error, error_description }).
   app.use(oauthErrors());
   app.use(createErrorHandler(logger));
   // Servers made by app.listen have the configured timeouts and connection cap, and answer what Node's parser
