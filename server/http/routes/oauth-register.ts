@@ -8,6 +8,7 @@ import { OAuthError } from '../../oauth/errors.ts';
 import { DEFAULT_CLIENT_NAME, redirectUrisRefusal } from '../../oauth/clients.ts';
 import { notFound, Problem } from '../../problem.ts';
 import type { Operations } from '../dispatch.ts';
+import { authorizationServerOn } from './oauth.ts';
 import { route } from './typed.ts';
 
 type OAuthClient = components['schemas']['OAuthClient'];
@@ -17,18 +18,13 @@ const HOUR_SECONDS = 3600;
 // and no bidirectional overrides or isolates that could make "Evil" display as another client's name.
 const UNSHOWABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 
-/** The built-in authorization server is on: OAuth on, and no other authorization server configured. */
-export function builtInAuthorizationServer(config: Deps['config']): boolean {
-  return config.oauth.enabled && config.authorizationServers.length === 0;
-}
-
 export function oauthRegisterRoutes(router: Operations, deps: Deps): void {
   const { config, store, clock } = deps;
   // Counted in the store like the failed-authentication counter, so every instance sees the same count.
   const registrations = store.rateLimiter({ keyPrefix: 'oauth_registrations', points: config.oauth.registrationsPerHour, duration: HOUR_SECONDS });
 
   route(router, 'post', '/oauth/register', async (req, { body }) => {
-    if (!builtInAuthorizationServer(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
+    if (!authorizationServerOn(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
     try {
       await registrations.consume(req.ip ?? 'unknown');
     } catch (error) {
