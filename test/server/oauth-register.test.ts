@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../server/config.ts';
+import { registrantOf } from '../../server/http/routes/oauth-register.ts';
 import { findClient } from '../../server/oauth/clients.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -152,6 +153,17 @@ describe('POST /oauth/register', () => {
     response = await register({ redirect_uris: ['http://localhost:1/cb'] });
     expect(response.status).toBe(404);
     expect(await server!.database.countRows('oauth_clients')).toBe(0);
+  });
+});
+
+describe('registrantOf', () => {
+  it('counts an IPv4 address alone, an IPv6 address with the rest of its /64, and an IPv4-mapped address as IPv4', () => {
+    expect(registrantOf('203.0.113.7')).toBe('203.0.113.7');
+    expect(registrantOf('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(registrantOf('2001:db8:1:2:bbbb::9')).toBe(registrantOf('2001:db8:1:2:aaaa::1'));
+    expect(registrantOf('2001:db8:1:3::1')).not.toBe(registrantOf('2001:db8:1:2::1'));
+    expect(registrantOf('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(registrantOf(undefined)).toBe('unknown');
   });
 });
 
