@@ -156,27 +156,33 @@ describe('findClient with client ID metadata documents', () => {
   });
 });
 
-describe('the authorization endpoint and the clients', () => {
-  it('starts an authorization for a metadata document client over HTTP when createApp lets outbound fetches reach the test server, and refuses it otherwise', async () => {
-    const config = loadConfig({ OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS: 'on' });
+// Each test starts a server on a fresh database: on a busy machine (PostgreSQL) that alone can take seconds.
+describe('the authorization endpoint and the clients', { timeout: 60_000 }, () => {
+  const config = () => loadConfig({ OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS: 'on' });
+
+  it('starts an authorization for a metadata document client over HTTP when createApp lets outbound fetches reach the test server', async () => {
     const clientId = serve('/agent/client.json', { redirect_uris: [REDIRECT_URI] });
-    const reaching = await startTestServer({ config, outboundFetchForTests: { allowLoopbackForTests: true, caForTests: tls.ca } });
+    const server = await startTestServer({ config: config(), outboundFetchForTests: { allowLoopbackForTests: true, caForTests: tls.ca } });
     try {
-      const response = await authorize(reaching, goodRequest(reaching, clientId, pkce().challenge));
+      const response = await authorize(server, goodRequest(server, clientId, pkce().challenge));
       expect(response.status).toBe(302);
       expect(response.headers.get('location')).toMatch(/^\/dashboard\/consent\?authorization=[A-Za-z0-9_-]{43}$/);
       expect(hits.get('/agent/client.json')).toBe(1);
     } finally {
-      await reaching.close();
+      await server.close();
     }
-    const guarded = await startTestServer({ config });
+  });
+
+  it('refuses the same client over HTTP without that option (localhost is loopback), fetching nothing', async () => {
+    const clientId = serve('/agent/client.json', { redirect_uris: [REDIRECT_URI] });
+    const server = await startTestServer({ config: config() });
     try {
-      const response = await authorize(guarded, goodRequest(guarded, clientId, pkce().challenge));
+      const response = await authorize(server, goodRequest(server, clientId, pkce().challenge));
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({ error: 'invalid_client', error_description: expect.stringMatching(/localhost resolves to 127\.0\.0\.1 is a loopback/) });
-      expect(hits.get('/agent/client.json')).toBe(1);
+      expect(hits.get('/agent/client.json')).toBeUndefined();
     } finally {
-      await guarded.close();
+      await server.close();
     }
   });
 
