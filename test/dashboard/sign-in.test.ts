@@ -114,9 +114,9 @@ describe('sign-in page', () => {
     expect((await session.context.cookies(base)).find((item) => item.name === 'openrush_session')).toBeUndefined();
     expect((await withKeptCookie()).status).toBe(401);
 
-    // Any page now sends the browser to sign in.
+    // Any page now sends the browser to sign in, with the way back to it.
     await page.goto(`${base}/dashboard/api-access`);
-    await page.waitForURL(`${base}/dashboard/sign-in?expired=1`);
+    await page.waitForURL(`${base}/dashboard/sign-in?expired=1&next=%2Fdashboard%2Fapi-access`);
     await expectText(page.getByRole('status'), 'Sign in to continue');
   });
 
