@@ -2,10 +2,10 @@
 // reached shows the problem's title, status and detail, with a way to try again that works once the database is
 // back. (A 429 is in api-access.test.ts; 401 sends the page to sign-in, in sign-in.test.ts.)
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../server/store/types.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
-import { expectText, expectVisible, openDashboard, seriousViolations, screenshot, signIn, type DashboardSession } from './browser.ts';
+import { expectText, expectVisible, dashboardSuite, seriousViolations, screenshot, type DashboardSession } from './browser.ts';
 import type { Problem } from '../helpers/api-keys.ts';
 
 let session: DashboardSession;
@@ -13,29 +13,24 @@ let page: Page;
 let base: string;
 let failing = false;
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
+const suite = dashboardSuite({
+  server: () => {
     const { database } = faultyStore((real: Store) => ({
       listApiKeys: (...args: Parameters<Store['listApiKeys']>) =>
         failing ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })) : real.listApiKeys(...args),
     }));
-    session = await openDashboard({ database });
-    page = session.page;
-    base = session.server.url;
-    await signIn(session);
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+    return { database };
+  },
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
 });
 
 describe('problems the page cannot help', () => {
   it('a 503 shows its detail, and Try again works once the database is back', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     failing = true;
     const answer = await session.server.call('/v2/api-keys');
     expect(answer.status).toBe(503);

@@ -5,28 +5,21 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { apiKeysOf, KEY_PATTERN } from '../helpers/api-keys.ts';
-import { expectText, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession } from './browser.ts';
+import { expectText, dashboardSuite, openPage, outsideRequests, screenshot, seriousViolations, type DashboardSession } from './browser.ts';
 
 let session: DashboardSession;
 let page: Page;
 let base: string;
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    session = await openDashboard();
-    page = session.page;
-    base = session.server.url;
-    await signIn(session);
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+// A setup that fails (no Chromium, say) fails each test with its error, rather than leaving them counted as skipped.
+const suite = dashboardSuite({
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
 });
 
 interface McpServersJson {
@@ -35,7 +28,7 @@ interface McpServersJson {
 
 describe('Setup', () => {
   it('shows the MCP URL and configurations with placeholders until a key is made', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/setup');
     expect(await page.getByTestId('mcp-url').innerText()).toBe(`${base}/mcp`);
     expect(await page.getByTestId('claude-code').innerText()).toBe(`claude mcp add --transport http openrush ${base}/mcp --header "Authorization: Bearer or_…"`);
@@ -45,7 +38,7 @@ describe('Setup', () => {
   });
 
   it('makes a key for the agent, shows it once, and the pasted mcpServers configuration lists and calls the tools', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/setup');
     await page.getByRole('button', { name: 'Make a key for my agent' }).click();
     const key = (await page.getByTestId('raw-key').innerText()).trim();
@@ -85,7 +78,7 @@ describe('Setup', () => {
   });
 
   it('every page of the shell loads, in light and dark, with no serious or critical axe-core violation', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     for (const [path, name] of [
       ['/dashboard/api-access', 'api-access'],
       ['/dashboard/activity', 'activity'],
@@ -100,7 +93,7 @@ describe('Setup', () => {
   });
 
   it('made no request to any other origin, and the page raised no error', () => {
-    if (setupError) throw setupError;
+    suite.check();
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);
   });
