@@ -41,7 +41,10 @@ const arrived: URL[] = [];
 
 beforeAll(async () => {
   callback = createServer((req, res) => {
-    arrived.push(new URL(req.url ?? '/', redirectUri));
+    const url = new URL(req.url ?? '/', redirectUri);
+    // The browser also asks this origin for /favicon.ico: only the redirect URI counts.
+    if (url.pathname !== '/callback') return void res.writeHead(404).end();
+    arrived.push(url);
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><html lang="en"><title>Agent</title><h1>You can close this window.</h1></html>');
   });
   await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));

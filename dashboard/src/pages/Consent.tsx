@@ -97,7 +97,7 @@ function ConsentForm({ authorization }: { authorization: OAuthAuthorization }) {
   return (
     <>
       <h1 tabIndex={-1}>
-        Connect <q>{client.client_name}</q> to your OpenRush account?
+        Connect “{client.client_name}” to your OpenRush account?
       </h1>
       <SignedInAs />
       <dl className="consent-client">
