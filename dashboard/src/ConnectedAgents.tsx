@@ -63,12 +63,11 @@ function Disconnect({ agent }: { agent: ApiKey & { oauth_client: NonNullable<Api
   );
 }
 
-export function ConnectedAgents({ headingLevel = 2 }: { headingLevel?: 2 | 3 }) {
+export function ConnectedAgents({ onSetup = false }: { onSetup?: boolean }) {
   const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: LIMIT } } });
-  const Heading = `h${headingLevel}` as const;
   return (
     <section aria-labelledby="agents-title" className="connected-agents">
-      <Heading id="agents-title">Connected agents</Heading>
+      <h2 id="agents-title">Connected agents</h2>
       <p className="help">
         MCP clients you approved on a consent page (signing in with OAuth, no key copied). Each is an API key named “… via OAuth”.
       </p>
@@ -82,8 +81,13 @@ export function ConnectedAgents({ headingLevel = 2 }: { headingLevel?: 2 | 3 }) 
             return (
               <Empty>
                 <p>
-                  No agent is connected. Point an MCP client at this server’s <code>/mcp</code> URL with no key: it opens a consent page here (see{' '}
-                  <Link to="/dashboard/setup">Setup</Link>).
+                  No agent is connected. Point an MCP client at this server’s <code>/mcp</code> URL with no key: it opens a consent page here.
+                  {onSetup ? null : (
+                    <>
+                      {' '}
+                      <Link to="/dashboard/setup">How to connect an agent</Link>.
+                    </>
+                  )}
                 </p>
               </Empty>
             );
@@ -96,7 +100,7 @@ export function ConnectedAgents({ headingLevel = 2 }: { headingLevel?: 2 | 3 }) 
                   <tr>
                     <th scope="col">Agent</th>
                     <th scope="col">Sends back to</th>
-                    <th scope="col">May</th>
+                    <th scope="col">Permissions</th>
                     <th scope="col">Status</th>
                     <th scope="col">Connected</th>
                     <th scope="col">Last used</th>

@@ -109,7 +109,7 @@ function ConsentForm({ authorization }: { authorization: OAuthAuthorization }) {
         <dd>
           <code data-testid="redirect-host">{client.redirect_host}</code>
         </dd>
-        <dt>For</dt>
+        <dt>Access to</dt>
         <dd>
           <code>{authorization.resource}</code>
         </dd>

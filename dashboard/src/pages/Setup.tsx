@@ -131,7 +131,7 @@ export function Setup() {
           text={oauth.inspector}
         />
       </section>
-      <ConnectedAgents />
+      <ConnectedAgents onSetup />
       <h2 id="headless-title">Without a browser: a key in a header</h2>
       <p>For agents that run headless (CI, servers) or clients that cannot sign in with OAuth: make a key and put it in the configuration.</p>
       <section aria-labelledby="agent-key-title">
