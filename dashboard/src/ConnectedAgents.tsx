@@ -63,15 +63,22 @@ function Disconnect({ agent }: { agent: ApiKey & { oauth_client: NonNullable<Api
   );
 }
 
+/** Reads every list of keys on the page again (API access lists them twice: its table, and the agents here). */
+export function useRetryKeys(): () => Promise<void> {
+  const queryClient = useQueryClient();
+  return () => queryClient.refetchQueries({ queryKey: ['get', '/v2/api-keys'] });
+}
+
 export function ConnectedAgents({ onSetup = false }: { onSetup?: boolean }) {
   const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: LIMIT } } });
+  const retry = useRetryKeys();
   return (
     <section aria-labelledby="agents-title" className="connected-agents">
       <h2 id="agents-title">Connected agents</h2>
       <p className="help">
         MCP clients you approved on a consent page (signing in with OAuth, no key copied). Each is an API key named “… via OAuth”.
       </p>
-      <QueryState query={keys} what="your connected agents">
+      <QueryState query={keys} what="your connected agents" retry={retry}>
         {(list) => {
           const agents = list.data.filter(
             (key): key is ApiKey & { oauth_client: NonNullable<ApiKey['oauth_client']> } =>

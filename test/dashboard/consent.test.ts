@@ -256,9 +256,16 @@ describe('the consent page', () => {
       // Signed in and shown is still not approved.
       expect(arrived.length).toBe(2);
 
+      // This time read-only, with the scope unticked: the grant is a READ_ONLY key.
+      await second.getByRole('checkbox', { name: /^tools:use/ }).uncheck();
+      await second.getByLabel('Permissions').selectOption({ label: 'Read only' });
       await second.getByRole('button', { name: 'Approve' }).click();
       await expect.poll(() => arrived.length, { timeout: 10_000 }).toBe(3);
       expect(arrived[2]!.searchParams.get('state')).toBe(asked.state);
+      expect(arrived[2]!.searchParams.get('code')).toMatch(/^orac_/);
+      const live = (await oauthKeys()).filter((key) => key.status === 1);
+      expect(live).toHaveLength(1);
+      expect(live[0]).toMatchObject({ permission_mode: 2, constraints: { budget: null, rate_limit: null } });
     } finally {
       await context.close();
     }

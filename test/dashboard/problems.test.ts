@@ -37,15 +37,21 @@ describe('problems the page cannot help', () => {
     const problem = (await answer.json()) as Problem;
 
     await page.goto(`${base}/dashboard/api-access`);
-    const alert = page.getByRole('alert').filter({ hasText: '503' });
-    await expectText(alert, problem.detail);
-    await expectText(alert, problem.title);
+    // The page reads the keys twice (the table, and the connected agents among them): both say why.
+    for (const region of ['Keys', 'Connected agents']) {
+      const shown = page.getByRole('region', { name: region }).getByRole('alert').filter({ hasText: '503' });
+      await expectText(shown, problem.detail);
+      await expectText(shown, problem.title);
+    }
+    const alert = page.getByRole('region', { name: 'Keys' }).getByRole('alert');
     await screenshot(page, 'api-access-503');
     expect(await seriousViolations(page)).toEqual([]);
 
     failing = false;
+    // One Try again reads both again.
     await alert.getByRole('button', { name: 'Try again' }).click();
-    await expectVisible(page.getByRole('table'));
+    await expectVisible(page.getByRole('table', { name: 'API keys, newest first' }));
+    await expectText(page.getByRole('region', { name: 'Connected agents' }), 'No agent is connected');
     expect(await page.getByRole('alert').count()).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 // Setup in a real browser: the MCP URL and configurations, with a key made on the spot for the agent; the
-// configuration the page shows, pasted into the MCP SDK's own client, lists and calls the tools. Also the
+// configuration the page shows, pasted into the MCP SDK's own client, lists and calls the tools; the no-header
+// (OAuth) configurations for Claude Code, Cursor and the Inspector. Also the
 // shell's other pages (Activity, Billing) load, and every page passes the axe-core scan.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -35,6 +36,20 @@ describe('Setup', () => {
     const json = JSON.parse(await page.getByTestId('mcp-json').innerText()) as McpServersJson;
     expect(json.mcpServers.openrush).toEqual({ type: 'http', url: `${base}/mcp`, headers: { Authorization: 'Bearer or_…' } });
     await expectText(page.getByRole('listitem').filter({ hasText: 'inspect_domain' }), '3 credits a call');
+  });
+
+  it('explains connecting Claude Code, Cursor and the MCP Inspector by OAuth, with no header, and lists connected agents', async () => {
+    suite.check();
+    await openPage(page, base, '/dashboard/setup');
+    expect(await page.getByTestId('claude-code-oauth').innerText()).toBe(`claude mcp add --transport http openrush ${base}/mcp`);
+    await expectText(page.getByRole('region', { name: 'Claude Code (OAuth)' }), 'choose Authenticate');
+    const json = JSON.parse(await page.getByTestId('mcp-json-oauth').innerText()) as { mcpServers: { openrush: Record<string, unknown> } };
+    expect(json.mcpServers.openrush).toEqual({ type: 'http', url: `${base}/mcp` });
+    expect(await page.getByTestId('inspector-oauth').innerText()).toBe('npx -y @modelcontextprotocol/inspector@0.21.2');
+    await expectText(page.getByRole('region', { name: 'MCP Inspector (OAuth)' }), `${base}/mcp`);
+    await expectText(page.getByRole('region', { name: 'Connected agents' }), 'No agent is connected');
+    // The copied-key way stays, for agents without a browser.
+    await expectText(page.locator('main'), 'Without a browser: a key in a header');
   });
 
   it('makes a key for the agent, shows it once, and the pasted mcpServers configuration lists and calls the tools', async () => {
@@ -90,7 +105,9 @@ describe('Setup', () => {
       await screenshot(page, name);
       expect(await seriousViolations(page), path).toEqual([]);
     }
-  });
+    // Ten scans and ten full-page screenshots: 13 s on a quiet machine, past the default 20 s at a load of 13 on two
+    // cores (seen while six worktrees ran their tests).
+  }, 60_000);
 
   it('made no request to any other origin, and the page raised no error', () => {
     suite.check();

@@ -4,7 +4,7 @@ import type { components } from '@openrush/client';
 import { useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { $api, type ApiKey, type ApiKeyCreate } from '../api.ts';
-import { ConnectedAgents } from '../ConnectedAgents.tsx';
+import { ConnectedAgents, useRetryKeys } from '../ConnectedAgents.tsx';
 import { Dialog } from '../Dialog.tsx';
 import { enumLabel, enumOptions, formatDateTime, formatNumber } from '../format.ts';
 import { budgetOf, LimitsFields, type LimitsDraft, NO_LIMITS, PermissionField, rateLimitOf } from '../KeyFields.tsx';
@@ -295,6 +295,7 @@ export function ApiAccess() {
   const [status, setStatus] = useState<'' | ApiKey['status']>('');
   const [secret, setSecret] = useState<{ title: string; secret: string } | null>(null);
   const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: PAGE_SIZE, ...cursor, ...(status ? { status } : {}) } } });
+  const retryKeys = useRetryKeys();
   const onSecret = (title: string, value: string) => setSecret({ title, secret: value });
   const page = keys.data;
   const hasPrevious = 'starting_after' in cursor || ('ending_before' in cursor && page?.has_more === true);
@@ -325,7 +326,7 @@ export function ApiAccess() {
             ))}
           </select>
         </div>
-        <QueryState query={keys} what="your API keys" isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>{status ? 'No keys with this status.' : 'No API keys yet. Create one below.'}</p>}>
+        <QueryState query={keys} what="your API keys" retry={retryKeys} isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>{status ? 'No keys with this status.' : 'No API keys yet. Create one below.'}</p>}>
           {(list) => (
             <>
               <KeyTable keys={list.data} onSecret={onSecret} />
