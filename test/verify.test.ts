@@ -268,7 +268,7 @@ const BREAKAGES: Record<string, Breakage> = {
       ? rewrite(await next(sent), (body) => ({ ...body, tools: body.tools.map((t: { credits_per_call: number }) => ({ ...t, credits_per_call: t.credits_per_call + 1 })) }))
       : undefined,
   "POST /mcp answers tools/list with the contract's tools, as JSON-RPC": async (sent, next) =>
-    is(sent, 'POST', /^\/mcp$/)
+    is(sent, 'POST', /^\/mcp$/) && sent.headers['authorization']
       ? rewrite(await next(sent), (body) => ({ ...body, result: { ...body.result, tools: body.result.tools.filter((t: { name: string }) => t.name !== 'inspect_domain') } }))
       : undefined,
   // The 401 on /mcp is the plain challenge: an MCP client has no way to find where to sign in.
