@@ -391,7 +391,7 @@ const SAYS: Record<string, RegExp> = {
   [NAMES[18]!]: /\n {7}after its first request the key has (\d+) of \1 requests left, not \d+/,
   [NAMES[19]!]: /\n {7}the newest entry's balance_after is (\d+), GET \/v1\/me\/credits says (?!\1\b)\d+/,
   [NAMES[20]!]: /\n {7}status_class=4xx listed record log_\w+ of status 2\d\d/,
-  [NAMES[21]!]: /\n {7}the header row is [a-z_,]+,rpc_method; UsageRecord's required list is [a-z_,]+,rpc_method,request_id/,
+  [NAMES[21]!]: /\n {7}the header row is [a-z_,]+,request_id; UsageRecord's required list is [a-z_,]+,request_id,oauth_client_id/,
   [NAMES[22]!]: /\n {7}aggregates by hour: the new key's buckets \[start, requests, errors, credits\] are \[\[[^\n]*,0,0\]\]; its records say \[\[/,
   [NAMES[23]!]: /\n {7}sign_in_link is false/,
 };
