@@ -52,7 +52,8 @@ async function grantKeyId(server: TestServer, accessToken: string): Promise<stri
   return result.caller.credentialId!;
 }
 
-describe('authorization-server metadata', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('authorization-server metadata', { timeout: 60_000 }, () => {
   it('is RFC 8414 metadata with this server as issuer, S256 only, iss in responses, and no client ID metadata documents unless allowed', async () => {
     const server = await start();
     const response = await fetch(`${server.url}/.well-known/oauth-authorization-server`);
@@ -93,7 +94,8 @@ describe('authorization-server metadata', () => {
   });
 });
 
-describe('the whole flow', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('the whole flow', { timeout: 60_000 }, () => {
   it('authorize → consent → code → tokens → refresh rotation; a replayed refresh token revokes the grant; nothing secret stored or logged', async () => {
     const server = await start();
     const clientId = await registerClient(server, 'Claude Code');
