@@ -221,6 +221,25 @@ const MCP_METADATA = '/.well-known/oauth-protected-resource/mcp';
 const ROOT_METADATA = '/.well-known/oauth-protected-resource';
 const OAUTH_OFF = 'OAuth for /mcp is off on the target (no protected-resource metadata): API keys only';
 
+/**
+ * The target's protected-resource metadata of /mcp, or `off` when OAuth for /mcp is turned off there: the
+ * operation's own `404` problem (a `404` from anything else, say a server that answers 404 to everything, fails).
+ */
+async function mcpResourceMetadata(anonymous: ApiClient): Promise<'off' | Awaited<ReturnType<ApiClient['GET']>> & { data?: components['schemas']['ProtectedResourceMetadata'] }> {
+  const requestId = newRequestId();
+  const answer = await anonymous.GET(MCP_METADATA, { headers: { 'X-Request-Id': requestId } });
+  if (answer.response.status !== 404) return answer;
+  expectOwnProblem(answer.response, answer.error, 404, `GET ${MCP_METADATA}`, requestId);
+  return 'off';
+}
+
+/** A path of the target that OAuth off must leave without a document: its own `404` problem. */
+async function expectNoDocument(anonymous: ApiClient, path: typeof ROOT_METADATA | '/.well-known/oauth-authorization-server'): Promise<void> {
+  const requestId = newRequestId();
+  const { error, response } = await anonymous.GET(path, { headers: { 'X-Request-Id': requestId } });
+  expectOwnProblem(response, error, 404, `GET ${path} (${MCP_METADATA} answers 404)`, requestId);
+}
+
 /** The auth-params of a `WWW-Authenticate` challenge (RFC 9110 §11.2), by lower-case name. */
 function challengeParams(challenge: string): Record<string, string> {
   const params: Record<string, string> = {};
@@ -320,8 +339,7 @@ export function contractChecks(): ContractCheck[] {
         const challenge = response.headers.get('www-authenticate') ?? '';
         ensure(/^Bearer\b/.test(challenge), `POST /mcp without a credential: WWW-Authenticate is "${challenge}", not a Bearer challenge`);
         const params = challengeParams(challenge);
-        const metadata = await anonymous.GET(MCP_METADATA);
-        if (metadata.response.status === 404) {
+        if ((await mcpResourceMetadata(anonymous)) === 'off') {
           // OAuth off: nothing to follow, and a 401 must not send clients to a document that is not there.
           ensure(params['resource_metadata'] === undefined, `the 401 names resource_metadata="${params['resource_metadata']}", but ${MCP_METADATA} answers 404`);
           throw new NotApplicable(OAUTH_OFF);
@@ -339,12 +357,12 @@ export function contractChecks(): ContractCheck[] {
       name: "GET /.well-known/oauth-protected-resource/mcp (and at the root) describes the target's /mcp, naming an authorization server",
       deployment: true,
       async run({ anonymous, targetUrl }) {
-        const atMcp = await anonymous.GET(MCP_METADATA);
-        const atRoot = await anonymous.GET(ROOT_METADATA);
-        if (atMcp.response.status === 404) {
-          status(atRoot.response, 404, `GET ${ROOT_METADATA} (${MCP_METADATA} answers 404)`, atRoot.data);
+        const atMcp = await mcpResourceMetadata(anonymous);
+        if (atMcp === 'off') {
+          await expectNoDocument(anonymous, ROOT_METADATA);
           throw new NotApplicable(OAUTH_OFF);
         }
+        const atRoot = await anonymous.GET(ROOT_METADATA);
         const resource = `${targetUrl}/mcp`;
         for (const [path, { data, response }] of [[MCP_METADATA, atMcp], [ROOT_METADATA, atRoot]] as const) {
           status(response, 200, `GET ${path}`, data);
@@ -363,8 +381,11 @@ export function contractChecks(): ContractCheck[] {
       name: "the authorization server's metadata (RFC 8414) names its own issuer, PKCE S256, a registration endpoint and the iss parameter",
       deployment: true,
       async run({ anonymous, targetUrl, fetch: fetchElsewhere }) {
-        const metadata = await anonymous.GET(MCP_METADATA);
-        if (metadata.response.status === 404) throw new NotApplicable(OAUTH_OFF);
+        const metadata = await mcpResourceMetadata(anonymous);
+        if (metadata === 'off') {
+          await expectNoDocument(anonymous, '/.well-known/oauth-authorization-server');
+          throw new NotApplicable(OAUTH_OFF);
+        }
         status(metadata.response, 200, `GET ${MCP_METADATA}`, metadata.data);
         const issuer = metadata.data!.authorization_servers?.[0];
         ensure(typeof issuer === 'string' && /^https?:\/\/[^/]/.test(issuer), `${MCP_METADATA} names no authorization server: ${JSON.stringify(metadata.data!.authorization_servers)}`);
