@@ -34,38 +34,34 @@ export async function* allApiKeys(
  * Every usage record, newest first, following the `Link: rel="next"` cursor from page to page.
  * Throws an `OpenRushError` when the API refuses a page.
  */
-export async function* allUsage(
+export function allUsage(
   client: OpenRushClient,
   query: Omit<UsageQuery, 'starting_after'> = {},
 ): AsyncGenerator<components['schemas']['UsageRecord']> {
-  let startingAfter: string | undefined;
-  for (;;) {
-    const result = await client.GET('/v1/me/usage', {
-      params: { query: { ...query, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
-    });
-    if (!result.data) throw OpenRushError.from(result);
-    const last = result.data.at(-1);
-    // A page ending where the cursor stands is the same page again (a mock answering one example, say): stop.
-    if (last && last.id === startingAfter) return;
-    yield* result.data;
-    if (!last || !/rel="?next"?/.test(result.response.headers.get('link') ?? '')) return;
-    startingAfter = last.id;
-  }
+  return followNextLinks((startingAfter) => client.GET('/v1/me/usage', { params: { query: { ...query, ...startingAfter } } }));
 }
 
 /**
  * Every entry of the credit ledger, newest first, following the `Link: rel="next"` cursor from page to page.
  * Throws an `OpenRushError` when the API refuses a page.
  */
-export async function* allLedgerEntries(
+export function allLedgerEntries(
   client: OpenRushClient,
   query: Omit<LedgerQuery, 'starting_after'> = {},
 ): AsyncGenerator<components['schemas']['LedgerEntry']> {
+  return followNextLinks((startingAfter) => client.GET('/v1/me/credits/ledger', { params: { query: { ...query, ...startingAfter } } }));
+}
+
+/**
+ * The items of a list whose pages say there is more with `Link: rel="next"`, each page asked for with the id of the
+ * last item before it (`starting_after`, passed to `page` as a query fragment to spread; none for the first page).
+ */
+async function* followNextLinks<Item extends { id: string }>(
+  page: (startingAfter: { starting_after?: string }) => Promise<{ data?: Item[]; error?: unknown; response: Response }>,
+): AsyncGenerator<Item> {
   let startingAfter: string | undefined;
   for (;;) {
-    const result = await client.GET('/v1/me/credits/ledger', {
-      params: { query: { ...query, ...(startingAfter ? { starting_after: startingAfter } : {}) } },
-    });
+    const result = await page(startingAfter ? { starting_after: startingAfter } : {});
     if (!result.data) throw OpenRushError.from(result);
     const last = result.data.at(-1);
     // A page ending where the cursor stands is the same page again (a mock answering one example, say): stop.

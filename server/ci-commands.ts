@@ -112,13 +112,15 @@ export async function startVerifyProxy(prismBin: string, targetUrl: string): Pro
 export function reportResults(results: CheckResult[], io: Pick<CommandIo, 'stdout' | 'stderr'>): number {
   for (const result of results) {
     if (result.skipped) io.stdout.write(`  -  ${result.name} (skipped: spends credits; pass --metered)\n`);
+    else if (result.notApplicable) io.stdout.write(`  ok ${result.name} (not applicable: ${result.notApplicable})\n`);
     else if (result.ok) io.stdout.write(`  ok ${result.name}\n`);
     else io.stdout.write(`  FAIL ${result.name}\n${result.error!.replace(/^/gm, '       ')}\n`);
   }
   const failed = results.filter((result) => !result.ok);
   const ran = results.filter((result) => !result.skipped).length;
   if (failed.length === 0) {
-    io.stdout.write(`All ${ran} checks hold.\n`);
+    const notApplicable = results.filter((result) => result.notApplicable).length;
+    io.stdout.write(`All ${ran} checks hold${notApplicable > 0 ? ` (${notApplicable} not applicable)` : ''}.\n`);
     return 0;
   }
   io.stderr.write(`openrush verify: ${failed.length} of ${ran} checks failed: ${failed.map((f) => f.name).join('; ')}\n`);
@@ -158,7 +160,7 @@ export async function verifyCommand(argv: string[], io: CommandIo = defaultIo): 
   const proxy = await startVerifyProxy(prism, targetUrl);
   try {
     io.stdout.write(`Verifying ${baseUrl} against the OpenRush contract (through prism proxy):\n`);
-    const results = await runChecks({ baseUrl: proxy.url, upstreamMark: proxy.upstreamMark, apiKey, metered: values.metered ?? false });
+    const results = await runChecks({ baseUrl: proxy.url, targetUrl, upstreamMark: proxy.upstreamMark, apiKey, metered: values.metered ?? false });
     return reportResults(results, io);
   } finally {
     await proxy.stop();

@@ -10,13 +10,22 @@
 import { randomBytes } from 'node:crypto';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/openapi.d.ts';
-import { loadContract } from './contract.ts';
+import { type ContractDocument, loadContract } from './contract.ts';
+import { oauthScopes } from './oauth/scopes.ts';
 
 type Problem = components['schemas']['Problem'];
 type ApiClient = Client<paths>;
 
 export class CheckFailure extends Error {
   override name = 'CheckFailure';
+}
+
+/**
+ * Thrown by a check whose promise the target has turned off on purpose (OAuth for /mcp, `OPENRUSH_OAUTH=off`),
+ * once the check has seen that it is consistently off: the check holds, reported as not applicable with the reason.
+ */
+export class NotApplicable extends Error {
+  override name = 'NotApplicable';
 }
 
 function ensure(condition: unknown, message: string): asserts condition {
@@ -50,6 +59,13 @@ export interface CheckContext {
   apiKey: string;
   /** The name of everything this run creates ("openrush verify <start time>"): its own, never an example's. */
   label: string;
+  /**
+   * The deployment's own base URL, as verify was given it (no trailing slash): the URLs the target hands out (the
+   * protected-resource metadata's `resource`, its issuer) must name it, whatever sits between (the proxy).
+   */
+  targetUrl: string;
+  /** Fetches from elsewhere than the target (an external authorization server's metadata). */
+  fetch: typeof fetch;
 }
 
 export interface ContractCheck {
@@ -72,18 +88,15 @@ export interface ContractCheck {
 const KEY_PATTERN = /^or_[0-9A-Za-z]{38}$/;
 const TOKEN_PREFIX = /^or_[0-9A-Za-z]{6}\.\.\.$/;
 const CREDENTIAL_FIELDS = ['account_id', 'created_at', 'expires_at', 'id', 'is_active', 'last_used_at', 'name', 'prefix'];
-const API_KEY_FIELDS = [
-  'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
-  'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
-];
 const INSPECT = '/v1/tools/inspect_domain';
 /** The most pages the usage check follows before it stops (it proves the cursor works, not the whole history). */
 const USAGE_PAGES = 3;
 /** The v2 key status of a revoked key (the contract's `ApiKeyStatus`). */
 const REVOKED = 3;
 
-function expectApiKey(key: unknown, withSecret = false): void {
-  sameKeys(key, withSecret ? [...API_KEY_FIELDS, 'api_key'] : API_KEY_FIELDS, 'API key');
+/** An API key with the fields the contract lists (`ApiKey`'s required list, or `ApiKeyWithSecret`'s). */
+function expectApiKey(key: unknown, fields: string[]): void {
+  sameKeys(key, fields, 'API key');
   const { token_prefix, status: keyStatus, constraints } = key as { token_prefix: string; status: number; constraints: object };
   ensure(TOKEN_PREFIX.test(token_prefix), `token_prefix "${token_prefix}" is not or_ + 6 characters + ...`);
   ensure([1, 2, 3, 4].includes(keyStatus), `status ${keyStatus} is not one of the contract's`);
@@ -204,6 +217,44 @@ function canonical(value: unknown): string {
   );
 }
 
+const MCP_METADATA = '/.well-known/oauth-protected-resource/mcp';
+const ROOT_METADATA = '/.well-known/oauth-protected-resource';
+const OAUTH_OFF = 'OAuth for /mcp is off on the target (no protected-resource metadata): API keys only';
+
+/**
+ * The target's protected-resource metadata of /mcp, or `off` when OAuth for /mcp is turned off there: the
+ * operation's own `404` problem (a `404` from anything else, say a server that answers 404 to everything, fails).
+ */
+async function mcpResourceMetadata(anonymous: ApiClient): Promise<'off' | Awaited<ReturnType<ApiClient['GET']>> & { data?: components['schemas']['ProtectedResourceMetadata'] }> {
+  const requestId = newRequestId();
+  const answer = await anonymous.GET(MCP_METADATA, { headers: { 'X-Request-Id': requestId } });
+  if (answer.response.status !== 404) return answer;
+  expectOwnProblem(answer.response, answer.error, 404, `GET ${MCP_METADATA}`, requestId);
+  return 'off';
+}
+
+/** A path of the target that OAuth off must leave without a document: its own `404` problem. */
+async function expectNoDocument(anonymous: ApiClient, path: typeof ROOT_METADATA | '/.well-known/oauth-authorization-server'): Promise<void> {
+  const requestId = newRequestId();
+  const { error, response } = await anonymous.GET(path, { headers: { 'X-Request-Id': requestId } });
+  expectOwnProblem(response, error, 404, `GET ${path} (${MCP_METADATA} answers 404)`, requestId);
+}
+
+/** The auth-params of a `WWW-Authenticate` challenge (RFC 9110 §11.2), by lower-case name. */
+function challengeParams(challenge: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [, name, quoted, token] of challenge.matchAll(/([A-Za-z0-9_-]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) {
+    params[name!.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : token!;
+  }
+  return params;
+}
+
+/** Where an issuer's metadata is (RFC 8414 §3.1): the well-known segment between the host and the issuer's path. */
+function authorizationServerMetadataUrl(issuer: string): string {
+  const url = new URL(issuer);
+  return `${url.origin}/.well-known/oauth-authorization-server${url.pathname.replace(/\/+$/, '')}`;
+}
+
 const HOUR_MS = 3_600_000;
 const INTERVAL_MS = { hour: HOUR_MS, day: 24 * HOUR_MS } as const;
 /** The most ledger pages the ledger check follows (it proves the chain and the cursor, not the whole history). */
@@ -224,6 +275,9 @@ export function contractChecks(): ContractCheck[] {
   const required = (schema: string): string[] => schemas[schema]?.required ?? [];
   // Every field of a usage record: the contract's required list (UsageRecord allows no other), in its order (the CSV's).
   const usageFields = required('UsageRecord');
+  const keyFields = required('ApiKey');
+  const keyWithSecretFields = required('ApiKeyWithSecret');
+  const scopes = oauthScopes(contract as unknown as ContractDocument).map((scope) => scope.scope);
 
   return [
     {
@@ -272,15 +326,95 @@ export function contractChecks(): ContractCheck[] {
       },
     },
     {
-      name: 'GET /.well-known/oauth-protected-resource answers RFC 9728 metadata without a credential',
-      async run({ anonymous }) {
-        const { data, response } = await anonymous.GET('/.well-known/oauth-protected-resource');
-        status(response, 200, 'GET /.well-known/oauth-protected-resource', data);
-        const keys = Object.keys(data ?? {});
-        for (const key of ['authorization_servers', 'bearer_methods_supported', 'resource', 'resource_name']) {
-          ensure(keys.includes(key), `the metadata lacks ${key}`);
+      name: 'POST /mcp without a credential is a 401 whose WWW-Authenticate names the protected-resource metadata and a scope',
+      invalidRequest: true,
+      deployment: true,
+      async run({ anonymous, targetUrl }) {
+        const requestId = newRequestId();
+        const { error, response } = await anonymous.POST('/mcp', {
+          body: { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+          headers: { Accept: 'application/json, text/event-stream', 'X-Request-Id': requestId },
+        });
+        expectOwnProblem(response, error, 401, 'POST /mcp without a credential', requestId);
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        ensure(/^Bearer\b/.test(challenge), `POST /mcp without a credential: WWW-Authenticate is "${challenge}", not a Bearer challenge`);
+        const params = challengeParams(challenge);
+        if ((await mcpResourceMetadata(anonymous)) === 'off') {
+          // OAuth off: nothing to follow, and a 401 must not send clients to a document that is not there.
+          ensure(params['resource_metadata'] === undefined, `the 401 names resource_metadata="${params['resource_metadata']}", but ${MCP_METADATA} answers 404`);
+          throw new NotApplicable(OAUTH_OFF);
         }
-        ensure(JSON.stringify(data!.bearer_methods_supported) === '["header"]', `bearer_methods_supported is ${JSON.stringify(data!.bearer_methods_supported)}`);
+        const expected = `${targetUrl}${MCP_METADATA}`;
+        ensure(params['resource_metadata'] === expected, `the 401's WWW-Authenticate is "${challenge}": resource_metadata is not "${expected}" (RFC 9728 §5.1)`);
+        const asked = (params['scope'] ?? '').split(' ').filter(Boolean);
+        ensure(
+          asked.length > 0 && asked.every((scope) => scopes.includes(scope)),
+          `the 401's WWW-Authenticate is "${challenge}": its scope is not among the contract's scopes (${scopes.join(' ')})`,
+        );
+      },
+    },
+    {
+      name: "GET /.well-known/oauth-protected-resource/mcp (and at the root) describes the target's /mcp, naming an authorization server",
+      deployment: true,
+      async run({ anonymous, targetUrl }) {
+        const atMcp = await mcpResourceMetadata(anonymous);
+        if (atMcp === 'off') {
+          await expectNoDocument(anonymous, ROOT_METADATA);
+          throw new NotApplicable(OAUTH_OFF);
+        }
+        const atRoot = await anonymous.GET(ROOT_METADATA);
+        const resource = `${targetUrl}/mcp`;
+        for (const [path, { data, response }] of [[MCP_METADATA, atMcp], [ROOT_METADATA, atRoot]] as const) {
+          status(response, 200, `GET ${path}`, data);
+          ensure(data!.resource === resource, `${path}: resource is "${data!.resource}", not "${resource}", the target's /mcp (RFC 9728 §3.3)`);
+          const servers = data!.authorization_servers;
+          ensure(Array.isArray(servers) && servers.length > 0, `${path}: authorization_servers is ${JSON.stringify(servers)}: an MCP client has nowhere to sign in`);
+          ensure(servers.every((server) => /^https?:\/\/[^/]/.test(server)), `${path}: authorization_servers ${JSON.stringify(servers)} are not all http(s) URLs`);
+          ensure(JSON.stringify(data!.bearer_methods_supported) === '["header"]', `${path}: bearer_methods_supported is ${JSON.stringify(data!.bearer_methods_supported)}`);
+          const listed = data!.scopes_supported ?? [];
+          ensure(scopes.every((scope) => listed.includes(scope)), `${path}: scopes_supported is ${JSON.stringify(listed)}, without all of the contract's ${JSON.stringify(scopes)}`);
+        }
+        ensure(canonical(atRoot.data) === canonical(atMcp.data), `${ROOT_METADATA} and ${MCP_METADATA} answer different documents`);
+      },
+    },
+    {
+      name: "the authorization server's metadata (RFC 8414) names its own issuer, PKCE S256, a registration endpoint and the iss parameter",
+      deployment: true,
+      async run({ anonymous, targetUrl, fetch: fetchElsewhere }) {
+        const metadata = await mcpResourceMetadata(anonymous);
+        if (metadata === 'off') {
+          await expectNoDocument(anonymous, '/.well-known/oauth-authorization-server');
+          throw new NotApplicable(OAUTH_OFF);
+        }
+        status(metadata.response, 200, `GET ${MCP_METADATA}`, metadata.data);
+        const issuer = metadata.data!.authorization_servers?.[0];
+        ensure(typeof issuer === 'string' && /^https?:\/\/[^/]/.test(issuer), `${MCP_METADATA} names no authorization server: ${JSON.stringify(metadata.data!.authorization_servers)}`);
+        const url = authorizationServerMetadataUrl(issuer);
+        let server: Record<string, unknown> | undefined;
+        if (url.startsWith(`${targetUrl}/`)) {
+          // This server's own: through the proxy, held to the contract like every other answer.
+          const own = await anonymous.GET(url.slice(targetUrl.length) as '/.well-known/oauth-authorization-server');
+          status(own.response, 200, `GET ${url}`, own.data);
+          server = own.data as Record<string, unknown>;
+        } else {
+          // Another authorization server (OPENRUSH_AUTHORIZATION_SERVER): its metadata is not this contract's, read directly.
+          const answer = await fetchElsewhere(url, { headers: { Accept: 'application/json' }, signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => {
+            throw new CheckFailure(`GET ${url}: ${String((error as Error).cause ?? error)}`);
+          });
+          const body = await answer.text();
+          status(answer, 200, `GET ${url}`, body.slice(0, 300));
+          try {
+            server = JSON.parse(body) as Record<string, unknown>;
+          } catch {
+            throw new CheckFailure(`GET ${url} is not JSON: ${body.slice(0, 100)}`);
+          }
+        }
+        ensure(server?.['issuer'] === issuer, `${url}: issuer is ${JSON.stringify(server?.['issuer'])}, not "${issuer}", the issuer its metadata was fetched for (RFC 8414 §3.3)`);
+        const methods = server['code_challenge_methods_supported'];
+        ensure(Array.isArray(methods) && methods.includes('S256'), `${url}: code_challenge_methods_supported is ${JSON.stringify(methods)}, without S256 (MCP clients refuse to go on without PKCE)`);
+        const registration = server['registration_endpoint'];
+        ensure(typeof registration === 'string' && /^https?:\/\/[^/]/.test(registration), `${url}: registration_endpoint is ${JSON.stringify(registration)}: a client cannot register itself (RFC 7591)`);
+        ensure(server['authorization_response_iss_parameter_supported'] === true, `${url}: authorization_response_iss_parameter_supported is ${JSON.stringify(server['authorization_response_iss_parameter_supported'])}, not true (RFC 9207)`);
       },
     },
     {
@@ -418,7 +552,7 @@ export function contractChecks(): ContractCheck[] {
         sameKeys(data, ['data', 'has_more', 'object'], 'API key list');
         ensure(data!.object === 'list' && typeof data!.has_more === 'boolean', 'not a list object');
         ensure(data!.data.length > 0 && data!.data.length <= 5, `a page of limit 5 has ${data!.data.length} keys`);
-        for (const key of data!.data) expectApiKey(key);
+        for (const key of data!.data) expectApiKey(key, keyFields);
       },
     },
     {
@@ -430,30 +564,30 @@ export function contractChecks(): ContractCheck[] {
         const body = { ...example, name: label, constraints: { ...example.constraints, expires_at: '2099-01-01T00:00:00Z' } };
         await withTemporaryV2Key(client, body, async (created, response) => {
           ensure(response.headers.get('cache-control') === 'no-store', 'POST /v2/api-keys without Cache-Control: no-store');
-          expectApiKey(created, true);
+          expectApiKey(created, keyWithSecretFields);
           ensure(KEY_PATTERN.test(created.api_key), 'the new key does not look like or_ + 38 base62 characters');
           ensure(created.name === label, `the key is named "${created.name}", not "${label}" as asked`);
           const path = { api_key_id: created.api_key_id };
           const got = await client.GET('/v2/api-keys/{api_key_id}', { params: { path } });
           status(got.response, 200, 'GET /v2/api-keys/{id}', got.data);
-          expectApiKey(got.data);
+          expectApiKey(got.data, keyFields);
           ensure(got.data!.api_key_id === created.api_key_id && got.data!.name === label, `GET /v2/api-keys/{id} answered key ${got.data!.api_key_id} "${got.data!.name}", not the key just created`);
           const renamed = `${label} (updated)`;
           const patched = await client.PATCH('/v2/api-keys/{api_key_id}', { params: { path }, body: { ...examples['ApiKeyUpdate']!.value, name: renamed } });
           status(patched.response, 200, 'PATCH /v2/api-keys/{id}', patched.data);
-          expectApiKey(patched.data);
+          expectApiKey(patched.data, keyFields);
           const reread = await client.GET('/v2/api-keys/{api_key_id}', { params: { path } });
           ensure(reread.data?.name === renamed, `after PATCH the key is named "${reread.data?.name}", not "${renamed}"`);
           const rotated = await client.POST('/v2/api-keys/{api_key_id}/rotate', { params: { path }, body: { grace_period_seconds: 0 } });
           status(rotated.response, 200, 'POST /v2/api-keys/{id}/rotate', rotated.data);
           ensure(rotated.response.headers.get('cache-control') === 'no-store', 'rotate without Cache-Control: no-store');
-          expectApiKey(rotated.data, true);
+          expectApiKey(rotated.data, keyWithSecretFields);
           ensure(rotated.data!.api_key !== created.api_key, 'rotate answered the same secret');
           await expectRefused(withKey(created.api_key), 'GET /v1/me/credits with the secret rotated away (no grace period)');
           await expectAccepted(withKey(rotated.data!.api_key), 'GET /v1/me/credits with the rotated secret');
           const revoked = await client.POST('/v2/api-keys/{api_key_id}/revoke', { params: { path } });
           status(revoked.response, 200, 'POST /v2/api-keys/{id}/revoke', revoked.data);
-          expectApiKey(revoked.data);
+          expectApiKey(revoked.data, keyFields);
           ensure(revoked.data!.status === REVOKED, `a revoked key has status ${revoked.data!.status}`);
           await expectRefused(withKey(rotated.data!.api_key), 'GET /v1/me/credits with the revoked key');
         });
@@ -737,6 +871,8 @@ export interface CheckResult {
   name: string;
   ok: boolean;
   skipped?: boolean;
+  /** Why the check's promise does not apply to the target (it holds: the target is consistently without it). */
+  notApplicable?: string;
   error?: string;
 }
 
@@ -821,6 +957,8 @@ export interface CheckTarget {
   upstreamMark?: string;
   /** The name of what the run creates; `verifyLabel()` by default. */
   label?: string;
+  /** The deployment's own base URL, when `baseUrl` is a proxy in front of it (see `CheckContext.targetUrl`). */
+  targetUrl?: string;
   fetch?: typeof fetch;
 }
 
@@ -847,14 +985,18 @@ export async function runCheck(check: ContractCheck, target: CheckTarget, report
     withKey: (apiKey) => checkedClient(target.baseUrl, apiKey, findings, { ...options, ignoreRequestViolations: false }),
     apiKey: target.apiKey,
     label: target.label ?? verifyLabel(),
+    targetUrl: (target.targetUrl ?? target.baseUrl).replace(/\/+$/, ''),
+    fetch: target.fetch ?? fetch,
   };
   let failure: string | undefined;
+  let notApplicable: string | undefined;
   try {
     await check.run(context);
   } catch (error) {
-    failure = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    if (error instanceof NotApplicable) notApplicable = error.message;
+    else failure = error instanceof CheckFailure ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
   }
-  if (failure === undefined && findings.lines.length === 0) return { name: check.name, ok: true };
+  if (failure === undefined && findings.lines.length === 0) return { name: check.name, ok: true, ...(notApplicable ? { notApplicable } : {}) };
   return { name: check.name, ok: false, error: redactKeys([...(failure === undefined ? [] : [failure]), ...findings.lines].join('\n')) };
 }
 

@@ -16,7 +16,8 @@ describe('contract: real server behind prism proxy', () => {
   let target: CheckTarget;
   beforeAll(async () => {
     proxy = await startVerifyProxy(findPrism()!, inject('serverUrl'));
-    target = { baseUrl: proxy.url, upstreamMark: proxy.upstreamMark, apiKey: inject('realKey') };
+    // targetUrl: the server itself, whose URLs (the protected-resource metadata's) verify holds it to.
+    target = { baseUrl: proxy.url, targetUrl: inject('serverUrl'), upstreamMark: proxy.upstreamMark, apiKey: inject('realKey') };
   });
   afterAll(async () => {
     await proxy?.stop();

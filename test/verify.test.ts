@@ -3,14 +3,15 @@
 // breaks that check's promise. The broken servers are the real server behind a relay that rewrites one answer;
 // one `prism proxy`, started as verify starts it, sits in front of the relay for every breakage.
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { reportResults, startVerifyProxy, verifyCommand } from '../server/ci-commands.ts';
+import { loadConfig } from '../server/config.ts';
 import { loadContract } from '../server/contract.ts';
 import { findPrism } from '../server/prism.ts';
-import { contractChecks, redactKeys, runChecks } from '../server/verify.ts';
+import { type CheckResult, contractChecks, redactKeys, runCheck, runChecks } from '../server/verify.ts';
 import { killCliProcesses, runCli } from './helpers/cli-process.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -30,22 +31,34 @@ interface Answer {
 type Breakage = (sent: Sent, forward: (sent: Sent) => Promise<Answer>) => Promise<Answer | undefined>;
 
 let server: TestServer;
+/** The same server with OAuth for /mcp turned off (OPENRUSH_OAUTH=off). */
+let oauthOff: TestServer;
+/** Where the relay sends what it does not answer itself. */
+let upstream: TestServer;
 let relay: Server;
 let relayUrl: string;
 let proxy: Awaited<ReturnType<typeof startVerifyProxy>>;
 let breakage: Breakage | undefined;
 
-async function forward(sent: Sent): Promise<Answer> {
-  const response = await fetch(server.url + sent.url, {
-    method: sent.method,
-    headers: sent.headers,
-    ...(sent.body.length > 0 ? { body: sent.body } : {}),
+/**
+ * Sends a request on to the server with the `Host` it came with (the relay's, as a load balancer would), so the
+ * URLs the server hands out (the protected-resource metadata, its issuer) name the relay: verify's target.
+ */
+function forward(sent: Sent): Promise<Answer> {
+  const { hostname, port } = new URL(upstream.url);
+  return new Promise((done, fail) => {
+    const req = request({ hostname, port, method: sent.method, path: sent.url, headers: sent.headers }, (res) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value !== undefined && !['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'].includes(name)) {
+          headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        }
+      }
+      readBody(res).then((body) => done({ status: res.statusCode!, headers, body: body.toString() }), fail);
+    });
+    req.on('error', fail);
+    req.end(sent.body.length > 0 ? sent.body : undefined);
   });
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'].includes(name)) headers[name] = value;
-  });
-  return { status: response.status, headers, body: await response.text() };
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -68,11 +81,14 @@ beforeAll(async () => {
   // Each run of verify is refused on purpose a few times (no credential, revoked keys); many runs in a minute from
   // one address would otherwise be blocked as guessing keys.
   server = await startTestServer({ credits: 10_000, config: { authFailuresPerMinute: 10_000 } });
+  const defaults = loadConfig({});
+  oauthOff = await startTestServer({ credits: 10_000, config: { authFailuresPerMinute: 10_000, oauth: { ...defaults.oauth, enabled: false } } });
+  upstream = server;
   relay = createServer((req, res) => {
     void (async () => {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;
+        if (typeof value === 'string' && !['connection', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;
       }
       const sent: Sent = { method: req.method!, url: req.url!, headers, body: await readBody(req) };
       const answer = (await breakage?.(sent, forward)) ?? (await forward(sent));
@@ -93,9 +109,11 @@ afterAll(async () => {
   relay?.closeAllConnections();
   await new Promise((done) => relay?.close(done));
   await server?.close();
+  await oauthOff?.close();
 });
 beforeEach(() => {
   breakage = undefined;
+  upstream = server;
 });
 
 async function balance(): Promise<number> {
@@ -113,18 +131,27 @@ async function madeByVerify(): Promise<Array<{ name: string; active: boolean }>>
   ];
 }
 
-/** Runs verify's checks through the shared proxy and prints them as `openrush verify` does. */
-async function verifyThroughRelay(options: { metered?: boolean } = {}): Promise<{ code: number; out: string; err: string; failed: string[] }> {
+/** Runs verify's checks through the shared proxy (the relay is the target) and prints them as `openrush verify` does. */
+async function verifyThroughRelay(options: { metered?: boolean } = {}): Promise<{ code: number; out: string; err: string; failed: string[]; results: CheckResult[] }> {
   let out = '';
   let err = '';
   const stdout = new PassThrough().on('data', (chunk: Buffer) => (out += chunk.toString()));
   const stderr = new PassThrough().on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const results = await runChecks({ baseUrl: proxy.url, upstreamMark: proxy.upstreamMark, apiKey: server.account.key, metered: options.metered ?? true });
+  const results = await runChecks({ baseUrl: proxy.url, targetUrl: relayUrl, upstreamMark: proxy.upstreamMark, apiKey: upstream.account.key, metered: options.metered ?? true });
   const code = reportResults(results, { stdout, stderr });
-  return { code, out, err, failed: results.filter((r) => !r.ok).map((r) => r.name) };
+  return { code, out, err, failed: results.filter((r) => !r.ok).map((r) => r.name), results };
+}
+
+/** Runs one check through the shared proxy against the relay. */
+function checkThroughRelay(name: string): Promise<CheckResult> {
+  return runCheck(contractChecks().find((check) => check.name === name)!, { baseUrl: proxy.url, targetUrl: relayUrl, upstreamMark: proxy.upstreamMark, apiKey: upstream.account.key });
 }
 
 const NAMES = contractChecks().map((check) => check.name);
+const OAUTH_CHALLENGE = 'POST /mcp without a credential is a 401 whose WWW-Authenticate names the protected-resource metadata and a scope';
+const OAUTH_RESOURCE = "GET /.well-known/oauth-protected-resource/mcp (and at the root) describes the target's /mcp, naming an authorization server";
+const OAUTH_SERVER = "the authorization server's metadata (RFC 8414) names its own issuer, PKCE S256, a registration endpoint and the iss parameter";
+const OAUTH_CHECKS = [OAUTH_CHALLENGE, OAUTH_RESOURCE, OAUTH_SERVER];
 const VERIFY_NAME = /^openrush verify \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z( \(updated\))?$/;
 
 describe('openrush verify', () => {
@@ -241,13 +268,23 @@ const BREAKAGES: Record<string, Breakage> = {
       ? rewrite(await next(sent), (body) => ({ ...body, tools: body.tools.map((t: { credits_per_call: number }) => ({ ...t, credits_per_call: t.credits_per_call + 1 })) }))
       : undefined,
   "POST /mcp answers tools/list with the contract's tools, as JSON-RPC": async (sent, next) =>
-    is(sent, 'POST', /^\/mcp$/)
+    is(sent, 'POST', /^\/mcp$/) && sent.headers['authorization']
       ? rewrite(await next(sent), (body) => ({ ...body, result: { ...body.result, tools: body.result.tools.filter((t: { name: string }) => t.name !== 'inspect_domain') } }))
       : undefined,
-  'GET /.well-known/oauth-protected-resource answers RFC 9728 metadata without a credential': async (sent, next) =>
-    is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource$/)
-      ? rewrite(await next(sent), (body) => ({ ...body, bearer_methods_supported: ['header', 'query'] }))
+  // The 401 on /mcp is the plain challenge: an MCP client has no way to find where to sign in.
+  [OAUTH_CHALLENGE]: async (sent, next) => {
+    if (!is(sent, 'POST', /^\/mcp$/) || sent.headers['authorization']) return undefined;
+    const answer = await next(sent);
+    return { ...answer, headers: { ...answer.headers, 'www-authenticate': 'Bearer realm="openrush"' } };
+  },
+  // The metadata names the API's base URL as the resource (as before this issue), not /mcp.
+  [OAUTH_RESOURCE]: async (sent, next) =>
+    is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource(\/mcp)?$/)
+      ? rewrite(await next(sent), (body) => ({ ...body, resource: body.resource.replace(/\/mcp$/, '') }))
       : undefined,
+  // The authorization server's metadata names another issuer than the one it was fetched for (a mix-up).
+  [OAUTH_SERVER]: async (sent, next) =>
+    is(sent, 'GET', /^\/\.well-known\/oauth-authorization-server$/) ? rewrite(await next(sent), (body) => ({ ...body, issuer: 'https://as.example' })) : undefined,
   'GET /healthz answers ok': async (sent, next) =>
     is(sent, 'GET', /^\/healthz$/) ? { ...(await next(sent)), status: 503 } : undefined,
   // The first balance read is below zero (the later ones, the metered check's, are left alone).
@@ -316,7 +353,7 @@ const BREAKAGES: Record<string, Breakage> = {
   // The status class filter is ignored.
   'GET /v1/me/usage filters by status class and time range, and refuses a range that ends before it starts': async (sent, next) =>
     is(sent, 'GET', /^\/v1\/me\/usage$/) && /status_class=/.test(sent.url) ? next({ ...sent, url: sent.url.replace(/&?status_class=[^&]*/, '') }) : undefined,
-  // The export leaves out the last column (request_id), as the contract's example once did.
+  // The export leaves out the last column (oauth_client_id), as the contract's example once left out request_id.
   "GET /v1/me/usage/export answers CSV in the contract's columns, its rows the records GET /v1/me/usage lists for the same filter": async (sent, next) => {
     if (!is(sent, 'GET', /^\/v1\/me\/usage\/export$/)) return undefined;
     const answer = await next(sent);
@@ -337,24 +374,26 @@ const SAYS: Record<string, RegExp> = {
   [NAMES[1]!]: /\n {7}POST \/v1\/capabilities differs from GET/,
   [NAMES[2]!]: /\n {7}inspect_domain costs 4, the contract says 3/,
   [NAMES[3]!]: /\n {7}tools\/list lacks inspect_domain/,
-  [NAMES[4]!]: /\n {7}bearer_methods_supported is \["header","query"\]/,
-  [NAMES[5]!]: /\n {7}GET \/healthz: expected 200, got 503/,
-  [NAMES[6]!]: /\n {7}balance -5/,
-  [NAMES[7]!]: /\n {7}GET \/v1\/me\/credits without a credential: expected 401, got 404/,
-  [NAMES[8]!]: /\n {7}POST \/v1\/me\/api-credentials with a blank name: expected 400, got 422/,
-  [NAMES[9]!]: /\n {7}API credential has fields \[[^\]]*key_hash/,
-  [NAMES[10]!]: /\n {7}GET \/v1\/me\/credits with the revoked key: expected 401, got 200/,
-  [NAMES[11]!]: /\n {7}record \w+ came twice: the cursor does not move on/,
-  [NAMES[12]!]: /\n {7}the balance went from (\d+) to \1, not down by the price, 3/,
-  [NAMES[13]!]: /\n {7}not a list object/,
-  [NAMES[14]!]: /\n {7}after PATCH the key is named "openrush verify [^"]+", not "openrush verify [^"]+ \(updated\)"/,
-  [NAMES[15]!]: /\n {7}credential_id is null, not cred_\w+, the key in use/,
-  [NAMES[16]!]: /\n {7}after its first request the key has (\d+) of \1 requests left, not \d+/,
-  [NAMES[17]!]: /\n {7}the newest entry's balance_after is (\d+), GET \/v1\/me\/credits says (?!\1\b)\d+/,
-  [NAMES[18]!]: /\n {7}status_class=4xx listed record log_\w+ of status 2\d\d/,
-  [NAMES[19]!]: /\n {7}the header row is [a-z_,]+,rpc_method; UsageRecord's required list is [a-z_,]+,rpc_method,request_id/,
-  [NAMES[20]!]: /\n {7}aggregates by hour: the new key's buckets \[start, requests, errors, credits\] are \[\[[^\n]*,0,0\]\]; its records say \[\[/,
-  [NAMES[21]!]: /\n {7}sign_in_link is false/,
+  [OAUTH_CHALLENGE]: /\n {7}the 401's WWW-Authenticate is "Bearer realm="openrush"": resource_metadata is not "http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/,
+  [OAUTH_RESOURCE]: /\n {7}\/\.well-known\/oauth-protected-resource\/mcp: resource is "http:\/\/127\.0\.0\.1:(\d+)", not "http:\/\/127\.0\.0\.1:\1\/mcp", the target's \/mcp/,
+  [OAUTH_SERVER]: /\n {7}http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-authorization-server: issuer is "https:\/\/as\.example", not "http:\/\/127\.0\.0\.1:\d+", the issuer its metadata was fetched for/,
+  [NAMES[7]!]: /\n {7}GET \/healthz: expected 200, got 503/,
+  [NAMES[8]!]: /\n {7}balance -5/,
+  [NAMES[9]!]: /\n {7}GET \/v1\/me\/credits without a credential: expected 401, got 404/,
+  [NAMES[10]!]: /\n {7}POST \/v1\/me\/api-credentials with a blank name: expected 400, got 422/,
+  [NAMES[11]!]: /\n {7}API credential has fields \[[^\]]*key_hash/,
+  [NAMES[12]!]: /\n {7}GET \/v1\/me\/credits with the revoked key: expected 401, got 200/,
+  [NAMES[13]!]: /\n {7}record \w+ came twice: the cursor does not move on/,
+  [NAMES[14]!]: /\n {7}the balance went from (\d+) to \1, not down by the price, 3/,
+  [NAMES[15]!]: /\n {7}not a list object/,
+  [NAMES[16]!]: /\n {7}after PATCH the key is named "openrush verify [^"]+", not "openrush verify [^"]+ \(updated\)"/,
+  [NAMES[17]!]: /\n {7}credential_id is null, not cred_\w+, the key in use/,
+  [NAMES[18]!]: /\n {7}after its first request the key has (\d+) of \1 requests left, not \d+/,
+  [NAMES[19]!]: /\n {7}the newest entry's balance_after is (\d+), GET \/v1\/me\/credits says (?!\1\b)\d+/,
+  [NAMES[20]!]: /\n {7}status_class=4xx listed record log_\w+ of status 2\d\d/,
+  [NAMES[21]!]: /\n {7}the header row is [a-z_,]+,request_id; UsageRecord's required list is [a-z_,]+,request_id,oauth_client_id/,
+  [NAMES[22]!]: /\n {7}aggregates by hour: the new key's buckets \[start, requests, errors, credits\] are \[\[[^\n]*,0,0\]\]; its records say \[\[/,
+  [NAMES[23]!]: /\n {7}sign_in_link is false/,
 };
 
 describe('openrush verify: every check fails against a server that breaks its promise', () => {
@@ -372,4 +411,92 @@ describe('openrush verify: every check fails against a server that breaks its pr
     // The breakage is of this check's promise alone: no other check fails with it.
     expect(run.failed).toEqual([name]);
   }, 60_000);
+});
+
+/** A stand-in for another authorization server (OPENRUSH_AUTHORIZATION_SERVER): serves `metadata` at RFC 8414's path. */
+async function otherAuthorizationServer(metadata: (issuer: string) => object): Promise<{ issuer: string; close(): Promise<void> }> {
+  let issuer = '';
+  const other = createServer((req, res) => {
+    const found = req.url === '/.well-known/oauth-authorization-server/tenant';
+    res.writeHead(found ? 200 : 404, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(found ? metadata(issuer) : { error: 'not found' }));
+  });
+  await new Promise<void>((done) => other.listen(0, '127.0.0.1', done));
+  issuer = `http://127.0.0.1:${(other.address() as AddressInfo).port}/tenant`;
+  return { issuer, close: () => new Promise<void>((done) => other.close(() => done())) };
+}
+
+describe('openrush verify: OAuth discovery', () => {
+  it('passes against a server with OAuth off, reporting the OAuth checks as not applicable', async () => {
+    upstream = oauthOff;
+    const run = await verifyThroughRelay({ metered: false });
+    expect(run.failed).toEqual([]);
+    expect(run.code).toBe(0);
+    for (const name of OAUTH_CHECKS) expect(run.out).toContain(`  ok ${name} (not applicable: OAuth for /mcp is off on the target`);
+    expect(run.results.filter((result) => result.notApplicable).map((result) => result.name)).toEqual(OAUTH_CHECKS);
+    expect(run.out).toContain(`All ${NAMES.length - 1} checks hold (3 not applicable).`);
+  }, 60_000);
+
+  it('fails a server with OAuth off whose 401 still sends clients to the metadata', async () => {
+    upstream = oauthOff;
+    breakage = async (sent, next) => {
+      if (!is(sent, 'POST', /^\/mcp$/) || sent.headers['authorization']) return undefined;
+      const answer = await next(sent);
+      return { ...answer, headers: { ...answer.headers, 'www-authenticate': `Bearer realm="openrush", resource_metadata="${relayUrl}/.well-known/oauth-protected-resource/mcp"` } };
+    };
+    const result = await checkThroughRelay(OAUTH_CHALLENGE);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/^the 401 names resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp", but \/\.well-known\/oauth-protected-resource\/mcp answers 404/);
+  }, 30_000);
+
+  it('fails a server that serves the metadata at the root but not at /mcp', async () => {
+    breakage = async (sent, next) => (is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource\/mcp$/) ? next({ ...sent, url: '/.well-known/no-such-thing' }) : undefined);
+    const result = await checkThroughRelay(OAUTH_RESOURCE);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/^GET \/\.well-known\/oauth-protected-resource \(\/\.well-known\/oauth-protected-resource\/mcp answers 404\): expected 404, got 200/);
+  }, 30_000);
+
+  it('fails a protected resource that names no authorization server', async () => {
+    breakage = async (sent, next) =>
+      is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource(\/mcp)?$/) ? rewrite(await next(sent), (body) => ({ ...body, authorization_servers: [] })) : undefined;
+    const result = await checkThroughRelay(OAUTH_RESOURCE);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/^\/\.well-known\/oauth-protected-resource\/mcp: authorization_servers is \[\]: an MCP client has nowhere to sign in/);
+  }, 30_000);
+
+  it.each([
+    ['without PKCE S256', { code_challenge_methods_supported: ['plain'] }, /code_challenge_methods_supported is \["plain"\], without S256/],
+    ['without a registration endpoint', { registration_endpoint: undefined }, /registration_endpoint is undefined: a client cannot register itself/],
+    ['without the iss parameter', { authorization_response_iss_parameter_supported: false }, /authorization_response_iss_parameter_supported is false, not true \(RFC 9207\)/],
+  ])("fails an authorization server's metadata %s", async (_what, change, says) => {
+    breakage = async (sent, next) =>
+      is(sent, 'GET', /^\/\.well-known\/oauth-authorization-server$/) ? rewrite(await next(sent), (body) => ({ ...body, ...change })) : undefined;
+    const result = await checkThroughRelay(OAUTH_SERVER);
+    expect(result.ok).toBe(false);
+    expect(result.error!.split('\n')[0]).toMatch(says);
+  }, 30_000);
+
+  it("reads another authorization server's metadata at RFC 8414's path of its issuer, and holds it to the same", async () => {
+    const good = await otherAuthorizationServer((issuer) => ({
+      issuer,
+      authorization_endpoint: `${issuer}/authorize`,
+      token_endpoint: `${issuer}/token`,
+      registration_endpoint: `${issuer}/register`,
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
+    }));
+    const bad = await otherAuthorizationServer((issuer) => ({ issuer: `${issuer}/`, code_challenge_methods_supported: ['S256'] }));
+    try {
+      for (const [other, ok] of [[good, true], [bad, false]] as const) {
+        breakage = async (sent, next) =>
+          is(sent, 'GET', /^\/\.well-known\/oauth-protected-resource\/mcp$/) ? rewrite(await next(sent), (body) => ({ ...body, authorization_servers: [other.issuer] })) : undefined;
+        const result = await checkThroughRelay(OAUTH_SERVER);
+        expect(result.error).toBe(ok ? undefined : `${other.issuer.replace('/tenant', '')}/.well-known/oauth-authorization-server/tenant: issuer is "${other.issuer}/", not "${other.issuer}", the issuer its metadata was fetched for (RFC 8414 §3.3)`);
+        expect(result.ok).toBe(ok);
+      }
+    } finally {
+      await good.close();
+      await bad.close();
+    }
+  }, 30_000);
 });
