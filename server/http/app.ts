@@ -9,7 +9,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from '../../vendor/express-openapi-validator.js';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createAuthenticator } from '../auth.ts';
+import { createCallers } from '../callers.ts';
+import { createCallerResolver } from './authentication.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { loadContract } from '../contract.ts';
@@ -35,7 +36,8 @@ import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
-import { authorize, createRateLimits } from '../policy.ts';
+import { createRateLimits } from '../permissions.ts';
+import { authorize, createRateLimitStep } from './policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { createSessionCookie } from './session-cookie.ts';
@@ -140,10 +142,10 @@ export function createApp(options: AppOptions): express.Express {
   });
   if (logger.isLevelEnabled('info')) steps.push(logRequests);
   const sessionCookie = createSessionCookie(contract, config);
-  const authenticator = createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, sessionCookie });
-  steps.push(authenticator.resolveCaller);
+  const callers = createCallers({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute });
+  steps.push(createCallerResolver(callers, sessionCookie));
   steps.push(usage.recordUsage);
-  steps.push(rateLimits.limitRate);
+  steps.push(createRateLimitStep(rateLimits));
   steps.push(
     jsonBody({
       limit: config.bodyLimitBytes,
@@ -197,7 +199,7 @@ export function createApp(options: AppOptions): express.Express {
   // Then the operation the validator matched.
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
-  sessionRoutes(operations, deps, authenticator, sessionCookie);
+  sessionRoutes(operations, deps, callers, sessionCookie);
   accountRoutes(operations, deps, readKeyStatus);
   usageRoutes(operations, deps);
   credentialRoutes(operations, deps);

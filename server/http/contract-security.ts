@@ -8,7 +8,7 @@
 // validated (where the validator's own security step ran), so an unauthenticated request is still a 401 whatever
 // its body. Refusals go through requireCaller, exactly as the validator's security handlers did.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { MISSING, requireCaller } from '../auth.ts';
+import { MISSING, requireCaller } from './authentication.ts';
 import type { ContractDocument, ContractOperation } from '../contract.ts';
 import { unauthorized } from '../problem.ts';
 
@@ -27,13 +27,14 @@ function presenters(contract: ContractDocument, cookieSchemes: Set<string>): Map
   const schemes = (contract.components?.securitySchemes ?? {}) as Record<string, SecurityScheme>;
   const result = new Map<string, Presented>();
   for (const [name, scheme] of Object.entries(schemes)) {
-    if (scheme.type === 'http' && scheme.scheme?.toLowerCase() === 'bearer') {
+    if ((scheme.type === 'http' && scheme.scheme?.toLowerCase() === 'bearer') || scheme.type === 'oauth2') {
+      // An OAuth access token travels as a bearer token too (RFC 6750 §2.1: the server reads no other way).
       result.set(name, (req) => /^bearer\b/i.test(req.headers.authorization ?? ''));
     } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
       const header = scheme.name.toLowerCase();
       result.set(name, (req) => req.headers[header] !== undefined);
     } else if (scheme.type === 'apiKey' && scheme.in === 'cookie' && scheme.name) {
-      // The Dashboard's session cookie (auth.ts reads it only when no credential header is sent).
+      // The Dashboard's session cookie (authentication.ts reads it only when no credential header is sent).
       result.set(name, (req) => req.ctx.sessionCookie === true);
       cookieSchemes.add(name);
     } else {

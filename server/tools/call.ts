@@ -6,7 +6,7 @@
 // budget no longer covers it). A refusal is thrown as a Problem, before anything is charged.
 import type { Caller } from '../context.ts';
 import { type Call, insufficientCredits, type Metering } from '../metering.ts';
-import { type Level, type Resource, refusal } from '../policy.ts';
+import { type Level, type Resource, refusal } from '../permissions.ts';
 import { Problem } from '../problem.ts';
 import type { Store } from '../store/types.ts';
 import type { ArgumentChecker } from './arguments.ts';
