@@ -1,9 +1,9 @@
-// Who is calling: resolving a caller from a credential (an API key, a Supabase access token, the Dashboard's
-// session token), and counting failed attempts per client address so that guessing gets nowhere. Plain functions
-// over the store: the HTTP middleware (server/http/authentication.ts), sign-in (routes/sessions.ts) and /mcp all
-// come here, and nothing in this file knows about Express. Failed attempts are counted per client address; past
-// the limit, that address is refused (429) for a while without any credential being looked at. Valid callers are
-// never counted.
+// Who is calling: resolving a caller from a credential (an API key, an OAuth access token, a Supabase access
+// token, the Dashboard's session token), and counting failed attempts per client address so that guessing gets
+// nowhere. Plain functions over the store: the HTTP middleware (server/http/authentication.ts), sign-in
+// (routes/sessions.ts) and /mcp all come here, and nothing in this file knows about Express. Past the limit of
+// failed attempts, an address is refused (429) for a while without any credential being looked at. Valid callers
+// are never counted.
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import { isExpired } from './credentials.ts';
@@ -11,6 +11,8 @@ import type { Caller } from './context.ts';
 import { findLiveSession, sessionCaller } from './dashboard-sessions.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
+import { authenticateAccessToken } from './oauth/grants.ts';
+import { ACCESS_TOKEN_PREFIX } from './oauth/tokens.ts';
 import { invalidCredential, Problem } from './problem.ts';
 import { createSessionVerifier, isSessionConfigured, looksLikeJwt, type SessionConfig } from './sessions.ts';
 import type { CredentialRow, Store } from './store/types.ts';
@@ -49,6 +51,8 @@ export interface CallerDeps {
   ids: IdGenerator;
   session: SessionConfig;
   authFailuresPerMinute: number;
+  /** This server's own authorization server issues OAuth access tokens (`orat_…`): accept them (where listed). */
+  oauthAccessTokens: boolean;
 }
 
 export type Callers = ReturnType<typeof createCallers>;
@@ -122,8 +126,13 @@ export function createCallers(deps: CallerDeps) {
   /** The caller a credential sent in a header stands for, by its kind. */
   function authenticate(credential: string): Promise<AuthResult> {
     if (credential.startsWith(KEY_PREFIX)) return authenticateApiKey(credential);
+    if (credential.startsWith(ACCESS_TOKEN_PREFIX)) {
+      // Bound to a resource and its operations: checked where it is used (permissions.ts audienceRefusal).
+      if (!deps.oauthAccessTokens) return Promise.resolve({ failure: invalidCredential('OAuth access tokens are not accepted by this server: its authorization server is turned off.') });
+      return authenticateAccessToken(deps, credential);
+    }
     if (looksLikeJwt(credential)) return authenticateSession(credential);
-    return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…) nor a session token.') });
+    return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…), an OAuth access token (orat_…) nor a session token.') });
   }
 
   /**

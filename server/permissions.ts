@@ -9,7 +9,8 @@ import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import type { components } from '../generated/openapi.d.ts';
 import { PermissionMode } from './credentials.ts';
 import type { Caller } from './context.ts';
-import { Problem } from './problem.ts';
+import { scopeFor } from './oauth/scopes.ts';
+import { invalidCredential, Problem } from './problem.ts';
 import type { BudgetCharge, CredentialRow, Store } from './store/types.ts';
 
 type Access = components['schemas']['ApiKeyAccess'];
@@ -90,6 +91,46 @@ export function refusal(caller: Caller, resource: Resource, level: Level): strin
   }
   const granted = (JSON.parse(key.access) as Access)[resource] ?? 'none';
   return (RANK[granted] ?? 0) >= (RANK[level] ?? 2) ? undefined : `This API key's access does not include ${level} on ${resource}.`;
+}
+
+/** What an operation or a tool needs: its x-openrush-access. */
+export interface AccessNeed {
+  resource: Resource;
+  level: Level;
+}
+
+/**
+ * Whether the caller's credential was issued for the operation it is used on (RFC 8707, RFC 9068 §4): an OAuth
+ * access token only on an operation that lists the OAuth scheme, and only when bound to that operation's
+ * resource (`resource`, `<base>/mcp`; undefined when this request cannot name it); a Supabase session token
+ * (audience the Dashboard) never there. The reason it is refused, or undefined.
+ */
+export function audienceRefusal(caller: Caller, operation: { acceptsOAuth: boolean; resource: string | undefined }): string | undefined {
+  if (caller.oauth) {
+    if (!operation.acceptsOAuth) return 'OAuth access tokens are accepted on /mcp only: use an API key here.';
+    if (caller.oauth.resource !== operation.resource) {
+      return `This access token was issued for ${caller.oauth.resource}, not for ${operation.resource ?? 'this server'}: sign in again for this resource.`;
+    }
+    return undefined;
+  }
+  if (operation.acceptsOAuth && caller.authSource === 'session') {
+    return 'Session tokens are not accepted on /mcp: they are issued for the Dashboard, not for this resource. Use an API key, or sign in with OAuth.';
+  }
+  return undefined;
+}
+
+/** The scope an OAuth caller lacks for this need, or undefined (every other caller has no scopes to lack). */
+export function missingScope(caller: Caller, need: AccessNeed | undefined): string | undefined {
+  if (!caller.oauth || !need) return undefined;
+  const scope = scopeFor(need)!;
+  return caller.oauth.scopes.includes(scope) ? undefined : scope;
+}
+
+/** RFC 6750 §3.1: 403 insufficient_scope, naming the scope in the challenge so the client can ask for it. */
+export function insufficientScope(scope: string): Problem {
+  return new Problem('insufficient_scope', `This access token was not granted the scope ${scope}, which this call needs. Sign in again and grant it.`, {
+    headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` },
+  });
 }
 
 /** The UTC budget period (1 day, 2 ISO week from Monday, 3 month) that contains `now`: [start, end). */

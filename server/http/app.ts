@@ -12,7 +12,7 @@ import { pinoHttp } from 'pino-http';
 import { createCallers } from '../callers.ts';
 import { createCallerResolver } from './authentication.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { Config } from '../config.ts';
+import { type Config, ownAuthorizationServer } from '../config.ts';
 import { loadContract } from '../contract.ts';
 import { withContractSecurity } from './contract-security.ts';
 import type { Deps } from '../deps.ts';
@@ -31,7 +31,8 @@ import { createIdGenerator } from '../ids.ts';
 import { createMetering } from '../metering.ts';
 import { createUsageHook } from './metering.ts';
 import { createMcpHandler } from '../mcp/index.ts';
-import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
+import { type McpOAuth, mcpErrors, mcpResource, mcpRoutes } from './routes/mcp.ts';
+import { oauthScopes, scopeFor } from '../oauth/scopes.ts';
 import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
@@ -45,7 +46,7 @@ import type { Store } from '../store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
 import { createArgumentChecker, REQUEST_VALIDATION } from '../tools/arguments.ts';
-import { createToolCaller } from '../tools/call.ts';
+import { accessNeededBy, createToolCaller } from '../tools/call.ts';
 import { createKeyStatusReader } from '../key-status.ts';
 
 export interface AppOptions {
@@ -84,6 +85,12 @@ export function createApp(options: AppOptions): express.Express {
   const usage = createUsageHook(metering, logger, tools);
   // One tool-call path for both ways in: the HTTP tool routes and MCP's tools/call run the same steps.
   const callTool = createToolCaller({ store, metering, checkArguments: createArgumentChecker(contract, tools) });
+  // /mcp as an OAuth protected resource: the scopes the contract declares, and those its tools need.
+  const scopesSupported = oauthScopes(contract).map((scope) => scope.scope);
+  const mcpOAuth: McpOAuth = {
+    scopesSupported,
+    toolScopes: [...new Set(tools.map((tool) => scopeFor(accessNeededBy(tool))).filter((scope): scope is string => scope !== undefined && scopesSupported.includes(scope)))],
+  };
   const handleMcpRequest = createMcpHandler({ tools, callTool, metering, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
 
   const app = express();
@@ -142,7 +149,7 @@ export function createApp(options: AppOptions): express.Express {
   });
   if (logger.isLevelEnabled('info')) steps.push(logRequests);
   const sessionCookie = createSessionCookie(contract, config);
-  const callers = createCallers({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute });
+  const callers = createCallers({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, oauthAccessTokens: ownAuthorizationServer(config) });
   steps.push(createCallerResolver(callers, sessionCookie));
   steps.push(usage.recordUsage);
   steps.push(createRateLimitStep(rateLimits));
@@ -173,7 +180,7 @@ export function createApp(options: AppOptions): express.Express {
       validateFormats: REQUEST_VALIDATION.validateFormats,
       ajvFormats: REQUEST_VALIDATION.ajvFormats,
       ignoreUndocumented: false,
-    }) as unknown as express.RequestHandler[]),
+    }) as unknown as express.RequestHandler[], (req) => mcpResource(req, config)),
   );
   steps.push(createIntegerQueryCheck(contract));
 
@@ -205,10 +212,10 @@ export function createApp(options: AppOptions): express.Express {
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);
-  mcpRoutes(operations, config, handleMcpRequest);
+  mcpRoutes(operations, config, mcpOAuth, handleMcpRequest);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
-  app.use(mcpErrors(config));
+  app.use(mcpErrors(config, mcpOAuth));
   app.use(createErrorHandler(logger));
   // Servers made by app.listen have the configured timeouts and connection cap, and answer what Node's parser
   // refuses with problem documents too (an embedder with its own http.Server calls applyServerLimits and
