@@ -7,7 +7,7 @@ import type { Caller } from './context.ts';
 import { loadContract } from './contract.ts';
 import { recordedEndpoint, recordedText } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
-import { budgetFor } from './policy.ts';
+import { budgetFor } from './permissions.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import type { Store, UsageRow } from './store/types.ts';
@@ -98,6 +98,8 @@ export function createMetering(deps: MeteringDeps) {
       tool: call.tool ?? null,
       rpc_method: call.rpcMethod == null ? null : recordedText(call.rpcMethod, bounds.rpcMethod),
       request_id: call.requestId,
+      // The grant's key is the credential; the client its token was issued to is said here.
+      oauth_client_id: caller.oauth?.clientId ?? null,
     };
   }
 
