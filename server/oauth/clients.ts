@@ -51,12 +51,24 @@ export function redirectUriRefusal(uri: string, prefixes: readonly string[]): st
   }
   if (uri.includes('#')) return `${quote(uri)} has a fragment, which a redirect URI must not have (RFC 6749 §3.1.2).`;
   if (url.username || url.password) return `${quote(uri)} has a user name or password, which a redirect URI must not have.`;
+  // A dot segment would let the browser leave the path the URI seems to name (…/callback/../../elsewhere).
+  if (/\/\.{1,2}(?:[/?]|$)/.test(uri.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '/'))) return `${quote(uri)} has a dot segment (/./ or /../), which a redirect URI must not have.`;
   if (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)) return undefined;
-  if (prefixes.some((prefix) => uri.startsWith(prefix))) return undefined;
+  if (prefixes.some((prefix) => startsWithPrefix(uri, prefix))) return undefined;
   const allowed = prefixes.length
     ? `a loopback URL (${LOOPBACK_FORMS}) or start with ${prefixes.map(quote).join(' or ')}`
     : `a loopback URL (${LOOPBACK_FORMS}); the operator can allow others with OPENRUSH_OAUTH_REDIRECT_URI_PREFIXES`;
   return `${quote(uri)} is not allowed: a redirect URI must be ${allowed}.`;
+}
+
+/**
+ * Whether `uri` starts with the operator's `prefix` at a boundary: the prefix ends with `/` or `:` (a path or a
+ * scheme), or what follows it starts a path or query. `https://claude.ai` allows `https://claude.ai/cb`, never
+ * `https://claude.ai.evil.example/cb`.
+ */
+function startsWithPrefix(uri: string, prefix: string): boolean {
+  if (!uri.startsWith(prefix)) return false;
+  return uri.length === prefix.length || /[/:]$/.test(prefix) || /^[/?]/.test(uri.slice(prefix.length));
 }
 
 function quote(text: string): string {

@@ -9,9 +9,10 @@ import type { components } from '../../generated/openapi.d.ts';
 import type { Clock } from '../clock.ts';
 import { loadContract } from '../contract.ts';
 import { type Caller, principalOf } from '../context.ts';
-import { isExpired, newCredential, PermissionMode, settingsFromPowers } from '../credentials.ts';
+import { newCredential, PermissionMode, settingsFromPowers } from '../credentials.ts';
 import type { Deps } from '../deps.ts';
 import { MCP_PATH } from '../mcp/index.ts';
+import { keyCaller, keyRefusal } from '../callers.ts';
 import { confineToCaller } from '../permissions.ts';
 import { invalidCredential, notFound, Problem, validationFailed } from '../problem.ts';
 import type { CredentialRow, OAuthAuthorizationRow, OAuthGrantRow, OAuthTokenRow, Store } from '../store/types.ts';
@@ -79,12 +80,10 @@ export function summaryOf(grant: Pick<OAuthGrantRow, 'client_id' | 'client_name'
   return { client_id: grant.client_id, client_name: grant.client_name, redirect_host: grant.redirect_host };
 }
 
-/** Why the grant's key stops its tokens, or undefined while it is active. */
-function keyRefusal(key: CredentialRow, now: Date): string | undefined {
-  if (key.revoked_at !== null) return 'The grant was revoked (its API key is revoked).';
-  if (isExpired(key, now)) return 'The grant has expired (its API key has expired).';
-  if (key.disabled_at !== null) return 'The grant is disabled (its API key is disabled).';
-  return undefined;
+/** Why the grant's key stops its tokens, or undefined while it is active: the API key's own rule (callers.ts). */
+function grantRefusal(key: CredentialRow, now: Date): string | undefined {
+  const refusal = grantRefusal(key, now);
+  return refusal && `The grant is no longer valid: ${refusal.charAt(0).toLowerCase()}${refusal.slice(1)}`;
 }
 
 /**
@@ -100,18 +99,10 @@ export async function authenticateAccessToken(deps: { store: Store; clock: Clock
   const now = deps.clock.now();
   if (Date.parse(found.expires_at) <= now.getTime()) return { failure: invalidCredential('The OAuth access token has expired: use the refresh token.') };
   const key = found.credential;
-  const refusal = keyRefusal(key, now);
+  const refusal = grantRefusal(key, now);
   if (refusal) return { failure: invalidCredential(refusal) };
-  return {
-    caller: {
-      accountId: key.account_id,
-      credentialId: key.id,
-      authSource: 'api_key',
-      lastUsedAt: key.last_used_at,
-      key,
-      oauth: { clientId: found.client_id, scopes: splitScopes(found.scopes), resource: found.resource },
-    },
-  };
+  // The grant's key is the caller, as if its key had been sent: its constraints, budget and usage records.
+  return { caller: { ...keyCaller(key), oauth: { clientId: found.client_id, scopes: splitScopes(found.scopes), resource: found.resource } } };
 }
 
 function splitScopes(text: string): string[] {
@@ -375,7 +366,7 @@ async function redeemCode(deps: OAuthDeps, form: TokenRequest): Promise<OAuthTok
   if (form.redirect_uri !== code.redirect_uri) throw invalidGrant('redirect_uri is not the one of the authorization request.');
   if (!verifiesChallenge(form.code_verifier!, code.code_challenge)) throw invalidGrant('The code_verifier does not match the code_challenge.');
   if (form.resource !== undefined && form.resource !== code.resource) throw new OAuthError('invalid_target', `resource must be ${code.resource}, the one the code was issued for.`);
-  const refusal = keyRefusal(credential, now);
+  const refusal = grantRefusal(credential, now);
   if (refusal) throw invalidGrant(refusal);
   const tokens = newTokens(deps, code.credential_id, now);
   if (!(await deps.store.redeemOAuthCode(codeHash, now.toISOString(), tokens.rows))) {
@@ -408,7 +399,7 @@ async function refresh(deps: OAuthDeps, form: TokenRequest): Promise<OAuthTokenR
     const beyond = splitScopes(form.scope).find((scope) => !granted.includes(scope));
     if (beyond) throw new OAuthError('invalid_scope', `${beyond.slice(0, 60)} was not granted; a refresh can only keep the granted scopes.`);
   }
-  const refusal = keyRefusal(credential, now);
+  const refusal = grantRefusal(credential, now);
   if (refusal) throw invalidGrant(refusal);
   const tokens = newTokens(deps, token.credential_id, now);
   if (!(await deps.store.rotateOAuthRefreshToken(tokenHash, now.toISOString(), tokens.rows))) {

@@ -232,4 +232,21 @@ describe('redirectUriRefusal', () => {
       expect(redirectUriRefusal(uri, [])).toBeDefined();
     }
   });
+
+  it("takes the operator's prefixes only at a boundary, and no dot segments anywhere", () => {
+    const prefixes = ['https://claude.ai', 'cursor://', 'https://app.example.com/oauth/callback'];
+    for (const uri of ['https://claude.ai/api/mcp/auth_callback', 'https://claude.ai', 'cursor://anysphere.cursor-mcp/oauth/callback', 'https://app.example.com/oauth/callback?x=1']) {
+      expect(redirectUriRefusal(uri, prefixes)).toBeUndefined();
+    }
+    for (const uri of [
+      'https://claude.ai.evil.example/cb',
+      'https://claude.aix/cb',
+      'https://app.example.com/oauth/callbacks',
+      'https://claude.ai/api/../../evil',
+      'https://claude.ai/./cb',
+      'http://localhost:1/cb/../x',
+    ]) {
+      expect(redirectUriRefusal(uri, prefixes), uri).toBeDefined();
+    }
+  });
 });
