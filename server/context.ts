@@ -15,6 +15,11 @@ export interface Caller {
   signInMethod?: 'sign_in_link' | 'supabase';
   /** For a Dashboard session cookie: when the session ends (ISO). */
   sessionExpiresAt?: string;
+  /**
+   * For an OAuth access token (`orat_…`, server/oauth/grants.ts): the client it was issued to, the granted scopes
+   * and the resource it is bound to. The caller is then the grant's API key (authSource 'api_key', key, credentialId).
+   */
+  oauth?: { clientId: string; scopes: string[]; resource: string };
 }
 
 /** Who acted, for created_by_id / updated_by_id: the key used, or the account for a session. */

@@ -27,7 +27,8 @@ function presenters(contract: ContractDocument, cookieSchemes: Set<string>): Map
   const schemes = (contract.components?.securitySchemes ?? {}) as Record<string, SecurityScheme>;
   const result = new Map<string, Presented>();
   for (const [name, scheme] of Object.entries(schemes)) {
-    if (scheme.type === 'http' && scheme.scheme?.toLowerCase() === 'bearer') {
+    // mcpOAuth (oauth2): an access token is sent as a bearer token too.
+    if ((scheme.type === 'http' && scheme.scheme?.toLowerCase() === 'bearer') || scheme.type === 'oauth2') {
       result.set(name, (req) => /^bearer\b/i.test(req.headers.authorization ?? ''));
     } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
       const header = scheme.name.toLowerCase();

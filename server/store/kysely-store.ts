@@ -11,6 +11,13 @@ import type {
   CredentialRow,
   DashboardSessionRow,
   IdempotencyRow,
+  OAuthAccessTokenLookup,
+  OAuthAuthorizationRow,
+  OAuthClientRow,
+  OAuthCodeRow,
+  OAuthGrantRow,
+  OAuthTokenLookup,
+  OAuthTokenRow,
   SignInLinkRefusal,
   SignInLinkRow,
   LedgerListing,
@@ -35,6 +42,7 @@ import * as m006 from './migrations/006_usage_rpc_method.ts';
 import * as m007 from './migrations/007_usage_rollups.ts';
 import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 import * as m009 from './migrations/009_dashboard_sessions.ts';
+import * as m010 from './migrations/010_oauth.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -46,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '007_usage_rollups': m007,
   '008_ledger_balance_and_request_ids': m008,
   '009_dashboard_sessions': m009,
+  '010_oauth': m010,
 };
 
 /** An account's columns but its ledger counter, which only the store's own updates use. */
@@ -113,6 +122,11 @@ export class KyselyStore implements Store {
     const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
     await this.db.deleteFrom('sign_in_links').where('expires_at', '<', dayAgo).execute();
     await this.db.deleteFrom('dashboard_sessions').where('expires_at', '<', dayAgo).execute();
+    // OAuth's pending authorizations, codes and tokens likewise. A used code or refresh token is kept until it
+    // expires, so that presenting it again is recognised as a replay (and revokes the grant) until then.
+    await this.db.deleteFrom('oauth_authorizations').where('expires_at', '<', dayAgo).execute();
+    await this.db.deleteFrom('oauth_codes').where('expires_at', '<', dayAgo).execute();
+    await this.db.deleteFrom('oauth_tokens').where('expires_at', '<', dayAgo).execute();
     if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [] };
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
     return this.hooks.expireUsage(this.db, cutoff);
@@ -505,5 +519,136 @@ export class KyselyStore implements Store {
 
   async endDashboardSession(tokenHash: string, now: string): Promise<void> {
     await this.db.updateTable('dashboard_sessions').set({ ended_at: now }).where('token_hash', '=', tokenHash).where('ended_at', 'is', null).execute();
+  }
+
+  async insertOAuthClient(client: OAuthClientRow): Promise<void> {
+    await this.db.insertInto('oauth_clients').values(client).execute();
+  }
+
+  async findOAuthClient(clientId: string): Promise<OAuthClientRow | undefined> {
+    return this.db.selectFrom('oauth_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+  }
+
+  async createOAuthAuthorization(authorization: OAuthAuthorizationRow): Promise<void> {
+    await this.db.insertInto('oauth_authorizations').values(authorization).execute();
+  }
+
+  async getOAuthAuthorization(id: string): Promise<OAuthAuthorizationRow | undefined> {
+    return this.db.selectFrom('oauth_authorizations').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async bindOAuthAuthorization(id: string, sessionHash: string, csrfHash: string, now: string): Promise<OAuthAuthorizationRow | undefined> {
+    // The guard is the update's: of two sessions reading at once, one binds it and the other changes nothing.
+    return this.db
+      .updateTable('oauth_authorizations')
+      .set({ session_hash: sessionHash, csrf_hash: csrfHash })
+      .where('id', '=', id)
+      .where('decided_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where((eb) => eb.or([eb('session_hash', 'is', null), eb('session_hash', '=', sessionHash)]))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async decideOAuthAuthorization(
+    id: string,
+    guard: { sessionHash: string; csrfHash: string; now: string },
+    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow },
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const decided = await trx
+        .updateTable('oauth_authorizations')
+        .set({ decided_at: guard.now })
+        .where('id', '=', id)
+        .where('decided_at', 'is', null)
+        .where('expires_at', '>', guard.now)
+        .where('session_hash', '=', guard.sessionHash)
+        .where('csrf_hash', '=', guard.csrfHash)
+        .executeTakeFirst();
+      if (Number(decided.numUpdatedRows) !== 1) return false;
+      if (approval) {
+        await trx.insertInto('credentials').values(approval.credential).execute();
+        await trx.insertInto('oauth_grants').values(approval.grant).execute();
+        await trx.insertInto('oauth_codes').values(approval.code).execute();
+      }
+      return true;
+    });
+  }
+
+  async findOAuthCode(codeHash: string): Promise<OAuthCodeRow | undefined> {
+    return this.db.selectFrom('oauth_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+  }
+
+  async redeemOAuthCode(codeHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // One guarded update: a second request with the same code, on any instance, finds used_at set.
+      const used = await trx
+        .updateTable('oauth_codes')
+        .set({ used_at: now })
+        .where('code_hash', '=', codeHash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning('code_hash')
+        .executeTakeFirst();
+      if (!used) return false;
+      if (tokens.length > 0) await trx.insertInto('oauth_tokens').values(tokens).execute();
+      return true;
+    });
+  }
+
+  async findOAuthToken(tokenHash: string): Promise<OAuthTokenLookup | undefined> {
+    const token = await this.db.selectFrom('oauth_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    if (!token) return undefined;
+    const grant = await this.db.selectFrom('oauth_grants').selectAll().where('credential_id', '=', token.credential_id).executeTakeFirst();
+    const credential = await this.db.selectFrom('credentials').selectAll().where('id', '=', token.credential_id).executeTakeFirst();
+    return grant && credential ? { token, grant, credential } : undefined;
+  }
+
+  async findOAuthAccessToken(tokenHash: string): Promise<OAuthAccessTokenLookup | undefined> {
+    // One query on three primary keys: the token, its grant, the grant's key.
+    const row = await this.db
+      .selectFrom('oauth_tokens')
+      .innerJoin('oauth_grants', 'oauth_grants.credential_id', 'oauth_tokens.credential_id')
+      .innerJoin('credentials', 'credentials.id', 'oauth_tokens.credential_id')
+      .selectAll('credentials')
+      .select([
+        'oauth_tokens.expires_at as token_expires_at',
+        'oauth_grants.client_id as grant_client_id',
+        'oauth_grants.scopes as grant_scopes',
+        'oauth_grants.resource as grant_resource',
+      ])
+      .where('oauth_tokens.token_hash', '=', tokenHash)
+      .where('oauth_tokens.kind', '=', 'access')
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { token_expires_at, grant_client_id, grant_scopes, grant_resource, ...credential } = row;
+    return { expires_at: token_expires_at, client_id: grant_client_id, scopes: grant_scopes, resource: grant_resource, credential };
+  }
+
+  async rotateOAuthRefreshToken(tokenHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const used = await trx
+        .updateTable('oauth_tokens')
+        .set({ used_at: now })
+        .where('token_hash', '=', tokenHash)
+        .where('kind', '=', 'refresh')
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning('token_hash')
+        .executeTakeFirst();
+      if (!used) return false;
+      if (tokens.length > 0) await trx.insertInto('oauth_tokens').values(tokens).execute();
+      return true;
+    });
+  }
+
+  async deleteOAuthToken(tokenHash: string): Promise<void> {
+    await this.db.deleteFrom('oauth_tokens').where('token_hash', '=', tokenHash).execute();
+  }
+
+  async oauthGrants(credentialIds: string[]): Promise<Map<string, OAuthGrantRow>> {
+    if (credentialIds.length === 0) return new Map();
+    const rows = await this.db.selectFrom('oauth_grants').selectAll().where('credential_id', 'in', credentialIds).execute();
+    return new Map(rows.map((row) => [row.credential_id, row]));
   }
 }

@@ -147,6 +147,79 @@ export interface DashboardSessionsTable {
   ended_at: string | null;
 }
 
+/** An OAuth client of /mcp: registered (RFC 7591, `orc_…`) or a client ID metadata document's, cached (migration 010). */
+export interface OAuthClientsTable {
+  id: string;
+  name: string;
+  client_uri: string | null;
+  /** JSON text: an array of redirect URIs, matched exactly. */
+  redirect_uris: string;
+  software_id: string | null;
+  software_version: string | null;
+  source: 'registered' | 'metadata_document';
+  /** For a metadata document: when the cached copy must be fetched again. */
+  metadata_expires_at: string | null;
+  created_at: string;
+}
+
+/** A pending authorization request (GET /oauth/authorize), until the person decides it on the consent page. */
+export interface OAuthAuthorizationsTable {
+  /** 32 random bytes, base64url: the consent page's handle on it. */
+  id: string;
+  client_id: string;
+  redirect_uri: string;
+  /** PKCE S256 challenge. */
+  code_challenge: string;
+  state: string | null;
+  /** Space-separated scopes asked for. */
+  scopes: string;
+  resource: string;
+  /** SHA-256 hex of the Dashboard session token that first read it: only that session may decide it. */
+  session_hash: string | null;
+  /** SHA-256 hex of the csrf token last handed to that session. */
+  csrf_hash: string | null;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+}
+
+/** An authorization code (`orac_…`), known by its hash; single-use (used_at), 60 seconds. */
+export interface OAuthCodesTable {
+  code_hash: string;
+  /** The grant's API key. */
+  credential_id: string;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  resource: string;
+  scopes: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** A grant: the API key made when a person approved a client, and what it was approved for. */
+export interface OAuthGrantsTable {
+  credential_id: string;
+  client_id: string;
+  client_name: string;
+  redirect_host: string;
+  resource: string;
+  /** Space-separated granted scopes. */
+  scopes: string;
+  created_at: string;
+}
+
+/** An access (`orat_…`) or refresh (`orrt_…`) token, known by its hash, pointing at the grant's key. */
+export interface OAuthTokensTable {
+  token_hash: string;
+  kind: 'access' | 'refresh';
+  credential_id: string;
+  expires_at: string;
+  /** A refresh token's rotation: set once, by the request that used it. */
+  used_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   credit_ledger: CreditLedgerTable;
@@ -158,6 +231,11 @@ export interface Database {
   key_spend: KeySpendTable;
   sign_in_links: SignInLinksTable;
   dashboard_sessions: DashboardSessionsTable;
+  oauth_clients: OAuthClientsTable;
+  oauth_authorizations: OAuthAuthorizationsTable;
+  oauth_codes: OAuthCodesTable;
+  oauth_grants: OAuthGrantsTable;
+  oauth_tokens: OAuthTokensTable;
 }
 
 export type { Generated };

@@ -8,6 +8,11 @@ import type {
   CredentialsTable,
   DashboardSessionsTable,
   IdempotencyRecordsTable,
+  OAuthAuthorizationsTable,
+  OAuthClientsTable,
+  OAuthCodesTable,
+  OAuthGrantsTable,
+  OAuthTokensTable,
   SignInLinksTable,
   UsageRecordsTable,
 } from './schema.ts';
@@ -19,6 +24,29 @@ export type UsageRow = Selectable<UsageRecordsTable>;
 export type IdempotencyRow = Selectable<IdempotencyRecordsTable>;
 export type SignInLinkRow = Selectable<SignInLinksTable>;
 export type DashboardSessionRow = Selectable<DashboardSessionsTable>;
+
+export type OAuthClientRow = Selectable<OAuthClientsTable>;
+export type OAuthAuthorizationRow = Selectable<OAuthAuthorizationsTable>;
+export type OAuthCodeRow = Selectable<OAuthCodesTable>;
+export type OAuthGrantRow = Selectable<OAuthGrantsTable>;
+export type OAuthTokenRow = Selectable<OAuthTokensTable>;
+
+/** An OAuth access token as /mcp authenticates it: the token's expiry, its grant, and the grant's key. */
+export interface OAuthAccessTokenLookup {
+  expires_at: string;
+  client_id: string;
+  /** Space-separated granted scopes. */
+  scopes: string;
+  resource: string;
+  credential: CredentialRow;
+}
+
+/** A token (access or refresh) with its grant and the grant's key. */
+export interface OAuthTokenLookup {
+  token: OAuthTokenRow;
+  grant: OAuthGrantRow;
+  credential: CredentialRow;
+}
 
 /** Why a sign-in link was not redeemed. */
 export type SignInLinkRefusal = 'unknown' | 'used' | 'expired';
@@ -218,4 +246,42 @@ export interface Store {
   findDashboardSession(tokenHash: string): Promise<DashboardSessionRow | undefined>;
   /** Sets ended_at unless already set. */
   endDashboardSession(tokenHash: string, now: string): Promise<void>;
+
+  // OAuth for /mcp (server/oauth/). Every code and token is known by its SHA-256 hash only.
+  insertOAuthClient(client: OAuthClientRow): Promise<void>;
+  findOAuthClient(clientId: string): Promise<OAuthClientRow | undefined>;
+  createOAuthAuthorization(authorization: OAuthAuthorizationRow): Promise<void>;
+  getOAuthAuthorization(id: string): Promise<OAuthAuthorizationRow | undefined>;
+  /**
+   * Binds a pending (undecided, unexpired at `now`) authorization to a Dashboard session and sets its csrf hash, in
+   * one guarded update: the first session to read it gets it, a later read by the same session gets a new csrf
+   * token, any other session gets undefined.
+   */
+  bindOAuthAuthorization(id: string, sessionHash: string, csrfHash: string, now: string): Promise<OAuthAuthorizationRow | undefined>;
+  /**
+   * Decides an authorization once: one guarded update (undecided, unexpired, this session, this csrf hash) sets
+   * decided_at; with `approval`, the grant's key, the grant and the code are written in the same transaction.
+   * False when the guard refused (nothing written).
+   */
+  decideOAuthAuthorization(
+    id: string,
+    guard: { sessionHash: string; csrfHash: string; now: string },
+    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow },
+  ): Promise<boolean>;
+  findOAuthCode(codeHash: string): Promise<OAuthCodeRow | undefined>;
+  /**
+   * Uses a code and stores the tokens it is exchanged for, in one transaction: one guarded update (unused,
+   * unexpired at `now`), so of two requests racing with one code (on any instances) exactly one gets true.
+   */
+  redeemOAuthCode(codeHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean>;
+  /** The token by its hash, with its grant and the grant's key. */
+  findOAuthToken(tokenHash: string): Promise<OAuthTokenLookup | undefined>;
+  /** The access token by its hash joined with its grant and key: one indexed query (the /mcp hot path). */
+  findOAuthAccessToken(tokenHash: string): Promise<OAuthAccessTokenLookup | undefined>;
+  /** Rotates a refresh token: one guarded update (unused, unexpired) and the new tokens, in one transaction. */
+  rotateOAuthRefreshToken(tokenHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean>;
+  /** Deletes one token (RFC 7009 for an access token). */
+  deleteOAuthToken(tokenHash: string): Promise<void>;
+  /** The grants of these keys (those that are grants), by key id. */
+  oauthGrants(credentialIds: string[]): Promise<Map<string, OAuthGrantRow>>;
 }

@@ -30,6 +30,7 @@ const MIGRATIONS = [
   '007_usage_rollups',
   '008_ledger_balance_and_request_ids',
   '009_dashboard_sessions',
+  '010_oauth',
 ];
 
 /**
