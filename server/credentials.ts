@@ -3,7 +3,7 @@ import type { components } from '../generated/openapi.d.ts';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
 import { generateKey } from './keys.ts';
-import type { CredentialRow, IdempotencyRow, Store } from './store/types.ts';
+import type { CredentialRow, IdempotencyRow, OAuthGrantRow, Store } from './store/types.ts';
 
 export type ApiCredential = components['schemas']['ApiCredential'];
 export type ApiKey = components['schemas']['ApiKey'];
@@ -42,7 +42,11 @@ export function budgetOf(row: CredentialRow): ApiKeyBudget | null {
   return { period: row.budget_period as ApiKeyBudget['period'], amount: Number(row.budget_amount), token_limit: row.budget_token_limit };
 }
 
-export function toApiKey(row: CredentialRow, now: Date): ApiKey {
+/**
+ * The v2 view of a key. `grant` is the key's OAuth grant (store.oauthGrants), if it is one: every representation
+ * of a key passes it, so that a connected agent's key always says which client it was approved for.
+ */
+export function toApiKey(row: CredentialRow, now: Date, grant: Pick<OAuthGrantRow, 'client_id' | 'client_name' | 'redirect_host'> | undefined): ApiKey {
   return {
     api_key_id: row.id,
     name: row.name,
@@ -64,7 +68,7 @@ export function toApiKey(row: CredentialRow, now: Date): ApiKey {
     last_used_at: row.last_used_at,
     legacy_token_family: row.legacy_token_family,
     legacy_key_id: row.legacy_key_id,
-    oauth_client: null,
+    oauth_client: grant ? { client_id: grant.client_id, client_name: grant.client_name, redirect_host: grant.redirect_host } : null,
   };
 }
 

@@ -4,13 +4,14 @@
 export const REDACTED = '[REDACTED]';
 const ENDPOINT_MAX = 2048;
 
-// Key-shaped: `or_…`, a Dashboard sign-in link or session token (`orsl_…`, `orss_…`), a JWT (`eyJ…​.…`), or any
-// long run of base62 (a key without its prefix, a foreign token).
-const SECRET = /or(?:s[ls])?_[0-9A-Za-z]{6,}|eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?|[0-9A-Za-z]{32,}/g;
+// Key-shaped: `or_…`, a Dashboard sign-in link or session token (`orsl_…`, `orss_…`), an OAuth code, access or
+// refresh token (`orac_…`, `orat_…`, `orrt_…`: base64url), a JWT (`eyJ…​.…`), or any long run of base62 (a key
+// without its prefix, a foreign token).
+const SECRET = /or(?:s[ls])?_[0-9A-Za-z]{6,}|or(?:a[ct]|rt)_[\w-]{6,}|eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?|[0-9A-Za-z]{32,}/g;
 
 // An OpenRush key or a session token (a JWT) itself: narrower than SECRET, for values that are legitimately long
 // random text, such as a client's request id (a W3C trace id is 32 hex digits).
-const CREDENTIAL = /or(?:s[ls])?_[0-9A-Za-z]{6,}|eyJ[\w-]*\.[\w-]*/;
+const CREDENTIAL = /or(?:s[ls])?_[0-9A-Za-z]{6,}|or(?:a[ct]|rt)_[\w-]{6,}|eyJ[\w-]*\.[\w-]*/;
 
 /** True when the text holds an OpenRush key or a session token. */
 export function holdsCredential(text: string): boolean {

@@ -25,7 +25,8 @@ export function createKeyStatusReader(deps: KeyStatusDeps) {
     }
     const now = deps.clock.now();
     // The key as it was when the request arrived: it was valid then, or the request would have been refused.
-    const view = toApiKey(key, now);
+    // (KeyStatus does not show the OAuth client: no grant needed for this view.)
+    const view = toApiKey(key, now, undefined);
     let budget: KeyStatus['budget'] = null;
     if (view.constraints.budget) {
       const { period, amount } = view.constraints.budget;

@@ -35,6 +35,8 @@ import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { oauthFormBody, oauthRoutes } from './routes/oauth.ts';
+import { oauthErrors } from '../oauth/errors.ts';
 import { authorize, createRateLimits } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -144,6 +146,8 @@ export function createApp(options: AppOptions): express.Express {
   steps.push(authenticator.resolveCaller);
   steps.push(usage.recordUsage);
   steps.push(rateLimits.limitRate);
+  // /oauth/token and /oauth/revoke take form-encoded bodies (OAuth's), and only they.
+  steps.push(oauthFormBody(config));
   steps.push(
     jsonBody({
       limit: config.bodyLimitBytes,
@@ -204,9 +208,12 @@ export function createApp(options: AppOptions): express.Express {
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);
   mcpRoutes(operations, config, handleMcpRequest);
+  oauthRoutes(operations, deps, sessionCookie);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpErrors(config));
+  // Operations marked x-openrush-error-format: oauth answer OAuth errors ({ error, error_description }).
+  app.use(oauthErrors());
   app.use(createErrorHandler(logger));
   // Servers made by app.listen have the configured timeouts and connection cap, and answer what Node's parser
   // refuses with problem documents too (an embedder with its own http.Server calls applyServerLimits and

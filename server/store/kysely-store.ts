@@ -575,8 +575,11 @@ export class KyselyStore implements Store {
     });
   }
 
-  async findOAuthCode(codeHash: string): Promise<OAuthCodeRow | undefined> {
-    return this.db.selectFrom('oauth_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+  async findOAuthCode(codeHash: string): Promise<{ code: OAuthCodeRow; credential: CredentialRow } | undefined> {
+    const code = await this.db.selectFrom('oauth_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+    if (!code) return undefined;
+    const credential = await this.db.selectFrom('credentials').selectAll().where('id', '=', code.credential_id).executeTakeFirst();
+    return credential && { code, credential };
   }
 
   async redeemOAuthCode(codeHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean> {
@@ -640,6 +643,15 @@ export class KyselyStore implements Store {
       if (tokens.length > 0) await trx.insertInto('oauth_tokens').values(tokens).execute();
       return true;
     });
+  }
+
+  async revokeOAuthGrant(credentialId: string, now: string): Promise<void> {
+    await this.db
+      .updateTable('credentials')
+      .set({ revoked_at: now, updated_at: now, previous_key_hash: null, previous_key_expires_at: null })
+      .where('id', '=', credentialId)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 
   async deleteOAuthToken(tokenHash: string): Promise<void> {

@@ -268,7 +268,8 @@ export interface Store {
     guard: { sessionHash: string; csrfHash: string; now: string },
     approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow },
   ): Promise<boolean>;
-  findOAuthCode(codeHash: string): Promise<OAuthCodeRow | undefined>;
+  /** The code by its hash, with the grant's key. */
+  findOAuthCode(codeHash: string): Promise<{ code: OAuthCodeRow; credential: CredentialRow } | undefined>;
   /**
    * Uses a code and stores the tokens it is exchanged for, in one transaction: one guarded update (unused,
    * unexpired at `now`), so of two requests racing with one code (on any instances) exactly one gets true.
@@ -280,6 +281,8 @@ export interface Store {
   findOAuthAccessToken(tokenHash: string): Promise<OAuthAccessTokenLookup | undefined>;
   /** Rotates a refresh token: one guarded update (unused, unexpired) and the new tokens, in one transaction. */
   rotateOAuthRefreshToken(tokenHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean>;
+  /** Revokes a grant: sets its key's revoked_at (unless set), so every token of it stops. */
+  revokeOAuthGrant(credentialId: string, now: string): Promise<void>;
   /** Deletes one token (RFC 7009 for an access token). */
   deleteOAuthToken(tokenHash: string): Promise<void>;
   /** The grants of these keys (those that are grants), by key id. */

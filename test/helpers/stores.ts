@@ -14,7 +14,10 @@ import type { Store } from '../../server/store/types.ts';
 export const TEST_STORE: Store['kind'] = process.env.OPENRUSH_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
-const TABLES = ['accounts', 'credit_ledger', 'credentials', 'usage_records', 'idempotency_records', 'key_spend', 'sign_in_links', 'dashboard_sessions'];
+const TABLES = [
+  'accounts', 'credit_ledger', 'credentials', 'usage_records', 'idempotency_records', 'key_spend', 'sign_in_links', 'dashboard_sessions',
+  'oauth_clients', 'oauth_authorizations', 'oauth_codes', 'oauth_grants', 'oauth_tokens',
+];
 
 export interface TestStore {
   store: Store;

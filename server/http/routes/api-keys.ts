@@ -1,14 +1,14 @@
 // The v2 API-key administration surface. Same rows as /v1/me/api-credentials, richer view.
 import type { components } from '../../../generated/openapi.d.ts';
 import { type Caller, principalOf, projectScopeOf } from '../../context.ts';
-import { type ApiKey, KeyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
+import { type ApiKey, KeyStatus, keyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
 import { confineToCaller, requireNoMorePowerful } from '../../policy.ts';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { generateKey } from '../../keys.ts';
 import { notFound, Problem, validationFailed } from '../../problem.ts';
-import type { CredentialRow } from '../../store/types.ts';
+import type { CredentialRow, OAuthGrantRow } from '../../store/types.ts';
 import { readFutureTimestamp } from '../../timestamps.ts';
 import { route } from './typed.ts';
 
@@ -18,8 +18,8 @@ type ConstraintsInput = components['schemas']['ApiKeyConstraintsInput'];
 const NO_STORE = { 'Cache-Control': 'no-store' };
 export const API_KEYS_DEFAULT_LIMIT = 25;
 
-function withSecret(key: string, row: CredentialRow, now: Date): WithSecret {
-  return { api_key: key, ...toApiKey(row, now) };
+function withSecret(key: string, row: CredentialRow, now: Date, grant: OAuthGrantRow | undefined): WithSecret {
+  return { api_key: key, ...toApiKey(row, now, grant) };
 }
 
 /** The constraints as given, with expires_at read by the one date-time reader (stored form, in the future). */
@@ -55,8 +55,14 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     return row;
   }
 
+  /** The key as the API shows it, with its OAuth grant if it is one. */
+  async function represent(row: CredentialRow, now: Date): Promise<ApiKey> {
+    const grants = await store.oauthGrants([row.id]);
+    return toApiKey(row, now, grants.get(row.id));
+  }
+
   function requireChangeable(row: CredentialRow, now: Date): void {
-    const status = toApiKey(row, now).status;
+    const status = keyStatus(row, now);
     if (status === KeyStatus.REVOKED) throw new Problem('conflict', 'This API key is revoked; it cannot be changed.');
     if (status === KeyStatus.EXPIRED) throw new Problem('conflict', 'This API key has expired; it cannot be changed.');
   }
@@ -93,7 +99,8 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
       status: query.status,
       now: now.toISOString(),
     });
-    return { status: 200, body: { object: 'list' as const, data: rows.map((row) => toApiKey(row, now)), has_more: hasMore } };
+    const grants = await store.oauthGrants(rows.map((row) => row.id));
+    return { status: 200, body: { object: 'list' as const, data: rows.map((row) => toApiKey(row, now, grants.get(row.id))), has_more: hasMore } };
   });
 
   route(router, 'post', '/v2/api-keys', async (req, { body }) => {
@@ -124,7 +131,8 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
           projectId: scope ?? requested ?? null,
           ...settingsFromPowers(powers),
         });
-        const created = withSecret(issued.key, issued.row, now);
+        // A key made here is no OAuth grant.
+        const created = withSecret(issued.key, issued.row, now, undefined);
         await store.createCredential(issued.row, seal?.(created));
         return created;
       },
@@ -134,7 +142,7 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
 
   route(router, 'get', '/v2/api-keys/{api_key_id}', async (req, { params }) => {
     const row = await visibleKey(req.ctx.caller!, params.api_key_id);
-    return { status: 200, body: toApiKey(row, clock.now()) };
+    return { status: 200, body: await represent(row, clock.now()) };
   });
 
   route(router, 'patch', '/v2/api-keys/{api_key_id}', async (req, { params, body }) => {
@@ -152,14 +160,14 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     if (body.name !== undefined) changes.name = body.name;
     if (body.status !== undefined) changes.disabled_at = body.status === KeyStatus.DISABLED ? (row.disabled_at ?? now.toISOString()) : null;
     const updated = await store.updateCredential(caller.accountId, row.id, changes);
-    return { status: 200, body: toApiKey(updated!, now) };
+    return { status: 200, body: await represent(updated!, now) };
   });
 
   route(router, 'post', '/v2/api-keys/{api_key_id}/revoke', async (req, { params }) => {
     const caller = req.ctx.caller!;
     const row = await visibleKey(caller, params.api_key_id);
     const revoked = await store.revokeCredential(caller.accountId, row.id, clock.now().toISOString(), principalOf(caller));
-    return { status: 200, body: toApiKey(revoked!, clock.now()) };
+    return { status: 200, body: await represent(revoked!, clock.now()) };
   });
 
   route(router, 'post', '/v2/api-keys/{api_key_id}/rotate', async (req, { params, body }) => {
@@ -180,7 +188,8 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
       updated_at: now.toISOString(),
       updated_by_id: principalOf(caller),
     });
-    return { status: 200, body: withSecret(key, rotated!, now), headers: NO_STORE };
+    const grants = await store.oauthGrants([row.id]);
+    return { status: 200, body: withSecret(key, rotated!, now, grants.get(row.id)), headers: NO_STORE };
   });
 }
 
