@@ -39,6 +39,7 @@ import { oauthFormBody, oauthRoutes } from './routes/oauth.ts';
 import { oauthErrors } from '../oauth/errors.ts';
 import { authorize, createRateLimits } from '../policy.ts';
 import { publicRoutes } from './routes/public.ts';
+import { oauthRegisterRoutes } from './routes/oauth-register.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { createSessionCookie } from './session-cookie.ts';
 import type { Store } from '../store/types.ts';
@@ -57,6 +58,8 @@ export interface AppOptions {
   tools?: ToolDefinition[];
   /** Where the built Dashboard is, and what else its page may connect to (server/http/dashboard.ts). */
   dashboard?: DashboardOptions;
+  /** Tests only: outbound fetches may reach the test's own TLS server on loopback (see Deps). */
+  outboundFetchForTests?: Deps['outboundFetchForTests'];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -72,7 +75,7 @@ export function createApp(options: AppOptions): express.Express {
   const { store, config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger };
+  const deps: Deps = { store, clock, ids: createIdGenerator(clock), config, logger, ...(options.outboundFetchForTests ? { outboundFetchForTests: options.outboundFetchForTests } : {}) };
   const contract = loadContract();
   const rateLimits = createRateLimits(store);
   const readKeyStatus = createKeyStatusReader({ store, clock, rateLimits });
@@ -209,6 +212,7 @@ export function createApp(options: AppOptions): express.Express {
   toolRoutes(operations, tools, callTool, usage);
   mcpRoutes(operations, config, handleMcpRequest);
   oauthRoutes(operations, deps, sessionCookie);
+  oauthRegisterRoutes(operations, deps);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
   app.use(mcpErrors(config));

@@ -525,6 +525,27 @@ export class KyselyStore implements Store {
     await this.db.insertInto('oauth_clients').values(client).execute();
   }
 
+  async saveOAuthClientMetadata(client: OAuthClientRow): Promise<void> {
+    // A fetched metadata document replaces its cached copy (never a registered client's row: those ids are orc_…).
+    await this.db
+      .insertInto('oauth_clients')
+      .values(client)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            name: eb.ref('excluded.name'),
+            client_uri: eb.ref('excluded.client_uri'),
+            redirect_uris: eb.ref('excluded.redirect_uris'),
+            software_id: eb.ref('excluded.software_id'),
+            software_version: eb.ref('excluded.software_version'),
+            metadata_expires_at: eb.ref('excluded.metadata_expires_at'),
+          }))
+          .where('oauth_clients.source', '=', 'metadata_document'),
+      )
+      .execute();
+  }
+
   async findOAuthClient(clientId: string): Promise<OAuthClientRow | undefined> {
     return this.db.selectFrom('oauth_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
   }

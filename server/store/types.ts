@@ -250,6 +250,8 @@ export interface Store {
   // OAuth for /mcp (server/oauth/). Every code and token is known by its SHA-256 hash only.
   insertOAuthClient(client: OAuthClientRow): Promise<void>;
   findOAuthClient(clientId: string): Promise<OAuthClientRow | undefined>;
+  /** Inserts or replaces the cached copy of a client ID metadata document (source 'metadata_document'). */
+  saveOAuthClientMetadata(client: OAuthClientRow): Promise<void>;
   createOAuthAuthorization(authorization: OAuthAuthorizationRow): Promise<void>;
   getOAuthAuthorization(id: string): Promise<OAuthAuthorizationRow | undefined>;
   /**

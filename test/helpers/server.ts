@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createAccountWithKey, type NewAccount } from '../../server/accounts.ts';
-import { createApp } from '../../server/http/app.ts';
+import { type AppOptions, createApp } from '../../server/http/app.ts';
 import type { DashboardOptions } from '../../server/http/dashboard.ts';
 import type { ToolDefinition } from '../../server/tools/index.ts';
 import { type Clock, systemClock } from '../../server/clock.ts';
@@ -41,6 +41,8 @@ export async function startTestServer(
     tools?: ToolDefinition[];
     /** Where the built Dashboard is (server/http/dashboard.ts); dist/dashboard by default. */
     dashboard?: DashboardOptions;
+    /** Outbound fetches may reach the test's own TLS server on loopback (createApp's test-only option). */
+    outboundFetchForTests?: AppOptions['outboundFetchForTests'];
   } = {},
 ): Promise<TestServer> {
   const database = options.database ?? openTestStore();
@@ -50,7 +52,7 @@ export async function startTestServer(
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
   const config: Config = { ...loadConfig({}), logLevel: 'debug', validateResponses: true, ...options.config };
-  const app = createApp({ store, config, clock, logger, tools: options.tools, dashboard: options.dashboard });
+  const app = createApp({ store, config, clock, logger, tools: options.tools, dashboard: options.dashboard, outboundFetchForTests: options.outboundFetchForTests });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
