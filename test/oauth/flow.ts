@@ -152,11 +152,13 @@ export async function expectOAuthError(response: Response, status: number, error
   return body;
 }
 
-/** What the person chooses on the consent page. */
+/** What the person chooses on the consent page (its labels, as a person reads them). */
 export interface ConsentChoices {
-  /** 'RESTRICTED' (the default) or 'READ_ONLY'. */
-  permissionMode?: 'RESTRICTED' | 'READ_ONLY';
-  /** A budget of this many credits per day. */
+  /** Scopes to untick (all that were asked for are ticked at first). */
+  untick?: string[];
+  /** 'READ_ONLY' instead of the default RESTRICTED to the ticked scopes. */
+  permissionMode?: 'READ_ONLY';
+  /** A budget of this many credits in the first period offered. */
   budget?: number;
 }
 
@@ -207,9 +209,11 @@ export class ConsentBrowser {
       await page.goto(String(url));
       const decide = page.getByRole('button', { name: button, exact: true });
       await decide.waitFor({ state: 'visible', timeout: 15_000 });
-      if (choices.permissionMode === 'READ_ONLY') await page.getByLabel(/permission/i).selectOption({ label: /read.only/i as unknown as string });
+      for (const scope of choices.untick ?? []) await page.getByRole('checkbox', { name: new RegExp(`^${scope}:`) }).uncheck();
+      if (choices.permissionMode === 'READ_ONLY') await page.getByLabel('Permissions', { exact: true }).selectOption('2');
       if (choices.budget !== undefined) {
-        await page.getByLabel(/budget/i).first().fill(String(choices.budget));
+        await page.getByLabel('Budget in credits').fill(String(choices.budget));
+        await page.getByLabel('Budget period').selectOption({ index: 1 });
       }
       await decide.click();
       return new URL((await sentBack).url());

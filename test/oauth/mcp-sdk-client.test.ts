@@ -408,9 +408,9 @@ describe('what is refused', () => {
     }
   });
 
-  it('a grant without tools:use: the tool call is 403 insufficient_scope with the scope in the challenge, nothing charged', async () => {
+  it('a grant without tools:use (unticked on the consent page): the tool call is 403 insufficient_scope with the scope in the challenge, nothing charged', async () => {
     const before = await balance();
-    const agent = await signInAgent(new AgentProvider(callback, approveWith({ permissionMode: 'READ_ONLY' })));
+    const agent = await signInAgent(new AgentProvider(callback, approveWith({ untick: ['tools:use'] })));
     const { tools } = await agent.client.listTools();
     expect(tools.map((tool) => tool.name)).toContain('inspect_domain');
 
@@ -428,13 +428,14 @@ describe('what is refused', () => {
     expect(challenge).toContain(`resource_metadata="${server.url}/.well-known/oauth-protected-resource/mcp"`);
     expect((await response.json()) as { type: string }).toMatchObject({ type: expect.stringMatching(/insufficient_scope$/) });
 
-    // The SDK reads that challenge and tries to get the scope (step-up), then gives up with the 403.
+    // The SDK reads that challenge (error="insufficient_scope") and tries to get the scope (its step-up: a refresh,
+    // which cannot widen a grant), then gives up with the 403. Without the challenge it would fail at once instead.
     agent.provider.onRedirect = () => undefined;
     const failure = await inspect(agent).then(
       () => 'answered',
-      (error: unknown) => error,
+      (error: unknown) => String(error),
     );
-    expect(String(failure)).toMatch(/403|Unauthorized/);
+    expect(failure).toContain('Server returned 403 after trying upscoping');
     expect(await balance()).toBe(before);
   });
 });
