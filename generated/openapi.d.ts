@@ -599,6 +599,7 @@ export interface paths {
          *     * `scope` may be left out: the grant then asks for every scope `/mcp` has (`scopes_supported`).
          *
          *     No credential is needed. Errors are OAuth errors, not problem documents, except `429`, `500` and `503`.
+         *     Parameter values may hold reserved characters as clients send them (`+` for a space in `scope`).
          */
         get: operations["authorizeOAuthClient"];
         put?: never;

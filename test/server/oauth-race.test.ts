@@ -1,0 +1,62 @@
+// Codes and refresh tokens across instances: two app instances on one database (one SQLite file, or one
+// PostgreSQL schema with OPENRUSH_TEST_STORE=postgres). A code issued through one is redeemed at the other, and
+// when both are sent the same code (or refresh token) at the same moment, exactly one answers 200.
+import { afterEach, describe, expect, it } from 'vitest';
+import { approvedCode, type OAuthTokenResponse, postForm, redeem, registerClient, signInSession } from '../helpers/oauth.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let servers: TestServer[] = [];
+afterEach(async () => {
+  // The second instance shares the first one's database: close it first.
+  for (const server of servers.reverse()) await server.close();
+  servers = [];
+});
+
+async function twoInstances(): Promise<[TestServer, TestServer]> {
+  const config = { authFailuresPerMinute: 1000 };
+  const a = await startTestServer({ config });
+  servers.push(a);
+  const b = await startTestServer({ database: { ...a.database, store: a.database.openAnother() }, sharedDatabase: true, config });
+  servers.push(b);
+  return [a, b];
+}
+
+const ROUNDS = 5;
+
+describe('codes and refresh tokens across instances', () => {
+  it('redeems at one instance a code issued through the other', async () => {
+    const [a, b] = await twoInstances();
+    const clientId = await registerClient(a);
+    const session = await signInSession(a);
+    const { code, verifier } = await approvedCode(a, session, clientId);
+    const response = await redeem(b, clientId, code, verifier, { resource: `${a.url}/mcp` });
+    expect(response.status).toBe(200);
+  });
+
+  it('answers exactly one of two instances redeeming the same code at once', async () => {
+    const [a, b] = await twoInstances();
+    const clientId = await registerClient(a);
+    const session = await signInSession(a);
+    for (let round = 0; round < ROUNDS; round++) {
+      const { code, verifier } = await approvedCode(a, session, clientId);
+      const answers = await Promise.all([a, b].map((server) => redeem(server, clientId, code, verifier, { resource: `${a.url}/mcp` })));
+      expect(answers.map((answer) => answer.status).sort(), `round ${round}`).toEqual([200, 400]);
+      const refused = (await answers.find((answer) => answer.status === 400)!.json()) as { error: string };
+      expect(refused.error).toBe('invalid_grant');
+    }
+    expect(await a.database.countRows('oauth_tokens')).toBe(2 * ROUNDS);
+  });
+
+  it('rotates a refresh token once when two instances are sent it at once', async () => {
+    const [a, b] = await twoInstances();
+    const clientId = await registerClient(a);
+    const session = await signInSession(a);
+    for (let round = 0; round < ROUNDS; round++) {
+      const { code, verifier } = await approvedCode(a, session, clientId);
+      const tokens = (await (await redeem(a, clientId, code, verifier, { resource: `${a.url}/mcp` })).json()) as OAuthTokenResponse;
+      const form = { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: clientId };
+      const answers = await Promise.all([a, b].map((server) => postForm(server, '/oauth/token', form)));
+      expect(answers.map((answer) => answer.status).sort(), `round ${round}`).toEqual([200, 400]);
+    }
+  });
+});
