@@ -7,7 +7,7 @@
 //     (server/net/guarded-fetch.ts) only when the operator allows outbound fetches
 //     (OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS=on), and cached in the same table until metadata_expires_at.
 import type { Deps } from '../deps.ts';
-import { type GuardedFetchOptions, guardedGet } from '../net/guarded-fetch.ts';
+import { guardedGet } from '../net/guarded-fetch.ts';
 import type { OAuthClientRow } from '../store/types.ts';
 
 /** A client as the OAuth flows use it. */
@@ -90,8 +90,7 @@ export function clientRecord(row: OAuthClientRow): OAuthClientRecord {
 export type FoundClient = { client: OAuthClientRecord } | { refusal: string };
 
 /** What findClient needs: the app's deps, and (tests only) how the guard may reach a test server. */
-export type ClientDeps = Pick<Deps, 'store' | 'clock' | 'config' | 'logger'> & { outboundFetchForTests?: OutboundFetchForTests };
-export type OutboundFetchForTests = Pick<GuardedFetchOptions, 'allowLoopbackForTests' | 'caForTests'>;
+export type ClientDeps = Pick<Deps, 'store' | 'clock' | 'config'> & Partial<Pick<Deps, 'logger' | 'outboundFetchForTests'>>;
 
 /**
  * The client `clientId` names: a registered one from the store, or (when the operator allows it) the one an https
@@ -163,7 +162,7 @@ async function fetchMetadataDocument(deps: ClientDeps, clientId: string): Promis
   try {
     response = await guardedGet(clientId, { ...deps.outboundFetchForTests });
   } catch (error) {
-    deps.logger.info({ client_id: clientId, reason: (error as Error).message }, 'client metadata document not fetched');
+    deps.logger?.info({ client_id: clientId, reason: (error as Error).message }, 'client metadata document not fetched');
     return refuse(`could not be fetched: ${(error as Error).message}.`);
   }
   if (response.status !== 200) return refuse(`could not be fetched: the server answered ${response.status}.`);
