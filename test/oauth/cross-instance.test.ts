@@ -1,8 +1,10 @@
-// OAuth across instances: two real servers, each with its own store (its own connections) and its own memory, on
-// ONE database — a SQLite file, or a PostgreSQL schema with OPENRUSH_TEST_STORE=postgres — behind one public URL
-// (B is told A's URL, as every instance behind a load balancer is told the public one). A code issued by one is
-// redeemed on the other; the same code sent to both at once is redeemed exactly once (and the losing presentation
-// counts as a replay: the grant's key is revoked); a key revoked on one instance stops its tokens on the other.
+// OAuth across instances, end to end: two real servers, each with its own store (its own connections) and its own
+// memory, on ONE database — a SQLite file, or a PostgreSQL schema with OPENRUSH_TEST_STORE=postgres — behind one
+// public URL (B is told A's URL, as every instance behind a load balancer is told the public one), the person
+// approving in Chromium on A's consent page. What happens at the token endpoint alone (a code redeemed at the other
+// instance, exactly one 200 when both are sent one code or one refresh token) is core's
+// test/server/oauth-race.test.ts; here: what the agent then meets on /mcp at either instance — the token works on
+// both, a lost race revokes the grant on both, a key revoked on one instance stops its token on the other.
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
@@ -55,7 +57,7 @@ function listTools(server: TestServer, token: string): Promise<Response> {
 }
 
 describe(`two instances on one ${TEST_STORE} database`, () => {
-  it('a code issued by one instance is redeemed on the other, and its token works on both', async () => {
+  it('a code approved through one instance and redeemed at the other gives a token /mcp takes at both', async () => {
     const { redeemAt } = await codeFromA();
     const { response, body } = await redeemAt(b);
     expect(response.status, JSON.stringify(body)).toBe(200);
@@ -64,7 +66,7 @@ describe(`two instances on one ${TEST_STORE} database`, () => {
     expect((await listTools(b, token)).status).toBe(200);
   });
 
-  it('one code sent to both instances at once: exactly one gets tokens, the other invalid_grant, and the grant is revoked', async () => {
+  it('one code sent to both instances at once: the losing presentation is a replay, so the winner\'s token is refused on both and the key is revoked', async () => {
     const { client, redeemAt } = await codeFromA();
     const answers = await Promise.all([redeemAt(a), redeemAt(b)]);
     const statuses = answers.map(({ response }) => response.status).sort();
