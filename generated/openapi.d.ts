@@ -2444,6 +2444,23 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description An OAuth access token lacks the scope a `tools/call` needs (`insufficient_scope`); `WWW-Authenticate`
+         *     names the scope, so the client can ask the person for it. The refused call is recorded, nothing charged.
+         */
+        McpInsufficientScope: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticateInsufficientScope"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The client does not accept both `application/json` and `text/event-stream`, as MCP clients must. */
         NotAcceptable: {
             headers: {
@@ -2720,11 +2737,20 @@ export interface components {
          */
         Allow: string;
         /**
-         * @description The authentication scheme, and where to find the OAuth protected-resource metadata (RFC 9728):
-         *     `Bearer realm="openrush", resource_metadata="<base URL>/.well-known/oauth-protected-resource"`.
-         * @example Bearer realm="openrush", resource_metadata="https://api.openrush.io/.well-known/oauth-protected-resource"
+         * @description The authentication scheme and, when OAuth is on, where to find the OAuth protected-resource metadata of
+         *     `/mcp` (RFC 9728) and the scopes its tools need:
+         *     `Bearer realm="openrush", resource_metadata="<base URL>/.well-known/oauth-protected-resource/mcp",
+         *     scope="tools:use"`; a refused credential adds `error="invalid_token"` (RFC 6750 §3.1). With OAuth off:
+         *     `Bearer realm="openrush"` only.
+         * @example Bearer realm="openrush", resource_metadata="https://api.openrush.io/.well-known/oauth-protected-resource/mcp", scope="tools:use"
          */
         WWWAuthenticateMcp: string;
+        /**
+         * @description RFC 6750 §3.1: the scope the call needs and where the protected-resource metadata is, so the client can ask
+         *     the person for that scope.
+         * @example Bearer error="insufficient_scope", scope="tools:use", resource_metadata="https://api.openrush.io/.well-known/oauth-protected-resource/mcp"
+         */
+        WWWAuthenticateInsufficientScope: string;
         /**
          * @description Seconds to wait before trying again.
          * @example 30
@@ -2845,6 +2871,7 @@ export type ResponseHealthy = components['responses']['Healthy'];
 export type ResponseOAuthError = components['responses']['OAuthError'];
 export type ResponseValidationFailed = components['responses']['ValidationFailed'];
 export type ResponseMcpUnauthorized = components['responses']['McpUnauthorized'];
+export type ResponseMcpInsufficientScope = components['responses']['McpInsufficientScope'];
 export type ResponseNotAcceptable = components['responses']['NotAcceptable'];
 export type ResponseMethodNotAllowed = components['responses']['MethodNotAllowed'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
@@ -2883,6 +2910,7 @@ export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
 export type HeaderLink = components['headers']['Link'];
 export type HeaderAllow = components['headers']['Allow'];
 export type HeaderWwwAuthenticateMcp = components['headers']['WWWAuthenticateMcp'];
+export type HeaderWwwAuthenticateInsufficientScope = components['headers']['WWWAuthenticateInsufficientScope'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
 export type HeaderRateLimit = components['headers']['RateLimit'];
 export type HeaderRateLimitPolicy = components['headers']['RateLimitPolicy'];
@@ -3457,6 +3485,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["McpUnauthorized"];
+            403: components["responses"]["McpInsufficientScope"];
             406: components["responses"]["NotAcceptable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3633,6 +3662,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };

@@ -284,3 +284,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
 }
+
+/** This server's own OAuth authorization server runs: its endpoints answer and its access tokens are accepted. */
+export function ownAuthorizationServer(config: Pick<Config, 'oauth' | 'authorizationServers'>): boolean {
+  return config.oauth.enabled && config.authorizationServers.length === 0;
+}
+
+/**
+ * /mcp is an OAuth protected resource (its metadata is served, its 401 names it): with this server's own
+ * authorization server, or another one named by OPENRUSH_AUTHORIZATION_SERVER.
+ */
+export function oauthProtected(config: Pick<Config, 'oauth' | 'authorizationServers'>): boolean {
+  return config.oauth.enabled || config.authorizationServers.length > 0;
+}

@@ -87,7 +87,7 @@ export interface KeySettings {
   rateLimitRpm?: number | null;
 }
 
-/** KeySettings fields from confined powers (see policy.ts confineToCaller). */
+/** KeySettings fields from confined powers (see permissions.ts confineToCaller). */
 export function settingsFromPowers(powers: {
   permissionMode?: number;
   access?: ApiKeyAccess;

@@ -89,7 +89,7 @@ export async function startSessionWithLink(deps: SessionDeps, linkToken: string)
   return { token, session: result.session };
 }
 
-/** A new session for an account whose Supabase access token was verified (see auth.ts). */
+/** A new session for an account whose Supabase access token was verified (see callers.ts). */
 export async function startSupabaseSession(deps: SessionDeps, accountId: string): Promise<StartedSession> {
   const { token, row } = newSession(deps, 'supabase');
   const session = { ...row, account_id: accountId };

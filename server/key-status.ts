@@ -5,7 +5,7 @@ import type { components } from '../generated/openapi.d.ts';
 import type { Clock } from './clock.ts';
 import type { Caller } from './context.ts';
 import { toApiKey } from './credentials.ts';
-import { budgetPeriodOf, type RateLimits } from './policy.ts';
+import { budgetPeriodOf, type RateLimits } from './permissions.ts';
 import { notFound } from './problem.ts';
 import type { Store } from './store/types.ts';
 

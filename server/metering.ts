@@ -7,7 +7,7 @@ import type { Caller } from './context.ts';
 import { loadContract } from './contract.ts';
 import { recordedEndpoint, recordedText } from './endpoint.ts';
 import type { IdGenerator } from './ids.ts';
-import { budgetFor } from './policy.ts';
+import { budgetFor } from './permissions.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
 import type { Store, UsageRow } from './store/types.ts';

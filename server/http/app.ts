@@ -9,9 +9,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from '../../vendor/express-openapi-validator.js';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createAuthenticator } from '../auth.ts';
+import { createCallers } from '../callers.ts';
+import { createCallerResolver } from './authentication.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { Config } from '../config.ts';
+import { type Config, ownAuthorizationServer } from '../config.ts';
 import { loadContract } from '../contract.ts';
 import { withContractSecurity } from './contract-security.ts';
 import type { Deps } from '../deps.ts';
@@ -30,14 +31,16 @@ import { createIdGenerator } from '../ids.ts';
 import { createMetering } from '../metering.ts';
 import { createUsageHook } from './metering.ts';
 import { createMcpHandler } from '../mcp/index.ts';
-import { mcpErrors, mcpRoutes } from './routes/mcp.ts';
+import { type McpOAuth, mcpErrors, mcpResource, mcpRoutes } from './routes/mcp.ts';
+import { oauthScopes, scopeFor } from '../oauth/scopes.ts';
 import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { oauthFormBody, oauthRoutes } from './routes/oauth.ts';
 import { oauthErrors } from '../oauth/errors.ts';
-import { authorize, createRateLimits } from '../policy.ts';
+import { createRateLimits } from '../permissions.ts';
+import { authorize, createRateLimitStep } from './policy.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oauthRegisterRoutes } from './routes/oauth-register.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -46,7 +49,7 @@ import type { Store } from '../store/types.ts';
 import { builtinTools, capabilitiesOf, resolveTools, type ToolDefinition } from '../tools/index.ts';
 import { toolRoutes } from './routes/tools.ts';
 import { createArgumentChecker, REQUEST_VALIDATION } from '../tools/arguments.ts';
-import { createToolCaller } from '../tools/call.ts';
+import { accessNeededBy, createToolCaller } from '../tools/call.ts';
 import { createKeyStatusReader } from '../key-status.ts';
 
 export interface AppOptions {
@@ -87,6 +90,12 @@ export function createApp(options: AppOptions): express.Express {
   const usage = createUsageHook(metering, logger, tools);
   // One tool-call path for both ways in: the HTTP tool routes and MCP's tools/call run the same steps.
   const callTool = createToolCaller({ store, metering, checkArguments: createArgumentChecker(contract, tools) });
+  // /mcp as an OAuth protected resource: the scopes the contract declares, and those its tools need.
+  const scopesSupported = oauthScopes(contract).map((scope) => scope.scope);
+  const mcpOAuth: McpOAuth = {
+    scopesSupported,
+    toolScopes: [...new Set(tools.map((tool) => scopeFor(accessNeededBy(tool))).filter((scope): scope is string => scope !== undefined && scopesSupported.includes(scope)))],
+  };
   const handleMcpRequest = createMcpHandler({ tools, callTool, metering, logger, version: String((contract.info as { version?: unknown } | undefined)?.version ?? '1') });
 
   const app = express();
@@ -145,10 +154,10 @@ export function createApp(options: AppOptions): express.Express {
   });
   if (logger.isLevelEnabled('info')) steps.push(logRequests);
   const sessionCookie = createSessionCookie(contract, config);
-  const authenticator = createAuthenticator({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, sessionCookie });
-  steps.push(authenticator.resolveCaller);
+  const callers = createCallers({ ...deps, session: config.session, authFailuresPerMinute: config.authFailuresPerMinute, oauthAccessTokens: ownAuthorizationServer(config) });
+  steps.push(createCallerResolver(callers, sessionCookie));
   steps.push(usage.recordUsage);
-  steps.push(rateLimits.limitRate);
+  steps.push(createRateLimitStep(rateLimits));
   // /oauth/token and /oauth/revoke take form-encoded bodies (OAuth's), and only they.
   steps.push(oauthFormBody(config));
   steps.push(
@@ -178,7 +187,7 @@ export function createApp(options: AppOptions): express.Express {
       validateFormats: REQUEST_VALIDATION.validateFormats,
       ajvFormats: REQUEST_VALIDATION.ajvFormats,
       ignoreUndocumented: false,
-    }) as unknown as express.RequestHandler[]),
+    }) as unknown as express.RequestHandler[], (req) => mcpResource(req, config)),
   );
   steps.push(createIntegerQueryCheck(contract));
 
@@ -204,18 +213,18 @@ export function createApp(options: AppOptions): express.Express {
   // Then the operation the validator matched.
   const operations = new Operations();
   publicRoutes(operations, deps, () => capabilities);
-  sessionRoutes(operations, deps, authenticator, sessionCookie);
+  sessionRoutes(operations, deps, callers, sessionCookie);
   accountRoutes(operations, deps, readKeyStatus);
   usageRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);
-  mcpRoutes(operations, config, handleMcpRequest);
+  mcpRoutes(operations, config, mcpOAuth, handleMcpRequest);
   oauthRoutes(operations, deps, sessionCookie);
   oauthRegisterRoutes(operations, deps);
   app.use(operations.handle);
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`There is no ${req.method} ${redactPath(req.path).slice(0, 200)} in this API.`)));
-  app.use(mcpErrors(config));
+  app.use(mcpErrors(config, mcpOAuth));
   // Operations marked x-openrush-error-format: oauth answer OAuth errors ({ error, error_description }).
   app.use(oauthErrors());
   app.use(createErrorHandler(logger));

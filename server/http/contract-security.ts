@@ -8,9 +8,10 @@
 // validated (where the validator's own security step ran), so an unauthenticated request is still a 401 whatever
 // its body. Refusals go through requireCaller, exactly as the validator's security handlers did.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { MISSING, requireCaller } from '../auth.ts';
+import { MISSING, requireCaller } from './authentication.ts';
 import type { ContractDocument, ContractOperation } from '../contract.ts';
-import { unauthorized } from '../problem.ts';
+import { audienceRefusal } from '../permissions.ts';
+import { invalidCredential, unauthorized } from '../problem.ts';
 
 type Requirement = Record<string, string[]>;
 type Presented = (req: Request) => boolean;
@@ -23,18 +24,19 @@ interface SecurityScheme {
 }
 
 /** How a request presents each scheme the contract names; only the kinds the server's authenticator reads. */
-function presenters(contract: ContractDocument, cookieSchemes: Set<string>): Map<string, Presented> {
+function presenters(contract: ContractDocument, cookieSchemes: Set<string>, oauthSchemes: Set<string>): Map<string, Presented> {
   const schemes = (contract.components?.securitySchemes ?? {}) as Record<string, SecurityScheme>;
   const result = new Map<string, Presented>();
   for (const [name, scheme] of Object.entries(schemes)) {
-    // mcpOAuth (oauth2): an access token is sent as a bearer token too.
     if ((scheme.type === 'http' && scheme.scheme?.toLowerCase() === 'bearer') || scheme.type === 'oauth2') {
+      // An OAuth access token travels as a bearer token too (RFC 6750 §2.1: the server reads no other way).
       result.set(name, (req) => /^bearer\b/i.test(req.headers.authorization ?? ''));
+      if (scheme.type === 'oauth2') oauthSchemes.add(name);
     } else if (scheme.type === 'apiKey' && scheme.in === 'header' && scheme.name) {
       const header = scheme.name.toLowerCase();
       result.set(name, (req) => req.headers[header] !== undefined);
     } else if (scheme.type === 'apiKey' && scheme.in === 'cookie' && scheme.name) {
-      // The Dashboard's session cookie (auth.ts reads it only when no credential header is sent).
+      // The Dashboard's session cookie (authentication.ts reads it only when no credential header is sent).
       result.set(name, (req) => req.ctx.sessionCookie === true);
       cookieSchemes.add(name);
     } else {
@@ -48,9 +50,15 @@ function presenters(contract: ContractDocument, cookieSchemes: Set<string>): Map
  * Wraps the validator's middleware list: the security step is inserted right after its metadata step (which
  * matches the operation); pass the validator `validateSecurity: false`.
  */
-export function withContractSecurity(contract: ContractDocument, validator: RequestHandler[]): RequestHandler[] {
+export function withContractSecurity(
+  contract: ContractDocument,
+  validator: RequestHandler[],
+  /** The URI of the OAuth protected resource an operation listing an oauth2 scheme is, as this request names it. */
+  resourceOf: (req: Request) => string | undefined,
+): RequestHandler[] {
   const cookieSchemes = new Set<string>();
-  const presented = presenters(contract, cookieSchemes);
+  const oauthSchemes = new Set<string>();
+  const presented = presenters(contract, cookieSchemes, oauthSchemes);
   const global = (contract.security as Requirement[] | undefined) ?? [];
   for (const operations of Object.values(contract.paths)) {
     for (const operation of Object.values(operations)) {
@@ -71,6 +79,17 @@ export function withContractSecurity(contract: ContractDocument, validator: Requ
     if (req.ctx.sessionCookie && !requirements.some((requirement) => Object.keys(requirement).some((name) => cookieSchemes.has(name)))) {
       req.ctx.caller = undefined;
       if (req.ctx.authFailure?.status !== 429) req.ctx.authFailure = unauthorized(`The Dashboard's session cookie is not accepted here. ${MISSING}`);
+    }
+    // A credential is accepted only where it was issued for (RFC 8707): an OAuth access token on an operation that
+    // lists the OAuth scheme and bound to its resource, a Supabase session token never there. Refused as invalid_token.
+    const caller = req.ctx.caller;
+    if (caller) {
+      const acceptsOAuth = requirements.some((requirement) => Object.keys(requirement).some((name) => oauthSchemes.has(name)));
+      const refused = audienceRefusal(caller, { acceptsOAuth, resource: acceptsOAuth ? resourceOf(req) : undefined });
+      if (refused) {
+        req.ctx.caller = undefined;
+        req.ctx.authFailure = invalidCredential(refused);
+      }
     }
     try {
       requireCaller(req);

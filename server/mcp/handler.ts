@@ -73,6 +73,11 @@ interface CallState {
   succeeded?: ToolCallResult;
   /** An unexpected error: the whole request fails (500, or 503 when the database is down). */
   failure?: unknown;
+  /**
+   * A refusal answered as the HTTP request's status, not as a tool result: an OAuth token without the scope the
+   * tool needs (403 insufficient_scope, whose challenge a client acts on by asking the person for that scope).
+   */
+  refusal?: Problem;
 }
 
 /** Where a refused call's problem document is, machine-readable, in the tool result's `_meta`. */
@@ -157,6 +162,10 @@ export function createMcpHandler(deps: McpDeps) {
           ...(hasStructuredOutput(tool) ? { structuredContent: run.result as Record<string, unknown> } : {}),
         };
       } catch (error) {
+        if (error instanceof Problem && error.problemType === 'insufficient_scope') {
+          state.refusal = error;
+          return toolError(error, request.requestId);
+        }
         if (error instanceof Problem) {
           state.problem = error;
           return toolError(error, request.requestId);
@@ -213,6 +222,7 @@ export function createMcpHandler(deps: McpDeps) {
       await server.close();
     }
     if (state.failure !== undefined) throw state.failure;
+    if (state.refusal) return { problem: state.refusal };
     if (status >= 400) {
       // The transport's own refusals (Accept, protocol version, a batch) become problems like every other error.
       let detail = 'The MCP request was refused.';

@@ -12,7 +12,7 @@ import { type Caller, principalOf } from '../context.ts';
 import { isExpired, newCredential, PermissionMode, settingsFromPowers } from '../credentials.ts';
 import type { Deps } from '../deps.ts';
 import { MCP_PATH } from '../mcp/index.ts';
-import { confineToCaller } from '../policy.ts';
+import { confineToCaller } from '../permissions.ts';
 import { invalidCredential, notFound, Problem, validationFailed } from '../problem.ts';
 import type { CredentialRow, OAuthAuthorizationRow, OAuthGrantRow, OAuthTokenRow, Store } from '../store/types.ts';
 import { findClient, type OAuthClientRecord } from './clients.ts';

@@ -1,12 +1,12 @@
 // One tool call, whichever transport carried it: the HTTP route (server/http/routes/tools.ts) and the MCP handler
 // (server/mcp/handler.ts) both call callTool and only translate what it gives back. Nothing here knows Express or
-// MCP. The order is the HTTP API's: arguments (the contract's rules, 400), permission (403), balance (402), the
-// tool's handler (which may refuse its input, 400), its upstream cost; then the transport sends the answer through
-// `charge`, which takes the price in the same transaction as the usage record (402 if the balance or the key's
-// budget no longer covers it). A refusal is thrown as a Problem, before anything is charged.
+// MCP. The order is the HTTP API's: arguments (the contract's rules, 400), an OAuth token's scope (403
+// insufficient_scope), permission (403), balance (402), the tool's handler (which may refuse its input, 400), its
+// upstream cost; then the transport sends the answer through `charge`, which takes the price in the same
+// transaction as the usage record (402 if the balance or the key's budget no longer covers it). A refusal is thrown as a Problem, before anything is charged.
 import type { Caller } from '../context.ts';
 import { type Call, insufficientCredits, type Metering } from '../metering.ts';
-import { type Level, type Resource, refusal } from '../policy.ts';
+import { type AccessNeed, insufficientScope, missingScope, refusal } from '../permissions.ts';
 import { Problem } from '../problem.ts';
 import type { Store } from '../store/types.ts';
 import type { ArgumentChecker } from './arguments.ts';
@@ -39,12 +39,21 @@ export interface ToolCallResult {
 
 export type CallTool = (call: ToolCall) => Promise<ToolCallResult>;
 
+/** What a call of the tool needs: its x-openrush-access, or `tools: use` for a priced tool that declares none. */
+export function accessNeededBy(tool: Tool): AccessNeed | undefined {
+  return (tool.access ?? (tool.credits > 0 ? { resource: 'tools', level: 'use' } : undefined)) as AccessNeed | undefined;
+}
+
 export function createToolCaller(deps: ToolCallDeps): CallTool {
   return async function callTool({ caller, tool, args, requestId }) {
     const invalid = deps.checkArguments(tool, args);
     if (invalid) throw invalid;
-    const need = tool.access ?? (tool.credits > 0 ? { resource: 'tools', level: 'use' } : undefined);
-    const reason = need && refusal(caller, need.resource as Resource, need.level as Level);
+    const need = accessNeededBy(tool);
+    // An OAuth token is first held to the scopes it was granted (403 insufficient_scope, which the client can act on
+    // by asking for more), then its grant's key to its permissions, as any key.
+    const scope = missingScope(caller, need);
+    if (scope) throw insufficientScope(scope);
+    const reason = need && refusal(caller, need.resource, need.level);
     if (reason) throw new Problem('forbidden', reason);
     // Refused before the handler runs, so no work (or upstream spend) is wasted on a call nobody can pay for; the
     // charge itself is still the atomic, guarded one.

@@ -11,7 +11,7 @@ import type { components } from '../../generated/openapi.d.ts';
 import type { NewAccount } from '../../server/accounts.ts';
 import { systemClock } from '../../server/clock.ts';
 import { createIdGenerator } from '../../server/ids.ts';
-import { budgetPeriodOf } from '../../server/policy.ts';
+import { budgetPeriodOf } from '../../server/permissions.ts';
 import { apiKeysOf, expectProblem, expectValidationError } from '../helpers/api-keys.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { answerClientErrors } from '../../server/http/client-errors.ts';
 import { Problem, problem, PROBLEM_BASE, problemCatalogue } from '../../server/problem.ts';
+import { loadConfig } from '../../server/config.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
+import { issueGrant } from '../helpers/oauth-grant.ts';
 import { jsonInit, startTestServer, type TestServer } from '../helpers/server.ts';
 
 type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
@@ -306,6 +308,10 @@ describe('every problem type, as the server answers it', () => {
     await send('unsupported_media_type', server, '/v2/api-keys', { method: 'POST', body: 'name=x', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
     await server.call('/v1/me/credits', { key: limited.api_key });
     await send('too_many_requests', server, '/v1/me/credits', { key: limited.api_key });
+    // An OAuth access token granted no scope, calling a tool that needs tools:use.
+    const scopeless = await issueGrant(server, loadConfig({}), { scopes: [] });
+    const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'inspect_domain', arguments: { domain: 'example.com' } } };
+    await send('insufficient_scope', server, '/mcp', jsonInit(call, { key: scopeless.accessToken, headers: { Accept: 'application/json, text/event-stream' } }));
     // What Node's parser refuses: a NUL in a header, headers over 16 KiB, headers that never end.
     const port = Number(new URL(server.url).port);
     record('bad_request', 'GET', undefined, parseRaw(await rawExchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\0b\r\n\r\n')));

@@ -318,7 +318,9 @@ describe('MCP access uses the same keys and constraints', () => {
     expect(await balanceOf(admin.key)).toBe(100 - PRICE);
   });
 
-  it('a Dashboard session token works as an API key does; its calls are recorded as the session\'s', async () => {
+  // Issue 17: a Supabase session token's audience is the Dashboard (`authenticated`), not /mcp: the MCP specification
+  // forbids accepting it there (RFC 8707). It used to work as an API key does on /mcp; it still does on the API.
+  it('a Dashboard session token (a Supabase JWT) is refused on /mcp with invalid_token, and still works on the API', async () => {
     const secret = 'super-secret-jwt-token-with-at-least-32-characters-long';
     const withSessions = await startTestServer({
       config: { session: { jwksUrl: undefined, jwksFile: undefined, jwtSecret: secret, issuer: undefined, autoprovision: true } },
@@ -329,15 +331,16 @@ describe('MCP access uses the same keys and constraints', () => {
       const token = await new SignJWT({ sub: subject, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 3600 })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .sign(new TextEncoder().encode(secret));
-      const client = await connect(withSessions, token);
-      const account = (await withSessions.store.sessionAccount(subject))!;
-      const ids = createIdGenerator(systemClock);
-      await withSessions.store.grantCredits({ ledgerId: ids('led'), accountId: account.id, amount: 10, note: null, createdAt: new Date().toISOString() });
-      expect((await inspect(client, 'example.com')).isError).toBeFalsy();
-      expect(await withSessions.store.getBalance(account.id)).toBe(10 - PRICE);
-      const [record] = (await usageOf(token, '&channel=mcp', withSessions)).filter((r) => r.tool === 'inspect_domain');
-      expect(record).toMatchObject({ auth_source: 'session', credential_id: null, credits_charged: PRICE });
-      await client.close();
+      const refused = await withSessions.call('/mcp', { key: token, method: 'POST', headers: { 'Content-Type': 'application/json', Accept: MCP_ACCEPT }, body: JSON.stringify(message) });
+      const problem = await expectProblem(refused, 401);
+      expect(problem.detail).toMatch(/Session tokens are not accepted on \/mcp/);
+      const challenge = refused.headers.get('www-authenticate')!;
+      expect(challenge).toMatch(/^Bearer realm="openrush", error="invalid_token", /);
+      expect(challenge).toContain(`resource_metadata="${withSessions.url}/.well-known/oauth-protected-resource/mcp"`);
+      await expect(connect(withSessions, token)).rejects.toThrow(/401/);
+      expect((await withSessions.call('/v1/me', { key: token })).status).toBe(200);
+      // Nothing was recorded for the refused requests: there was no caller.
+      expect(await usageOf(token, '&channel=mcp', withSessions)).toEqual([]);
     } finally {
       await withSessions.close();
     }
@@ -361,32 +364,39 @@ describe('MCP endpoint over HTTP', () => {
 
   const message = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
-  it('without a credential: 401 naming the protected-resource metadata, which names the authorization server', async () => {
+  // Issue 17 fixed what these encoded: `resource` was the base URL (it is /mcp's URI, `<base>/mcp`, RFC 9728 §3.3 and
+  // RFC 8707), the metadata was only at the root (the MCP specification derives `<well-known>/mcp` from the
+  // endpoint), and the authorization server defaulted to the Supabase issuer (whose tokens are not issued for /mcp).
+  it('without a credential: 401 naming /mcp\'s protected-resource metadata and the scope the tools need; the metadata names the authorization server', async () => {
     const response = await fetch(`${server.url}/mcp`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: MCP_ACCEPT },
       body: JSON.stringify(message),
     });
     await expectProblem(response, 401);
-    const challenge = response.headers.get('www-authenticate')!;
-    expect(challenge).toMatch(/^Bearer realm="openrush", /);
-    const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
-    expect(metadataUrl).toBe(`${server.url}/.well-known/oauth-protected-resource`);
+    expect(response.headers.get('www-authenticate')).toBe(
+      `Bearer realm="openrush", resource_metadata="${server.url}/.well-known/oauth-protected-resource/mcp", scope="tools:use"`,
+    );
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(response.headers.get('www-authenticate')!)?.[1];
     const metadata = await fetch(metadataUrl!);
     expect(metadata.status).toBe(200);
-    expect(await metadata.json()).toEqual({
-      resource: server.url,
+    const document = await metadata.json();
+    expect(document).toEqual({
+      resource: `${server.url}/mcp`,
       authorization_servers: [AUTH_SERVER],
+      scopes_supported: ['tools:use'],
       bearer_methods_supported: ['header'],
       resource_name: 'OpenRush API',
     });
+    // The same document at the root, for clients that look there first.
+    expect(await (await fetch(`${server.url}${PROTECTED_RESOURCE_METADATA_PATH}`)).json()).toEqual(document);
     // Other operations keep their plain challenge.
     expect((await fetch(`${server.url}/v1/me/credits`)).headers.get('www-authenticate')).toBe('Bearer realm="openrush"');
   });
 
-  it('the authorization server is configured, and defaults to the session issuer (a Supabase project\'s auth URL)', () => {
+  it('OPENRUSH_AUTHORIZATION_SERVER names another authorization server; it no longer defaults to the session issuer', () => {
     const issuer = 'https://abcdefghijklmnop.supabase.co/auth/v1';
-    expect(loadConfig({ OPENRUSH_SESSION_ISSUER: issuer }).authorizationServers).toEqual([issuer]);
+    expect(loadConfig({ OPENRUSH_SESSION_ISSUER: issuer }).authorizationServers).toEqual([]);
     expect(loadConfig({ OPENRUSH_SESSION_ISSUER: issuer, OPENRUSH_AUTHORIZATION_SERVER: 'https://auth.example.com/' }).authorizationServers).toEqual([
       'https://auth.example.com',
     ]);
@@ -400,9 +410,11 @@ describe('MCP endpoint over HTTP', () => {
     try {
       const response = await fetch(`${behindProxy.url}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
       expect(response.status).toBe(401);
-      expect(response.headers.get('www-authenticate')).toContain('resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"');
-      const metadata = (await (await fetch(`${behindProxy.url}/.well-known/oauth-protected-resource`)).json()) as { resource: string };
-      expect(metadata.resource).toBe('https://api.example.com');
+      expect(response.headers.get('www-authenticate')).toContain('resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp"');
+      const metadata = (await (await fetch(`${behindProxy.url}/.well-known/oauth-protected-resource/mcp`)).json()) as { resource: string; authorization_servers: string[] };
+      expect(metadata.resource).toBe('https://api.example.com/mcp');
+      // This server's own authorization server, whose issuer is the public URL.
+      expect(metadata.authorization_servers).toEqual(['https://api.example.com']);
     } finally {
       await behindProxy.close();
     }
@@ -413,10 +425,11 @@ describe('MCP endpoint over HTTP', () => {
     const client = new Client({ name: 'anonymous-agent', version: '1.0.0' });
     await expect(client.connect(transport)).rejects.toThrow(/401/);
 
-    // What the SDK's auth() does first: read resource_metadata from the 401, fetch it, check the resource.
+    // What the SDK's auth() does first: read resource_metadata and scope from the 401, fetch it, check the resource.
     const refused = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-    const { resourceMetadataUrl } = extractWWWAuthenticateParams(refused);
-    expect(resourceMetadataUrl?.href).toBe(`${server.url}/.well-known/oauth-protected-resource`);
+    const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(refused);
+    expect(resourceMetadataUrl?.href).toBe(`${server.url}/.well-known/oauth-protected-resource/mcp`);
+    expect(scope).toBe('tools:use');
     const metadata = await discoverOAuthProtectedResourceMetadata(`${server.url}/mcp`, { resourceMetadataUrl });
     expect(metadata.authorization_servers).toEqual([AUTH_SERVER]);
     expect(checkResourceAllowed({ requestedResource: `${server.url}/mcp`, configuredResource: metadata.resource })).toBe(true);
@@ -583,9 +596,10 @@ describe('MCP protocol edges (issue 15)', () => {
         });
         expect(called.status).toBe(200);
       }
-      // A proxy that says https with a good host: that is the resource.
+      // A proxy that says https with a good host: that names the resource, /mcp's URI there (issue 17: it was the
+      // base URL, which is not the protected resource).
       const good = await rawRequest(proxied, { path: PROTECTED_RESOURCE_METADATA_PATH, headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com' } });
-      expect(JSON.parse(good.body)).toMatchObject({ resource: 'https://api.example.com' });
+      expect(JSON.parse(good.body)).toMatchObject({ resource: 'https://api.example.com/mcp' });
       expect(proxied.logs.join('\n')).not.toContain('"level":50');
     } finally {
       await proxied.close();

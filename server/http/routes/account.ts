@@ -15,7 +15,7 @@ function signedIn(caller: Caller): Pick<Account, 'auth_source' | 'credential_id'
   if (caller.authSource === 'api_key') {
     return { auth_source: 'api_key', credential_id: caller.credentialId, sign_in_method: 'api_key', session_expires_at: null };
   }
-  // Whoever makes a session caller says how it signed in and when it ends (auth.ts, the session cookie).
+  // Whoever makes a session caller says how it signed in and when it ends (callers.ts, the session cookie).
   if (!caller.signInMethod || !caller.sessionExpiresAt) throw new Error('a session caller without its sign-in method or expiry');
   return { auth_source: 'session', credential_id: null, sign_in_method: caller.signInMethod, session_expires_at: caller.sessionExpiresAt };
 }

@@ -2,7 +2,7 @@
 import type { components } from '../../../generated/openapi.d.ts';
 import { type Caller, principalOf, projectScopeOf } from '../../context.ts';
 import { type ApiKey, KeyStatus, keyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
-import { confineToCaller, requireNoMorePowerful } from '../../policy.ts';
+import { confineToCaller, requireNoMorePowerful } from '../../permissions.ts';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';

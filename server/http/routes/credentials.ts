@@ -1,7 +1,7 @@
 import type { components } from '../../../generated/openapi.d.ts';
 import { principalOf, projectScopeOf } from '../../context.ts';
 import { newCredential, settingsFromPowers, toApiCredential } from '../../credentials.ts';
-import { confineToCaller } from '../../policy.ts';
+import { confineToCaller } from '../../permissions.ts';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';

@@ -1,8 +1,10 @@
 // HTTP glue for MCP access: POST /mcp hands the message to the MCP handler (server/mcp/), GET and DELETE are 405
-// (the endpoint is stateless), a 401 there names the OAuth protected-resource metadata, which is served here.
+// (the endpoint is stateless). /mcp is an OAuth protected resource (RFC 9728) when OAuth is on: its metadata is
+// served here (at the path the MCP authorization specification derives from /mcp, and at the root), a 401 there
+// names it with the scopes the tools need, and a 403 insufficient_scope names it too.
 import type { NextFunction, Request, Response } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
-import type { Config } from '../../config.ts';
+import { type Config, oauthProtected } from '../../config.ts';
 import { toProblem } from '../errors.ts';
 import type { Operations } from '../dispatch.ts';
 import { MCP_PATH, type createMcpHandler } from '../../mcp/index.ts';
@@ -12,6 +14,8 @@ import { route } from './typed.ts';
 type Metadata = components['schemas']['ProtectedResourceMetadata'];
 
 export const PROTECTED_RESOURCE_METADATA = '/.well-known/oauth-protected-resource';
+/** Where /mcp's metadata is (RFC 9728 §3.1: the well-known path, then the resource's path). */
+export const MCP_RESOURCE_METADATA = `${PROTECTED_RESOURCE_METADATA}${MCP_PATH}`;
 /** The only method the endpoint answers: every other one is 405 with this Allow (GET, DELETE, PUT, HEAD…). */
 const MCP_ALLOW = 'POST';
 const SAFE_HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
@@ -43,6 +47,12 @@ function unusableHeader(name: string, message: string): Problem {
   return validationFailed([{ location: 'header', pointer: `/${name}`, message }], `The ${name} header cannot name this API; the server has no OPENRUSH_PUBLIC_URL to use instead.`);
 }
 
+/** The canonical URI of /mcp as an OAuth protected resource (RFC 8707): `<base>/mcp`; undefined when this request cannot name the API. */
+export function mcpResource(req: Request, config: Config): string | undefined {
+  const base = publicBaseUrl(req, config);
+  return 'url' in base ? `${base.url}${MCP_PATH}` : undefined;
+}
+
 const MCP_ACCEPT = 'application/json, text/event-stream';
 
 /** The headers the MCP transport looks at, and nothing else (no credential travels further than it must). */
@@ -59,7 +69,14 @@ function mcpHeaders(req: Request): Record<string, string> {
   return headers;
 }
 
-export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: ReturnType<typeof createMcpHandler>): void {
+export interface McpOAuth {
+  /** Every scope the contract's mcpOAuth scheme declares (oauth/scopes.ts). */
+  scopesSupported: string[];
+  /** The scopes the tools need (scopeFor of each tool's access), named in the 401's challenge. */
+  toolScopes: string[];
+}
+
+export function mcpRoutes(router: Operations, config: Config, oauth: McpOAuth, handleMcpRequest: ReturnType<typeof createMcpHandler>): void {
   router.post(MCP_PATH, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const answer = await handleMcpRequest({
@@ -86,27 +103,34 @@ export function mcpRoutes(router: Operations, config: Config, handleMcpRequest: 
   router.get(MCP_PATH, stateless);
   router.delete(MCP_PATH, stateless);
 
-  route(router, 'get', PROTECTED_RESOURCE_METADATA, async (req) => {
+  // RFC 9728: the same document at the path derived from /mcp and at the root. With OAuth off there is none (404):
+  // /mcp then takes API keys only.
+  const metadata = async (req: Request) => {
+    if (!oauthProtected(config)) throw new Problem('not_found', 'OAuth is turned off on this server (OPENRUSH_OAUTH=off): /mcp takes API keys only.');
     const base = publicBaseUrl(req, config);
     if ('problem' in base) throw base.problem;
-    const metadata: Metadata = {
-      resource: base.url,
-      authorization_servers: config.authorizationServers,
-      scopes_supported: ['tools:use'],
+    const body: Metadata = {
+      resource: `${base.url}${MCP_PATH}`,
+      // This server's own authorization server, whose issuer is the base URL; or the one configured instead.
+      authorization_servers: config.authorizationServers.length > 0 ? config.authorizationServers : [base.url],
+      scopes_supported: oauth.scopesSupported,
       bearer_methods_supported: ['header'],
       resource_name: 'OpenRush API',
     };
-    return { status: 200, body: metadata };
-  });
+    return { status: 200 as const, body };
+  };
+  route(router, 'get', PROTECTED_RESOURCE_METADATA, metadata);
+  route(router, 'get', MCP_RESOURCE_METADATA, metadata);
 }
 
 /**
- * Error middleware, before the error handler, for the MCP endpoint: a 401 says where the OAuth protected-resource
- * metadata is (RFC 9728, as the MCP authorization specification asks), so an MCP client can sign its user in; every
- * 405 (whichever method, whoever refused it) has the same `Allow: POST`. Anything else goes on untouched, so the
- * error handler logs a 500 with its cause.
+ * Error middleware, before the error handler, for the MCP endpoint: with OAuth on, a 401 says where the
+ * protected-resource metadata is and which scopes the tools need (RFC 9728 §5.1, as the MCP authorization
+ * specification asks), so an MCP client can sign its user in, and a 403 insufficient_scope says where the metadata
+ * is beside the scope it names; every 405 (whichever method, whoever refused it) has the same `Allow: POST`.
+ * Anything else goes on untouched, so the error handler logs a 500 with its cause.
  */
-export function mcpErrors(config: Config) {
+export function mcpErrors(config: Config, oauth: McpOAuth) {
   return function answerMcpErrors(error: unknown, req: Request, _res: Response, next: NextFunction): void {
     if (req.path !== MCP_PATH) return next(error);
     const problem = toProblem(error, req);
@@ -118,16 +142,19 @@ export function mcpErrors(config: Config) {
         }),
       );
     }
-    if (problem.status !== 401) return next(error);
+    const scopeRefused = problem.problemType === 'insufficient_scope';
+    if ((problem.status !== 401 && !scopeRefused) || !oauthProtected(config)) return next(error);
     const base = publicBaseUrl(req, config);
     // A host that cannot name the API gets the plain challenge: the credential is still what is missing.
     if ('problem' in base) return next(problem);
     const challenge = problem.options.headers?.['WWW-Authenticate'] ?? 'Bearer realm="openrush"';
-    const metadata = `${base.url}${PROTECTED_RESOURCE_METADATA}`;
+    let params = `resource_metadata="${base.url}${MCP_RESOURCE_METADATA}"`;
+    // The 401 names every scope the tools need; insufficient_scope's challenge already names the one it lacks.
+    if (!scopeRefused && oauth.toolScopes.length > 0) params += `, scope="${oauth.toolScopes.join(' ')}"`;
     next(
       new Problem(problem.problemType, problem.detail, {
         ...problem.options,
-        headers: { ...problem.options.headers, 'WWW-Authenticate': `${challenge}, resource_metadata="${metadata}"` },
+        headers: { ...problem.options.headers, 'WWW-Authenticate': `${challenge}, ${params}` },
       }),
     );
   };

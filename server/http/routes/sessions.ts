@@ -1,6 +1,6 @@
 // Signing in to the Dashboard and out again: the ways in, the exchange of a sign-in link or a Supabase access token
 // for the session cookie, and sign-out (server/dashboard-sessions.ts does the work).
-import type { Authenticator, AuthResult } from '../../auth.ts';
+import type { AuthResult, Callers } from '../../callers.ts';
 import { endSession, sessionCaller, type StartedSession, startSessionWithLink, startSupabaseSession } from '../../dashboard-sessions.ts';
 import type { Deps } from '../../deps.ts';
 import { invalidCredential, Problem } from '../../problem.ts';
@@ -8,7 +8,7 @@ import type { Operations } from '../dispatch.ts';
 import type { SessionCookie } from '../session-cookie.ts';
 import { route } from './typed.ts';
 
-export function sessionRoutes(router: Operations, deps: Deps, authenticator: Authenticator, cookie: SessionCookie): void {
+export function sessionRoutes(router: Operations, deps: Deps, callers: Callers, cookie: SessionCookie): void {
   const { config } = deps;
   const sessionDeps = { store: deps.store, clock: deps.clock, sessionHours: config.dashboard.sessionHours };
 
@@ -22,13 +22,13 @@ export function sessionRoutes(router: Operations, deps: Deps, authenticator: Aut
     const crossSite = cookie.crossSiteSignIn(req);
     if (crossSite) throw new Problem('forbidden', crossSite);
     let started: StartedSession | undefined;
-    const result = await authenticator.attempt(req.ip ?? 'unknown', async (): Promise<AuthResult> => {
+    const result = await callers.attempt(req.ip ?? 'unknown', async (): Promise<AuthResult> => {
       if ('sign_in_link' in body) {
         const outcome = await startSessionWithLink(sessionDeps, body.sign_in_link);
         if ('refusal' in outcome) return { failure: invalidCredential(outcome.refusal) };
         started = outcome;
       } else {
-        const account = await authenticator.sessionTokenAccount(body.supabase_access_token);
+        const account = await callers.sessionTokenAccount(body.supabase_access_token);
         if ('failure' in account) return account;
         started = await startSupabaseSession(sessionDeps, account.accountId);
       }

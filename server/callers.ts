@@ -1,57 +1,63 @@
-// Resolving the caller from `Authorization: Bearer …` or `X-API-Key: …` (an API key, or a Dashboard session
-// token), or else from the Dashboard's session cookie (server/dashboard-sessions.ts). Failed attempts are counted
-// per client address; past the limit, that address is answered 429 for a while without any credential being looked
-// at, so guessing gets nowhere. Valid callers are never counted.
-import type { NextFunction, Request, Response } from 'express';
+// Who is calling: resolving a caller from a credential (an API key, an OAuth access token, a Supabase access
+// token, the Dashboard's session token), and counting failed attempts per client address so that guessing gets
+// nowhere. Plain functions over the store: the HTTP middleware (server/http/authentication.ts), sign-in
+// (routes/sessions.ts) and /mcp all come here, and nothing in this file knows about Express. Past the limit of
+// failed attempts, an address is refused (429) for a while without any credential being looked at. Valid callers
+// are never counted.
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from './clock.ts';
 import { isExpired } from './credentials.ts';
 import type { Caller } from './context.ts';
 import { findLiveSession, sessionCaller } from './dashboard-sessions.ts';
-import type { SessionCookie } from './http/session-cookie.ts';
 import type { IdGenerator } from './ids.ts';
 import { hashKey, isWellFormedKey, KEY_PREFIX } from './keys.ts';
-import { invalidCredential, Problem, unauthorized } from './problem.ts';
+import { authenticateAccessToken } from './oauth/grants.ts';
+import { ACCESS_TOKEN_PREFIX } from './oauth/tokens.ts';
+import { invalidCredential, Problem } from './problem.ts';
 import { createSessionVerifier, isSessionConfigured, looksLikeJwt, type SessionConfig } from './sessions.ts';
-import type { Store } from './store/types.ts';
+import type { CredentialRow, Store } from './store/types.ts';
 
 export type AuthResult = { caller: Caller } | { failure: Problem };
 
-const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 /** How many recently failing client addresses an instance remembers (oldest forgotten first). */
 const FAILED_ADDRESSES_REMEMBERED = 10_000;
-export const MISSING = 'Send an API key as "Authorization: Bearer or_…" or "X-API-Key: or_…".';
 
-/** The credential presented, if any; a Problem when the headers themselves are unusable. */
-function presentedCredential(req: Request): string | Problem | undefined {
-  const authorization = req.headers.authorization;
-  const apiKeyHeader = req.headers['x-api-key'];
-  let bearer: string | undefined;
-  if (authorization !== undefined) {
-    const match = BEARER.exec(authorization);
-    if (!match) return invalidCredential('The Authorization header must be "Bearer <credential>".', 'invalid_request');
-    bearer = match[1];
+/**
+ * Why a key found by the hash `presentedHash` may not act now (revoked, expired, disabled, or an old secret past
+ * its rotation grace period), or undefined when it may. The one rule for every credential that acts as a key.
+ */
+export function keyRefusal(credential: CredentialRow, now: Date, presentedHash?: string): string | undefined {
+  if (credential.revoked_at !== null) return 'The API key was revoked.';
+  if (isExpired(credential, now)) return 'The API key has expired.';
+  if (credential.disabled_at !== null) return 'The API key is disabled.';
+  if (
+    presentedHash !== undefined &&
+    credential.key_hash !== presentedHash &&
+    (credential.previous_key_expires_at === null || Date.parse(credential.previous_key_expires_at) <= now.getTime())
+  ) {
+    return 'The API key was rotated and its grace period is over.';
   }
-  const apiKey = typeof apiKeyHeader === 'string' ? apiKeyHeader.trim() : undefined;
-  if (bearer !== undefined && apiKey !== undefined && bearer !== apiKey) {
-    return invalidCredential('Authorization and X-API-Key carry different credentials: send only one.', 'invalid_request');
-  }
-  return bearer ?? apiKey;
+  return undefined;
 }
 
-export interface AuthenticatorDeps {
+/** The caller an API key (or a credential acting as one) makes. */
+export function keyCaller(credential: CredentialRow): Caller {
+  return { accountId: credential.account_id, credentialId: credential.id, authSource: 'api_key', lastUsedAt: credential.last_used_at, key: credential };
+}
+
+export interface CallerDeps {
   store: Store;
   clock: Clock;
   ids: IdGenerator;
   session: SessionConfig;
   authFailuresPerMinute: number;
-  /** The Dashboard's session cookie, read when no credential header is sent. */
-  sessionCookie: SessionCookie;
+  /** This server's own authorization server issues OAuth access tokens (`orat_…`): accept them (where listed). */
+  oauthAccessTokens: boolean;
 }
 
-export type Authenticator = ReturnType<typeof createAuthenticator>;
+export type Callers = ReturnType<typeof createCallers>;
 
-export function createAuthenticator(deps: AuthenticatorDeps) {
+export function createCallers(deps: CallerDeps) {
   const { store, clock } = deps;
   const verifySession = isSessionConfigured(deps.session) ? createSessionVerifier(deps.session) : undefined;
   // Counted in the store, so that every instance sees the same count (in memory for SQLite). The failure that goes
@@ -81,25 +87,9 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     const hash = hashKey(key);
     const credential = await store.findCredentialByHash(hash);
     if (!credential) return { failure: invalidCredential('The API key is not valid.') };
-    const now = clock.now();
-    if (credential.revoked_at !== null) return { failure: invalidCredential('The API key was revoked.') };
-    if (isExpired(credential, now)) return { failure: invalidCredential('The API key has expired.') };
-    if (credential.disabled_at !== null) return { failure: invalidCredential('The API key is disabled.') };
-    if (
-      credential.key_hash !== hash &&
-      (credential.previous_key_expires_at === null || Date.parse(credential.previous_key_expires_at) <= now.getTime())
-    ) {
-      return { failure: invalidCredential('The API key was rotated and its grace period is over.') };
-    }
-    return {
-      caller: {
-        accountId: credential.account_id,
-        credentialId: credential.id,
-        authSource: 'api_key',
-        lastUsedAt: credential.last_used_at,
-        key: credential,
-      },
-    };
+    const refused = keyRefusal(credential, clock.now(), hash);
+    if (refused) return { failure: invalidCredential(refused) };
+    return { caller: keyCaller(credential) };
   }
 
   /** The account a Supabase access token (a Dashboard session token) acts for, found or created as configured. */
@@ -126,16 +116,23 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     };
   }
 
+  /** The Dashboard's session token (the cookie's value). */
   async function authenticateSessionCookie(token: string): Promise<AuthResult> {
     const session = await findLiveSession(deps, token);
     if ('refusal' in session) return { failure: invalidCredential(session.refusal) };
     return { caller: sessionCaller(session) };
   }
 
+  /** The caller a credential sent in a header stands for, by its kind. */
   function authenticate(credential: string): Promise<AuthResult> {
     if (credential.startsWith(KEY_PREFIX)) return authenticateApiKey(credential);
+    if (credential.startsWith(ACCESS_TOKEN_PREFIX)) {
+      // Bound to a resource and its operations: checked where it is used (permissions.ts audienceRefusal).
+      if (!deps.oauthAccessTokens) return Promise.resolve({ failure: invalidCredential('OAuth access tokens are not accepted by this server: its authorization server is turned off.') });
+      return authenticateAccessToken(deps, credential);
+    }
     if (looksLikeJwt(credential)) return authenticateSession(credential);
-    return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…) nor a session token.') });
+    return Promise.resolve({ failure: invalidCredential('The credential is neither an OpenRush API key (or_…), an OAuth access token (orat_…) nor a session token.') });
   }
 
   /**
@@ -160,41 +157,5 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     return { failure };
   }
 
-  /** Runs on every request that presents credentials; the contract's security handlers decide whether they were needed. */
-  async function resolveCaller(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const credential = presentedCredential(req);
-    const address = req.ip ?? 'unknown';
-    let result: AuthResult;
-    if (credential !== undefined) {
-      result = await attempt(address, () => (typeof credential === 'string' ? authenticate(credential) : Promise.resolve({ failure: credential })));
-    } else {
-      // A credential in a header wins; the session cookie is read only without one.
-      const token = deps.sessionCookie.read(req);
-      if (token === undefined) return next();
-      req.ctx.sessionCookie = true;
-      // A possible forgery is not an authentication attempt: refused (403 where a credential is needed), not counted.
-      const forgery = deps.sessionCookie.forgery(req);
-      if (forgery) {
-        req.ctx.authFailure = new Problem('forbidden', forgery);
-        return next();
-      }
-      result = await attempt(address, () => authenticateSessionCookie(token));
-      // The browser forgets a cookie that no longer works, so it stops sending it.
-      if ('failure' in result && result.failure.status === 401) res.append('Set-Cookie', deps.sessionCookie.clear(req));
-    }
-    if ('caller' in result) req.ctx.caller = result.caller;
-    else req.ctx.authFailure = result.failure;
-    next();
-  }
-
-  return { resolveCaller, attempt, sessionTokenAccount };
-}
-
-/** express-openapi-validator security handler: the caller was resolved earlier, here we only insist on one. */
-export function requireCaller(req: Request): true {
-  if (req.ctx.caller) return true;
-  // The validator only passes on statuses it knows (a 429 would become a 500), so it is always told 401 and the
-  // error handler answers with the real reason kept in req.ctx.authFailure (401, or 429 when throttled).
-  req.ctx.authFailure ??= unauthorized(MISSING);
-  throw Object.assign(new Error(req.ctx.authFailure.detail), { status: 401 });
+  return { authenticate, authenticateSessionCookie, attempt, sessionTokenAccount };
 }

@@ -1,13 +1,16 @@
-// What a key may do, enforced on every request made with it:
+// What a caller may do, enforced on every request it makes, whichever transport carried it:
 //   rate limit   — requests per minute per key (429 + Retry-After, RateLimit, RateLimit-Policy), checked early;
 //   permissions  — the operation's x-openrush-access against the key's permission_mode and access (403);
-//   budget       — the period a metered charge is counted against (see chargeAndSend), and when it resets.
-import type { NextFunction, Request, Response } from 'express';
+//   budget       — the period a metered charge is counted against (see chargeAndSend), and when it resets;
+//   no escalation — no key makes or manages a key more powerful than itself.
+// Plain functions over the caller and the store: the HTTP middleware (server/http/policy.ts), the tool-call path
+// (server/tools/call.ts, shared with /mcp) and the OAuth endpoints call them; nothing here knows about Express.
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { components } from '../generated/openapi.d.ts';
 import { PermissionMode } from './credentials.ts';
 import type { Caller } from './context.ts';
-import { Problem } from './problem.ts';
+import { scopeFor } from './oauth/scopes.ts';
+import { invalidCredential, Problem } from './problem.ts';
 import type { BudgetCharge, CredentialRow, Store } from './store/types.ts';
 
 type Access = components['schemas']['ApiKeyAccess'];
@@ -35,25 +38,27 @@ export function createRateLimits(store: Store) {
     return limiter;
   }
 
-  async function limitRate(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const key = req.ctx.caller?.key;
-    const rpm = key?.rate_limit_rpm;
-    if (!key || !rpm) return next();
+  /**
+   * Counts one request of the key against its requests-per-minute window (shared by every instance). Undefined for
+   * a key without a rate limit; else the RateLimit headers to send and, past the limit, the 429 problem to answer.
+   */
+  async function consume(key: CredentialRow): Promise<{ headers: Record<string, string>; refused?: Problem } | undefined> {
+    const rpm = key.rate_limit_rpm;
+    if (!rpm) return undefined;
     const limiter = limiterFor(rpm);
-    res.set('RateLimit-Policy', `"per-key";q=${rpm};w=${WINDOW_SECONDS}`);
+    const policy = `"per-key";q=${rpm};w=${WINDOW_SECONDS}`;
     try {
       const state = await limiter.consume(key.id);
-      res.set('RateLimit', `"per-key";r=${state.remainingPoints};t=${Math.ceil(state.msBeforeNext / 1000)}`);
-      next();
+      return { headers: { 'RateLimit-Policy': policy, RateLimit: `"per-key";r=${state.remainingPoints};t=${Math.ceil(state.msBeforeNext / 1000)}` } };
     } catch (error) {
-      if (!(error instanceof RateLimiterRes)) return next(error);
+      if (!(error instanceof RateLimiterRes)) throw error;
       const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-      res.set('RateLimit', `"per-key";r=0;t=${seconds}`);
-      next(
-        new Problem('too_many_requests', `This API key allows ${rpm} requests per minute. Try again in ${seconds} seconds.`, {
+      return {
+        headers: { 'RateLimit-Policy': policy, RateLimit: `"per-key";r=0;t=${seconds}` },
+        refused: new Problem('too_many_requests', `This API key allows ${rpm} requests per minute. Try again in ${seconds} seconds.`, {
           headers: { 'Retry-After': String(seconds) },
         }),
-      );
+      };
     }
   }
 
@@ -70,7 +75,7 @@ export function createRateLimits(store: Store) {
     return { remaining: Math.max(0, rpm - current.consumedPoints), msBeforeReset: current.msBeforeNext };
   }
 
-  return { limitRate, state };
+  return { consume, state };
 }
 
 export type RateLimits = ReturnType<typeof createRateLimits>;
@@ -88,14 +93,44 @@ export function refusal(caller: Caller, resource: Resource, level: Level): strin
   return (RANK[granted] ?? 0) >= (RANK[level] ?? 2) ? undefined : `This API key's access does not include ${level} on ${resource}.`;
 }
 
-/** After the validator: it has matched the operation, whose x-openrush-access names what it needs. */
-export function authorize(req: Request, _res: Response, next: NextFunction): void {
-  const caller = req.ctx.caller;
-  const operation = (req as Request & { openapi?: { schema?: Record<string, unknown> } }).openapi?.schema;
-  const need = operation?.['x-openrush-access'] as { resource: Resource; level: Level } | undefined;
-  if (!caller || !need) return next();
-  const reason = refusal(caller, need.resource, need.level);
-  next(reason ? new Problem('forbidden', reason) : undefined);
+/** What an operation or a tool needs: its x-openrush-access. */
+export interface AccessNeed {
+  resource: Resource;
+  level: Level;
+}
+
+/**
+ * Whether the caller's credential was issued for the operation it is used on (RFC 8707, RFC 9068 §4): an OAuth
+ * access token only on an operation that lists the OAuth scheme, and only when bound to that operation's
+ * resource (`resource`, `<base>/mcp`; undefined when this request cannot name it); a Supabase session token
+ * (audience the Dashboard) never there. The reason it is refused, or undefined.
+ */
+export function audienceRefusal(caller: Caller, operation: { acceptsOAuth: boolean; resource: string | undefined }): string | undefined {
+  if (caller.oauth) {
+    if (!operation.acceptsOAuth) return 'OAuth access tokens are accepted on /mcp only: use an API key here.';
+    if (caller.oauth.resource !== operation.resource) {
+      return `This access token was issued for ${caller.oauth.resource}, not for ${operation.resource ?? 'this server'}: sign in again for this resource.`;
+    }
+    return undefined;
+  }
+  if (operation.acceptsOAuth && caller.authSource === 'session') {
+    return 'Session tokens are not accepted on /mcp: they are issued for the Dashboard, not for this resource. Use an API key, or sign in with OAuth.';
+  }
+  return undefined;
+}
+
+/** The scope an OAuth caller lacks for this need, or undefined (every other caller has no scopes to lack). */
+export function missingScope(caller: Caller, need: AccessNeed | undefined): string | undefined {
+  if (!caller.oauth || !need) return undefined;
+  const scope = scopeFor(need)!;
+  return caller.oauth.scopes.includes(scope) ? undefined : scope;
+}
+
+/** RFC 6750 §3.1: 403 insufficient_scope, naming the scope in the challenge so the client can ask for it. */
+export function insufficientScope(scope: string): Problem {
+  return new Problem('insufficient_scope', `This access token was not granted the scope ${scope}, which this call needs. Sign in again and grant it.`, {
+    headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` },
+  });
 }
 
 /** The UTC budget period (1 day, 2 ISO week from Monday, 3 month) that contains `now`: [start, end). */
