@@ -5,6 +5,7 @@
 import { createOpenRushClient, type components } from '@openrush/client';
 import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
 import createQueryHooks from 'openapi-react-query';
+import { signInPath } from './return-to.ts';
 import { navigate, SIGN_IN_PATH } from './router.tsx';
 
 export type Problem = components['schemas']['Problem'];
@@ -44,10 +45,13 @@ export function toProblem(error: unknown): ShownProblem {
   return { status: undefined, title: 'Unexpected answer', detail: typeof error === 'string' ? error.slice(0, 300) : 'The server answered something this page cannot read.', requestId: undefined };
 }
 
-/** A 401 means the session is gone (expired, signed out elsewhere): the person signs in again. */
+/**
+ * A 401 means there is no session (never signed in, expired, signed out elsewhere): the person signs in, and
+ * comes back to this page afterwards (the consent page above all).
+ */
 function onApiError(error: unknown): void {
   if (isProblem(error) && error.status === 401 && window.location.pathname !== SIGN_IN_PATH) {
-    navigate(`${SIGN_IN_PATH}?expired=1`, { replace: true });
+    navigate(signInPath(window.location.pathname + window.location.search, 'expired'), { replace: true });
   }
 }
 

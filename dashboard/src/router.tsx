@@ -4,6 +4,8 @@ import { type AnchorHTMLAttributes, type MouseEvent, useSyncExternalStore } from
 
 export const BASE = '/dashboard';
 export const SIGN_IN_PATH = `${BASE}/sign-in`;
+/** Where /oauth/authorize sends the browser: `?authorization=<id>` (outside the navigation: no page of its own). */
+export const CONSENT_PATH = `${BASE}/consent`;
 
 export const PAGES = [
   { path: `${BASE}/api-access`, label: 'API access' },

@@ -37,12 +37,15 @@ export function QueryState<T>({
   isEmpty,
   empty,
   children,
+  retry,
 }: {
   query: { isPending: boolean; isError: boolean; error: unknown; data: T | undefined; refetch: () => unknown };
   what: string;
   isEmpty?: (data: T) => boolean;
   empty?: ReactNode;
   children: (data: T) => ReactNode;
+  /** What Try again does: this query again, unless the page has several reads of the same thing to retry together. */
+  retry?: () => unknown;
 }) {
   if (query.isPending) return <Loading what={what} />;
   if (query.isError || query.data === undefined) {
@@ -50,7 +53,7 @@ export function QueryState<T>({
       <ProblemMessage
         error={query.error}
         action={
-          <button type="button" onClick={() => void query.refetch()}>
+          <button type="button" onClick={() => void (retry ?? query.refetch)()}>
             Try again
           </button>
         }

@@ -1,8 +1,10 @@
 // The Dashboard's files at /dashboard: the web app built by `npm run build` (dashboard/ → dist/dashboard/), served
 // as a docs page would be: outside the API contract, before the validator, with no usage record. Hashed assets are
 // cached for good; index.html answers every other /dashboard path (the app routes in the browser) and is never
-// cached, so a new build is picked up on the next load. Every answer carries a Content-Security-Policy that allows
-// scripts, styles and connections from this origin only (no inline script), and sends no Referer.
+// cached, so a new build is picked up on the next load (and the OAuth consent page, /dashboard/consent, is never
+// kept by a cache). Every answer carries a Content-Security-Policy that allows scripts, styles and connections from
+// this origin only (no inline script) and no framing by any site (frame-ancestors 'none': the consent page's
+// Approve cannot be clickjacked), and sends no Referer.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';

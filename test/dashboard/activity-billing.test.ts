@@ -6,13 +6,13 @@
 // credits" saying how credits are granted; a 429 shown from its problem document; axe-core; screenshots.
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { loadContract } from '../../server/contract.ts';
 import { apiKeysOf, type ApiKeyWithSecret, type Problem } from '../helpers/api-keys.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
 import { jsonInit } from '../helpers/server.ts';
-import { expectFocused, expectText, expectVisible, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, useKey } from './browser.ts';
+import { expectFocused, expectText, expectVisible, dashboardSuite, openPage, outsideRequests, screenshot, seriousViolations, type DashboardSession, useKey } from './browser.ts';
 import { parseCsv } from '../../server/verify.ts';
 
 type UsageRecord = components['schemas']['UsageRecord'];
@@ -25,24 +25,16 @@ let base: string;
 let agent: ApiKeyWithSecret;
 const BUDGET = 100;
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    session = await openDashboard();
-    page = session.page;
-    base = session.server.url;
-    await signIn(session);
+const suite = dashboardSuite({
+  ready: async (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
     agent = await apiKeysOf(session.server).created(session.server.account.key, {
       name: 'Agent',
       constraints: { budget: { period: 3, amount: BUDGET } },
     });
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+  },
 });
 
 async function callTool(key: string, domain: string): Promise<{ status: number; requestId: string }> {
@@ -91,7 +83,7 @@ async function shownIds(): Promise<string[]> {
 
 describe('Activity and Billing', () => {
   it('a tool called from outside the browser shows in Activity with its details, moves the chart, and its charge in Billing links back to it', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/activity');
     const before = await chartSummary();
 
@@ -154,7 +146,7 @@ describe('Activity and Billing', () => {
   });
 
   it('filters Activity by channel and status class, keeps the filters in the URL across a reload, and exports exactly the API\'s records for them as CSV', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const key = agent.api_key;
     // MCP: two refused (406: not accepting event streams), one answered; the API: one refused (400) and one answered.
     expect(await mcp(key, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, 'application/json')).toBe(406);
@@ -225,7 +217,7 @@ describe('Activity and Billing', () => {
   });
 
   it('"Buy credits" takes $10 steps and says how credits are granted on this server', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/billing');
     const amount = page.getByLabel('Amount in US dollars ($10 steps)');
     await amount.fill('25');
@@ -239,7 +231,7 @@ describe('Activity and Billing', () => {
   });
 
   it('shows a 429 from the API with its problem detail on both pages', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const limited = await apiKeysOf(session.server).created(session.server.account.key, {
       name: 'Slow',
       constraints: { rate_limit: { requests_per_minute: 1 } },
@@ -264,7 +256,7 @@ describe('Activity and Billing', () => {
   });
 
   it('passes an axe-core scan with no serious or critical violation in light and dark, from the keyboard too; screenshots', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/activity');
     await page.getByRole('button', { name: 'Show the numbers per day' }).click();
     await page.locator('table.records tbody tr').first().getByRole('button', { name: /^Details of/ }).press('Enter');
@@ -281,7 +273,7 @@ describe('Activity and Billing', () => {
   });
 
   it('sent no request outside the server\'s origin and threw no error in the page', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);
   });
@@ -289,24 +281,20 @@ describe('Activity and Billing', () => {
 
 describe('Activity and Billing with the database failing under them', () => {
   let broken: DashboardSession | undefined;
-  let brokenError: unknown;
-  beforeAll(async () => {
-    try {
+  const brokenSuite = dashboardSuite({
+    server: () => {
       // The reads these pages make fail as an unreachable database does; signing in still works.
       const down = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:5432'), { code: 'ECONNREFUSED' }));
       const { database } = faultyStore({ listUsage: down, usageAggregates: down, listLedger: down });
-      broken = await openDashboard({ database });
-      await signIn(broken);
-    } catch (error) {
-      brokenError = error;
-    }
-  }, 120_000);
-  afterAll(async () => {
-    await broken?.close();
+      return { database };
+    },
+    ready: (opened) => {
+      broken = opened;
+    },
   });
 
   it('shows the 503 problem\'s detail where the list, the chart and the ledger would be', async () => {
-    if (brokenError) throw brokenError;
+    brokenSuite.check();
     const { page: tab, server } = broken!;
     const refused = await server.call('/v1/me/usage');
     expect(refused.status).toBe(503);

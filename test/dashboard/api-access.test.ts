@@ -3,19 +3,18 @@
 // page and used from outside the browser, revoked, disabled and enabled, rotated, a create the server refuses, a
 // 429 shown from its problem document, no request leaving the server's origin, an axe-core scan, screenshots.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { apiKeysOf, KEY_PATTERN, type Problem } from '../helpers/api-keys.ts';
 import {
   expectFocused,
   expectHidden,
   expectText,
   expectVisible,
-  openDashboard,
+  dashboardSuite,
   openPage,
   outsideRequests,
   screenshot,
   seriousViolations,
-  signIn,
   useKey,
   type DashboardSession,
   type PageWorld,
@@ -26,20 +25,12 @@ let page: Page;
 let base: string;
 
 // A setup that fails (no Chromium, say) fails each test with its error, rather than leaving them counted as skipped.
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    session = await openDashboard();
-    page = session.page;
-    base = session.server.url;
-    await signIn(session);
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+const suite = dashboardSuite({
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
 });
 
 function row(name: string) {
@@ -62,7 +53,7 @@ async function status(key: string): Promise<number> {
 
 describe('API access', () => {
   it('lists every key of the account with its prefix, status, permissions, project and dates', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard');
     // /dashboard opens on API access.
     await expect.poll(() => new URL(page.url()).pathname).toBe('/dashboard/api-access');
@@ -78,7 +69,7 @@ describe('API access', () => {
   });
 
   it('creates a key, shows it once with the warning and a copy button; the key works outside the browser and its last use shows after a reload', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const key = await createInPage('CI deploy');
     expect(key).toMatch(KEY_PATTERN);
@@ -100,7 +91,7 @@ describe('API access', () => {
   });
 
   it('revokes a key after a confirmation, and the next call with it is refused', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const key = await createInPage('To revoke');
     await page.getByRole('button', { name: 'I have copied it' }).click();
@@ -124,7 +115,7 @@ describe('API access', () => {
   });
 
   it('shows only the keys of one status when asked', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     await page.getByLabel('Show').selectOption({ label: 'Revoked only' });
     await expect.poll(() => page.getByRole('rowheader').allInnerTexts()).toEqual(['To revoke']);
@@ -135,7 +126,7 @@ describe('API access', () => {
   });
 
   it('disables and enables a key', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const key = await createInPage('Switch');
     await page.getByRole('button', { name: 'I have copied it' }).click();
@@ -148,7 +139,7 @@ describe('API access', () => {
   });
 
   it('rotates a key: the new secret is shown once and works; with no grace period the old one stops at once', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const old = await createInPage('Rotated');
     await page.getByRole('button', { name: 'I have copied it' }).click();
@@ -164,7 +155,7 @@ describe('API access', () => {
   });
 
   it('makes a restricted key with a project, a budget, a rate limit and an expiry, and lists its constraints', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     await createInPage('Marketing agent', async (form) => {
       await form.getByLabel('Permissions').selectOption({ label: 'Restricted' });
@@ -193,7 +184,7 @@ describe('API access', () => {
   });
 
   it('shows the problem detail of a create the server refuses (a restricted key cannot make a full-access key)', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const keys = apiKeysOf(session.server);
     const restricted = await keys.created(session.server.account.key, {
       name: 'Restricted admin',
@@ -221,7 +212,7 @@ describe('API access', () => {
   });
 
   it('shows what the server refuses of a signed-in person too, in its words (an expiry in the past)', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const body = { name: 'Already expired', constraints: { expires_at: '2020-01-01T12:00:00.000Z' } };
     const refused = (await (await apiKeysOf(session.server).create(session.server.account.key, body)).json()) as Problem;
@@ -235,7 +226,7 @@ describe('API access', () => {
   });
 
   it('pages through the keys, 25 at a time, newest first', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const keys = apiKeysOf(session.server);
     for (let i = 0; i < 26; i++) await keys.created(session.server.account.key, { name: `Batch ${String(i).padStart(2, '0')}` });
     await openPage(page, base, '/dashboard/api-access');
@@ -256,7 +247,7 @@ describe('API access', () => {
   });
 
   it('switches between light and dark, and keeps the choice', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     const background = () => page.evaluate(() => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string }; document: { body: unknown } }).getComputedStyle((globalThis as unknown as { document: { body: unknown } }).document.body).backgroundColor);
     expect(await background()).toBe('rgb(255, 255, 255)');
@@ -270,7 +261,7 @@ describe('API access', () => {
   });
 
   it('shows a 429 from the API with its problem detail', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const limited = await apiKeysOf(session.server).created(session.server.account.key, {
       name: 'Slow',
       constraints: { rate_limit: { requests_per_minute: 1 } },
@@ -291,7 +282,7 @@ describe('API access', () => {
   });
 
   it('passes an axe-core scan with no serious or critical violation, in light and dark', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     await screenshot(page, 'api-access');
     expect(await seriousViolations(page)).toEqual([]);
@@ -304,7 +295,7 @@ describe('API access', () => {
   }, 45_000);
 
   it('is usable from the keyboard: skip link, navigation, focus moved to the new page', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/api-access');
     await page.keyboard.press('Tab');
     await expectFocused(page.getByRole('link', { name: 'Skip to content' }));
@@ -320,7 +311,7 @@ describe('API access', () => {
   });
 
   it('made no request to any other origin, and the page raised no error', () => {
-    if (setupError) throw setupError;
+    suite.check();
     expect(session.requests.length).toBeGreaterThan(0);
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { build, isStale } from '../../scripts/build.ts';
 import { issueSignInLink, signInLinkUrl } from '../../server/dashboard-sessions.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -73,6 +73,52 @@ export async function openDashboard(options: Parameters<typeof startTestServer>[
     async close() {
       await browser.close();
       await server.close();
+    },
+  };
+}
+
+type ServerOptions = Parameters<typeof startTestServer>[0];
+
+export interface DashboardSuite {
+  /**
+   * Throws the setup's error, if it failed (no Chromium, say): each test starts with it, so a broken setup fails
+   * every test with its cause rather than leaving them counted as skipped.
+   */
+  check(): void;
+}
+
+/**
+ * The setup every Dashboard test file shares, registered as its (or its describe block's) beforeAll and afterAll:
+ * a real server (on the test database) with the built app, one Chromium page, signed in to the server's account
+ * unless `signIn: false`, closed at the end. `server` gives the server's options (a function when they need work
+ * first: a stand-in to start, a wrapped store); `ready` gets the open session (to keep its page and URL in the
+ * file's variables, or to make what the tests need) after the sign-in.
+ */
+export function dashboardSuite(
+  options: {
+    server?: ServerOptions | (() => ServerOptions | Promise<ServerOptions>);
+    signIn?: boolean;
+    ready?: (session: DashboardSession) => void | Promise<void>;
+  } = {},
+): DashboardSuite {
+  let session: DashboardSession | undefined;
+  let setupError: unknown;
+  beforeAll(async () => {
+    try {
+      const serverOptions = typeof options.server === 'function' ? await options.server() : options.server;
+      session = await openDashboard(serverOptions);
+      if (options.signIn ?? true) await signIn(session);
+      await options.ready?.(session);
+    } catch (error) {
+      setupError = error ?? new Error('The Dashboard test setup failed');
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await session?.close();
+  });
+  return {
+    check() {
+      if (setupError) throw setupError;
     },
   };
 }

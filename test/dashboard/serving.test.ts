@@ -13,7 +13,18 @@ import { ensureDashboardBuilt, ROOT } from './browser.ts';
 
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
-const APP_ROUTES = ['/dashboard', '/dashboard/', '/dashboard/api-access', '/dashboard/activity', '/dashboard/billing', '/dashboard/setup', '/dashboard/sign-in'];
+// The consent page too (an agent's OAuth sign-in lands there): never cached, never framed (frame-ancestors 'none'
+// in the CSP: no other site can overlay it and trick a click on Approve).
+const APP_ROUTES = [
+  '/dashboard',
+  '/dashboard/',
+  '/dashboard/api-access',
+  '/dashboard/activity',
+  '/dashboard/billing',
+  '/dashboard/setup',
+  '/dashboard/sign-in',
+  '/dashboard/consent?authorization=Xq3b8c9dE0fG1hI2jK3lM4nO5pQ6rS7tU8vW9xY0zAB',
+];
 /** The budget for the first load: gzipped JavaScript. */
 const FIRST_LOAD_BUDGET_BYTES = 150 * 1024;
 

@@ -1,32 +1,26 @@
 // Setup in a real browser: the MCP URL and configurations, with a key made on the spot for the agent; the
-// configuration the page shows, pasted into the MCP SDK's own client, lists and calls the tools. Also the
+// configuration the page shows, pasted into the MCP SDK's own client, lists and calls the tools; the no-header
+// (OAuth) configurations for Claude Code, Cursor and the Inspector. Also the
 // shell's other pages (Activity, Billing) load, and every page passes the axe-core scan.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { apiKeysOf, KEY_PATTERN } from '../helpers/api-keys.ts';
-import { expectText, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession } from './browser.ts';
+import { expectText, dashboardSuite, openPage, outsideRequests, screenshot, seriousViolations, type DashboardSession } from './browser.ts';
 
 let session: DashboardSession;
 let page: Page;
 let base: string;
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    session = await openDashboard();
-    page = session.page;
-    base = session.server.url;
-    await signIn(session);
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+// A setup that fails (no Chromium, say) fails each test with its error, rather than leaving them counted as skipped.
+const suite = dashboardSuite({
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
 });
 
 interface McpServersJson {
@@ -35,7 +29,7 @@ interface McpServersJson {
 
 describe('Setup', () => {
   it('shows the MCP URL and configurations with placeholders until a key is made', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/setup');
     expect(await page.getByTestId('mcp-url').innerText()).toBe(`${base}/mcp`);
     expect(await page.getByTestId('claude-code').innerText()).toBe(`claude mcp add --transport http openrush ${base}/mcp --header "Authorization: Bearer or_…"`);
@@ -44,8 +38,22 @@ describe('Setup', () => {
     await expectText(page.getByRole('listitem').filter({ hasText: 'inspect_domain' }), '3 credits a call');
   });
 
+  it('explains connecting Claude Code, Cursor and the MCP Inspector by OAuth, with no header, and lists connected agents', async () => {
+    suite.check();
+    await openPage(page, base, '/dashboard/setup');
+    expect(await page.getByTestId('claude-code-oauth').innerText()).toBe(`claude mcp add --transport http openrush ${base}/mcp`);
+    await expectText(page.getByRole('region', { name: 'Claude Code (OAuth)' }), 'choose Authenticate');
+    const json = JSON.parse(await page.getByTestId('mcp-json-oauth').innerText()) as { mcpServers: { openrush: Record<string, unknown> } };
+    expect(json.mcpServers.openrush).toEqual({ type: 'http', url: `${base}/mcp` });
+    expect(await page.getByTestId('inspector-oauth').innerText()).toBe('npx -y @modelcontextprotocol/inspector@0.21.2');
+    await expectText(page.getByRole('region', { name: 'MCP Inspector (OAuth)' }), `${base}/mcp`);
+    await expectText(page.getByRole('region', { name: 'Connected agents' }), 'No agent is connected');
+    // The copied-key way stays, for agents without a browser.
+    await expectText(page.locator('main'), 'Without a browser: a key in a header');
+  });
+
   it('makes a key for the agent, shows it once, and the pasted mcpServers configuration lists and calls the tools', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await openPage(page, base, '/dashboard/setup');
     await page.getByRole('button', { name: 'Make a key for my agent' }).click();
     const key = (await page.getByTestId('raw-key').innerText()).trim();
@@ -85,7 +93,7 @@ describe('Setup', () => {
   });
 
   it('every page of the shell loads, in light and dark, with no serious or critical axe-core violation', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     for (const [path, name] of [
       ['/dashboard/api-access', 'api-access'],
       ['/dashboard/activity', 'activity'],
@@ -97,10 +105,12 @@ describe('Setup', () => {
       await screenshot(page, name);
       expect(await seriousViolations(page), path).toEqual([]);
     }
-  });
+    // Ten scans and ten full-page screenshots: 13 s on a quiet machine, past the default 20 s at a load of 13 on two
+    // cores (seen while six worktrees ran their tests).
+  }, 60_000);
 
   it('made no request to any other origin, and the page raised no error', () => {
-    if (setupError) throw setupError;
+    suite.check();
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);
   });

@@ -2,33 +2,28 @@
 // in a server log, a proxy or a Referer), removed from the address bar, exchanged with POST /v1/sessions; a link
 // the server refuses shows the problem's detail and how to get a new link.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Problem } from '../helpers/api-keys.ts';
 import { jsonInit } from '../helpers/server.ts';
-import { expectText, openDashboard, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, type PageWorld } from './browser.ts';
+import { expectText, dashboardSuite, openPage, outsideRequests, screenshot, seriousViolations, signIn, type DashboardSession, type PageWorld } from './browser.ts';
 
 let session: DashboardSession;
 let page: Page;
 let base: string;
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    session = await openDashboard();
-    page = session.page;
-    base = session.server.url;
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await session?.close();
+// Not signed in at first: signing in is what these tests are about.
+const suite = dashboardSuite({
+  signIn: false,
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
 });
 
 describe('sign-in page', () => {
   it('offers the ways in: the sign-in link and how to get one', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await page.goto(`${base}/dashboard/sign-in`);
     await page.getByRole('heading', { level: 1, name: 'Sign in to the OpenRush Dashboard' }).waitFor();
     await expectText(page.locator('main'), 'openrush dashboard link');
@@ -37,7 +32,7 @@ describe('sign-in page', () => {
   });
 
   it('takes a refused link’s token out of the address bar, never sends it in a URL, and shows the server’s detail and how to get a new link', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const token = 'orsl_NotARealTokenNotARealToken0000';
     const requestsBefore = session.requests.length;
     await page.goto(`${base}/dashboard/sign-in#token=${token}`);
@@ -60,7 +55,7 @@ describe('sign-in page', () => {
   });
 
   it('signs in through the printed link: the session is an HttpOnly cookie no page script can read, it survives a reload, and the page’s requests are recorded as auth_source session', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const link = await signIn(session);
     expect(new URL(link).hash).toMatch(/^#token=orsl_/);
     // Landed on API access, without the token in the address bar.
@@ -92,7 +87,7 @@ describe('sign-in page', () => {
   });
 
   it('refuses the same link the second time, with the server’s reason', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const link = await signIn(session);
     await page.goto(link);
     await page.getByRole('heading', { level: 1, name: 'This sign-in link did not work' }).waitFor();
@@ -101,7 +96,7 @@ describe('sign-in page', () => {
   });
 
   it('signs out: the session ends on the server (a kept copy of the cookie is refused) and the pages go to sign-in', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await signIn(session);
     await openPage(page, base, '/dashboard/setup');
     const kept = (await session.context.cookies(base)).find((item) => item.name === 'openrush_session')!;
@@ -114,14 +109,14 @@ describe('sign-in page', () => {
     expect((await session.context.cookies(base)).find((item) => item.name === 'openrush_session')).toBeUndefined();
     expect((await withKeptCookie()).status).toBe(401);
 
-    // Any page now sends the browser to sign in.
+    // Any page now sends the browser to sign in, with the way back to it.
     await page.goto(`${base}/dashboard/api-access`);
-    await page.waitForURL(`${base}/dashboard/sign-in?expired=1`);
+    await page.waitForURL(`${base}/dashboard/sign-in?expired=1&next=%2Fdashboard%2Fapi-access`);
     await expectText(page.getByRole('status'), 'Sign in to continue');
   });
 
   it('made no request to any other origin, and the page raised no error', () => {
-    if (setupError) throw setupError;
+    suite.check();
     expect(outsideRequests(session.requests, base)).toEqual([]);
     expect(session.pageErrors).toEqual([]);
   });

@@ -9,9 +9,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type JWTPayload, SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
-import { expectText, openDashboard, openPage, outsideRequests, seriousViolations, type DashboardSession, type PageWorld } from './browser.ts';
+import { expectText, dashboardSuite, openPage, outsideRequests, seriousViolations, type DashboardSession, type PageWorld } from './browser.ts';
 
 const SECRET = 'the-project-jwt-secret-the-project-jwt-secret';
 const ANON_KEY = 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl';
@@ -55,26 +55,26 @@ async function startStandIn(): Promise<void> {
   supabaseUrl = `http://127.0.0.1:${(supabase.address() as AddressInfo).port}`;
 }
 
-let setupError: unknown;
-beforeAll(async () => {
-  try {
+const suite = dashboardSuite({
+  signIn: false,
+  server: async () => {
     await startStandIn();
     const defaults = loadConfig({});
-    session = await openDashboard({
+    return {
       config: {
         session: { jwtSecret: SECRET, autoprovision: true },
         dashboard: { ...defaults.dashboard, supabase: { url: supabaseUrl, anonKey: ANON_KEY } },
       },
-    });
-    page = session.page;
-    base = session.server.url;
-  } catch (error) {
-    setupError = error;
-  }
-}, 120_000);
+    };
+  },
+  ready: (opened) => {
+    session = opened;
+    ({ page } = opened);
+    base = opened.server.url;
+  },
+});
 
 afterAll(async () => {
-  await session?.close();
   await new Promise((done) => (supabase ? supabase.close(done) : done(undefined)));
 });
 
@@ -86,7 +86,7 @@ function accessToken(subject: string): Promise<string> {
 
 describe('signing in with Supabase', () => {
   it('offers the email link when the server has a Supabase project, and loads supabase-js only when it is used', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     await page.goto(`${base}/dashboard/sign-in`);
     await page.getByRole('heading', { name: 'Sign in with email' }).waitFor();
     const scriptsBefore = session.requests.filter((url) => url.endsWith('.js'));
@@ -109,7 +109,7 @@ describe('signing in with Supabase', () => {
   });
 
   it('exchanges the access token the email link brings back for the session cookie, then ends the Supabase session; the browser keeps only the cookie', async () => {
-    if (setupError) throw setupError;
+    suite.check();
     const token = await accessToken(randomUUID());
     await page.goto(`${base}/dashboard/sign-in#access_token=${token}&expires_in=3600&refresh_token=refresh-1&token_type=bearer&type=magiclink`);
     await page.waitForURL(`${base}/dashboard/api-access`, { timeout: 10_000 });
@@ -132,7 +132,7 @@ describe('signing in with Supabase', () => {
   });
 
   it('talked to no origin but this server and the configured Supabase project, and the page raised no error', () => {
-    if (setupError) throw setupError;
+    suite.check();
     const outside = outsideRequests(session.requests, base);
     expect(outside.length).toBeGreaterThan(0);
     expect(outside.filter((url) => new URL(url).origin !== supabaseUrl)).toEqual([]);

@@ -4,8 +4,10 @@ import type { components } from '@openrush/client';
 import { useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { $api, type ApiKey, type ApiKeyCreate } from '../api.ts';
+import { ConnectedAgents, useRetryKeys } from '../ConnectedAgents.tsx';
 import { Dialog } from '../Dialog.tsx';
 import { enumLabel, enumOptions, formatDateTime, formatNumber } from '../format.ts';
+import { budgetOf, LimitsFields, type LimitsDraft, NO_LIMITS, PermissionField, rateLimitOf } from '../KeyFields.tsx';
 import { PageTitle } from '../Layout.tsx';
 import { SecretOnce } from '../SecretOnce.tsx';
 import { ProblemMessage, QueryState } from '../states.tsx';
@@ -195,14 +197,11 @@ const ACCESS_LEVELS: Record<keyof ApiKeyAccess, string[]> = {
 const RESOURCE_LABELS: Record<keyof ApiKeyAccess, string> = { api_keys: 'API keys', credits: 'Credits', usage: 'Usage', tools: 'Tools' };
 
 /** The create form's fields, as a person fills them in; turned into an ApiKeyCreate body on submit. */
-interface Draft {
+interface Draft extends LimitsDraft {
   name: string;
   expiresAt: string;
   permissionMode: number;
   access: Record<keyof ApiKeyAccess, string>;
-  budgetPeriod: string;
-  budgetAmount: string;
-  rateLimit: string;
   project: string;
 }
 
@@ -211,9 +210,7 @@ const EMPTY_DRAFT: Draft = {
   expiresAt: '',
   permissionMode: 1,
   access: { api_keys: 'none', credits: 'read', usage: 'read', tools: 'use' },
-  budgetPeriod: '',
-  budgetAmount: '',
-  rateLimit: '',
+  ...NO_LIMITS,
   project: '',
 };
 
@@ -224,10 +221,10 @@ export function draftToBody(draft: Draft): ApiKeyCreate {
   const constraints: NonNullable<ApiKeyCreate['constraints']> = {};
   // datetime-local is the person's local time; the API wants an instant.
   if (draft.expiresAt) constraints.expires_at = new Date(draft.expiresAt).toISOString();
-  if (draft.budgetPeriod && draft.budgetAmount) {
-    constraints.budget = { period: Number(draft.budgetPeriod) as 1 | 2 | 3, amount: Number(draft.budgetAmount) };
-  }
-  if (draft.rateLimit) constraints.rate_limit = { requests_per_minute: Number(draft.rateLimit) };
+  const budget = budgetOf(draft);
+  if (budget) constraints.budget = budget;
+  const rateLimit = rateLimitOf(draft);
+  if (rateLimit) constraints.rate_limit = rateLimit;
   if (Object.keys(constraints).length > 0) body.constraints = constraints;
   return body;
 }
@@ -254,19 +251,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (title: string, secret: strin
         <label htmlFor="key-name">Name</label>
         <input id="key-name" required maxLength={120} value={draft.name} onChange={(event) => set('name', event.target.value)} />
       </div>
-      <div className="field">
-        <label htmlFor="key-permission">Permissions</label>
-        <select id="key-permission" value={draft.permissionMode} onChange={(event) => set('permissionMode', Number(event.target.value))} aria-describedby="key-permission-help">
-          {enumOptions('PermissionMode').map((option) => (
-            <option key={option.value} value={option.value}>
-              {option.label}
-            </option>
-          ))}
-        </select>
-        <p id="key-permission-help" className="help">
-          {enumOptions('PermissionMode').find((option) => option.value === draft.permissionMode)?.description}
-        </p>
-      </div>
+      <PermissionField id="key-permission" value={draft.permissionMode} onChange={(mode) => set('permissionMode', mode)} />
       {draft.permissionMode === RESTRICTED ? (
         <fieldset className="field access">
           <legend>Access of the restricted key</legend>
@@ -296,28 +281,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (title: string, secret: strin
         <label htmlFor="key-expiry">Expires (empty: never)</label>
         <input id="key-expiry" type="datetime-local" value={draft.expiresAt} onChange={(event) => set('expiresAt', event.target.value)} />
       </div>
-      <fieldset className="field budget">
-        <legend>Budget (empty: none)</legend>
-        <div className="field inline">
-          <label htmlFor="key-budget-amount">Budget in credits</label>
-          <input id="key-budget-amount" type="number" min={1} max={1_000_000_000} inputMode="numeric" value={draft.budgetAmount} onChange={(event) => set('budgetAmount', event.target.value)} />
-        </div>
-        <div className="field inline">
-          <label htmlFor="key-budget-period">Budget period</label>
-          <select id="key-budget-period" value={draft.budgetPeriod} onChange={(event) => set('budgetPeriod', event.target.value)} required={draft.budgetAmount !== ''}>
-            <option value="">—</option>
-            {enumOptions('BudgetPeriod').map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </select>
-        </div>
-      </fieldset>
-      <div className="field">
-        <label htmlFor="key-rate">Rate limit, requests per minute (empty: none)</label>
-        <input id="key-rate" type="number" min={1} max={100_000} inputMode="numeric" value={draft.rateLimit} onChange={(event) => set('rateLimit', event.target.value)} />
-      </div>
+      <LimitsFields idPrefix="key" draft={draft} onChange={(limits) => setDraft((current) => ({ ...current, ...limits }))} />
       {create.isError ? <ProblemMessage error={create.error} /> : null}
       <button type="submit" className="primary" disabled={create.isPending}>
         {create.isPending ? 'Creating…' : 'Create key'}
@@ -331,6 +295,7 @@ export function ApiAccess() {
   const [status, setStatus] = useState<'' | ApiKey['status']>('');
   const [secret, setSecret] = useState<{ title: string; secret: string } | null>(null);
   const keys = $api.useQuery('get', '/v2/api-keys', { params: { query: { limit: PAGE_SIZE, ...cursor, ...(status ? { status } : {}) } } });
+  const retryKeys = useRetryKeys();
   const onSecret = (title: string, value: string) => setSecret({ title, secret: value });
   const page = keys.data;
   const hasPrevious = 'starting_after' in cursor || ('ending_before' in cursor && page?.has_more === true);
@@ -340,6 +305,7 @@ export function ApiAccess() {
       <PageTitle>API access</PageTitle>
       <p className="lead">Create, copy, and revoke the API keys your services and agents call OpenRush with.</p>
       {secret ? <SecretOnce title={secret.title} secret={secret.secret} onDone={() => setSecret(null)} /> : null}
+      <ConnectedAgents />
       <section aria-labelledby="keys-title">
         <h2 id="keys-title">Keys</h2>
         <div className="field inline filter">
@@ -360,7 +326,7 @@ export function ApiAccess() {
             ))}
           </select>
         </div>
-        <QueryState query={keys} what="your API keys" isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>{status ? 'No keys with this status.' : 'No API keys yet. Create one below.'}</p>}>
+        <QueryState query={keys} what="your API keys" retry={retryKeys} isEmpty={(list) => list.data.length === 0 && !('starting_after' in cursor)} empty={<p>{status ? 'No keys with this status.' : 'No API keys yet. Create one below.'}</p>}>
           {(list) => (
             <>
               <KeyTable keys={list.data} onSecret={onSecret} />

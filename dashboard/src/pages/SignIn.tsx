@@ -8,7 +8,8 @@ import { useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useEffect, useState } from 'react';
 import type { components } from '@openrush/client';
 import { $api, openrush } from '../api.ts';
-import { BASE, navigate, useLocation } from '../router.tsx';
+import { dashboardPath, onReturnTaken, rememberReturn, signInPath, takeReturn } from '../return-to.ts';
+import { CONSENT_PATH, navigate, useLocation } from '../router.tsx';
 import { Loading, ProblemMessage } from '../states.tsx';
 
 let fragment: URLSearchParams | null | undefined;
@@ -56,7 +57,8 @@ function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string }
     attempt.then(
       () => {
         queryClient.clear();
-        navigate(BASE, { replace: true });
+        // Back to the page that sent the person here (the consent page of an agent), else the first page.
+        navigate(takeReturn(window.location.search), { replace: true });
       },
       (error: unknown) => setFailure(error),
     );
@@ -68,7 +70,7 @@ function Exchanging({ proof, supabaseTokens }: { proof: { sign_in_link: string }
       <>
         <h1 tabIndex={-1}>{isLink ? 'This sign-in link did not work' : 'Signing in with Supabase did not work'}</h1>
         <ProblemMessage error={failure} />
-        {isLink ? <HowToGetALink /> : <p><a href={`${BASE}/sign-in`}>Try again</a></p>}
+        {isLink ? <HowToGetALink /> : <p><a href={signInPath(new URLSearchParams(window.location.search).get('next'))}>Try again</a></p>}
       </>
     );
   }
@@ -106,11 +108,30 @@ function SupabaseEmail({ project }: { project: components['schemas']['SupabasePr
 function SignInChoices() {
   const { search } = useLocation();
   const params = new URLSearchParams(search);
+  const next = dashboardPath(params.get('next'));
+  const [signedInElsewhere, setSignedInElsewhere] = useState(false);
+  useEffect(() => {
+    if (!next) return undefined;
+    // The link (or Supabase's email) is usually opened in a new tab: keep the way back for that tab.
+    rememberReturn(next);
+    return onReturnTaken(() => setSignedInElsewhere(true));
+  }, [next]);
   const options = $api.useQuery('get', '/v1/sessions/options');
   return (
     <>
       <h1 tabIndex={-1}>Sign in to the OpenRush Dashboard</h1>
       {params.has('expired') ? <p role="status" className="notice">Sign in to continue: you were not signed in, or your session has ended.</p> : null}
+      {next ? (
+        <p className="notice" data-testid="return-to">
+          Once you are signed in (in this tab or another one of this browser), you go on to <code>{next}</code>
+          {next.startsWith(CONSENT_PATH) ? ', where you decide whether to connect the agent that sent you here' : ''}.
+        </p>
+      ) : null}
+      {signedInElsewhere && next ? (
+        <p role="status" className="notice">
+          You signed in in another tab, which went on to the page you asked for. You can close this tab, or <a href={next}>go there here</a>.
+        </p>
+      ) : null}
       {params.has('signed-out') ? <p role="status" className="notice">You are signed out.</p> : null}
       <section>
         <h2>With a sign-in link</h2>
@@ -162,7 +183,7 @@ export function SignIn() {
         <h1 tabIndex={-1}>Signing in with Supabase did not work</h1>
         <ProblemMessage error={{ status: 401, title: 'Sign-in refused', detail: supabaseError, type: 'about:blank', request_id: '' }} />
         <p>
-          <a href={`${BASE}/sign-in`}>Try again</a>
+          <a href={signInPath(new URLSearchParams(window.location.search).get('next'))}>Try again</a>
         </p>
       </>
     );
