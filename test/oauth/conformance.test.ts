@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Config, loadConfig } from '../../server/config.ts';
 import { findNode22 } from '../helpers/node22.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -35,6 +35,10 @@ interface Run {
 }
 
 const oauthConfig = (changes: Partial<Config['oauth']>): Partial<Config> => ({ oauth: { ...loadConfig({}).oauth, ...changes } });
+
+// Each test drives Chromium through the consent page (and the conformance suite a child process): on the shared
+// two-core machine that can take longer than the default 20 s; nothing here asserts a duration.
+vi.setConfig({ testTimeout: 90_000 });
 
 let browser: ConsentBrowser;
 const outputs: string[] = [];

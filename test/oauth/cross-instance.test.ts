@@ -6,11 +6,16 @@
 // test/server/oauth-race.test.ts; here: what the agent then meets on /mcp at either instance — the token works on
 // both, a lost race revokes the grant on both, a key revoked on one instance stops its token on the other.
 import type { BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
+import { KeyStatus } from '../../server/credentials.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { openTestStore, TEST_STORE } from '../helpers/stores.ts';
 import { authorizeUrl, type Callback, ConsentBrowser, pkce, redeemCode, registerClient, startCallbackServer } from './flow.ts';
+
+// Each test drives Chromium through the consent page (and the conformance suite a child process): on the shared
+// two-core machine that can take longer than the default 20 s; nothing here asserts a duration.
+vi.setConfig({ testTimeout: 90_000 });
 
 let a: TestServer;
 let b: TestServer;
@@ -76,8 +81,8 @@ describe(`two instances on one ${TEST_STORE} database`, () => {
     expect(loser.body.error).toBe('invalid_grant');
     // The second presentation of a code is a replay: the key it was exchanged for is revoked, on every instance.
     for (const server of [a, b]) expect((await listTools(server, winner.body.access_token as string)).status).toBe(401);
-    const keys = ((await (await a.call('/v2/api-keys?limit=200')).json()) as { data: { status: string; oauth_client: { client_id: string } | null }[] }).data;
-    expect(keys.filter((key) => key.oauth_client?.client_id === client.client_id).map((key) => key.status)).toEqual(['revoked']);
+    const keys = ((await (await a.call('/v2/api-keys?limit=200')).json()) as { data: { status: number; oauth_client: { client_id: string } | null }[] }).data;
+    expect(keys.filter((key) => key.oauth_client?.client_id === client.client_id).map((key) => key.status)).toEqual([KeyStatus.REVOKED]);
   });
 
   it('a grant key revoked on one instance stops its token on the other at the next request', async () => {
