@@ -166,6 +166,7 @@ export function seedSqlite(file: string, plan: SeedPlan): SeedResult {
           tool: tool ? 'inspect_domain' : null,
           rpc_method: mcp ? (tool ? 'tools/call' : 'tools/list') : null,
           request_id: null,
+          oauth_client_id: null,
           endpoint: mcp ? '/mcp' : tool ? INSPECT_PATH : n % 3 === 1 ? CREDITS_PATH : '/v1/me/usage',
           method: mcp || tool ? 'POST' : 'GET',
           status_code: refused ? 429 : 200,

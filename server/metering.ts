@@ -98,6 +98,8 @@ export function createMetering(deps: MeteringDeps) {
       tool: call.tool ?? null,
       rpc_method: call.rpcMethod == null ? null : recordedText(call.rpcMethod, bounds.rpcMethod),
       request_id: call.requestId,
+      // The grant's key is the credential; the client its token was issued to is said here.
+      oauth_client_id: caller.oauth?.clientId ?? null,
     };
   }
 

@@ -15,8 +15,8 @@ export const USAGE_FILTER_PARAMETERS = ['credential_id', 'channel', 'from', 'to'
 
 /** A usage record as the API answers it. */
 export function usageRecordOf(row: UsageRow): UsageRecord {
-  // Records written before request ids were kept have none.
-  return { ...row, request_id: row.request_id ?? null, oauth_client_id: null, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
+  // Records written before request ids (migration 008) or OAuth clients (011) were kept have none.
+  return { ...row, request_id: row.request_id ?? null, oauth_client_id: row.oauth_client_id ?? null, dataforseo_cost_usd: Number(row.dataforseo_cost_usd) };
 }
 
 function rangeOrder(pointer: 'to' | 'from', detail: string) {

@@ -43,6 +43,7 @@ import * as m007 from './migrations/007_usage_rollups.ts';
 import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 import * as m009 from './migrations/009_dashboard_sessions.ts';
 import * as m010 from './migrations/010_oauth.ts';
+import * as m011 from './migrations/011_usage_oauth_client.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -55,6 +56,7 @@ const migrations: Record<string, Migration> = {
   '008_ledger_balance_and_request_ids': m008,
   '009_dashboard_sessions': m009,
   '010_oauth': m010,
+  '011_usage_oauth_client': m011,
 };
 
 /** An account's columns but its ledger counter, which only the store's own updates use. */

@@ -135,6 +135,7 @@ const USAGE_COLUMNS = [
   ['tool', 'text'],
   ['rpc_method', 'text'],
   ['request_id', 'text'],
+  ['oauth_client_id', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRow, string]>;
 // One statement for the whole batch's records, whatever their number: one array per column; the same statement adds
 // them to their hourly rollups (a data-modifying CTE: one statement, so one transaction even on the fast path).

@@ -96,6 +96,8 @@ export interface UsageRecordsTable {
   rpc_method: string | null;
   /** The request's X-Request-Id; null for records made before migration 008. */
   request_id: string | null;
+  /** The OAuth client whose access token made the request (migration 011); null for any other credential. */
+  oauth_client_id: string | null;
 }
 
 /** Usage totals per account, UTC hour, channel, tool, key and failed-or-not (migration 007, usage-rollups.ts); usage_rollups_all_keys without the key. */

@@ -30,9 +30,9 @@ export const WRITE_SQL = {
     "values (?, ?, ?, 'charge', ?, null, ?, ?, ?)",
   usage:
     'insert into usage_records (id, account_id, credential_id, auth_source, endpoint, method, status_code, response_time_ms, ' +
-    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method, request_id) values (' +
+    'request_bytes, response_bytes, dataforseo_cost_usd, credits_charged, error_type, error_message, created_at, channel, tool, rpc_method, request_id, oauth_client_id) values (' +
     '@id, @account_id, @credential_id, @auth_source, @endpoint, @method, @status_code, @response_time_ms, @request_bytes, ' +
-    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method, @request_id)',
+    '@response_bytes, @dataforseo_cost_usd, @credits_charged, @error_type, @error_message, @created_at, @channel, @tool, @rpc_method, @request_id, @oauth_client_id)',
   // The batch's records added to their hourly rollups, in the batch's transaction: one statement per table and batch.
   rollup: rollupUpsert('usage_rollups', 'usage_records', BATCH_RECORDS),
   rollupAllKeys: rollupUpsert('usage_rollups_all_keys', 'usage_records', BATCH_RECORDS),

@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { type Config, loadConfig } from '../../server/config.ts';
+import { parseCsv } from '../../server/verify.ts';
 import { expectProblem } from '../helpers/api-keys.ts';
 import { issueGrant } from '../helpers/oauth-grant.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -59,8 +60,18 @@ describe('OAuth access tokens on /mcp', () => {
     expect(await server.store.getBalance(server.account.accountId)).toBeLessThan(before);
     const records = await usageOfKey(grant.keyId);
     const call = records.find((record) => record.tool === 'inspect_domain')!;
-    expect(call).toMatchObject({ credential_id: grant.keyId, auth_source: 'api_key', channel: 'mcp', status_code: 200 });
+    expect(call).toMatchObject({ credential_id: grant.keyId, auth_source: 'api_key', channel: 'mcp', status_code: 200, oauth_client_id: grant.clientId });
     expect(call.credits_charged).toBeGreaterThan(0);
+    // Every record of the grant names the client (initialize and tools/list too); an API key's names none.
+    expect(new Set(records.map((record) => record.oauth_client_id))).toEqual(new Set([grant.clientId]));
+    const keyed = await server.call('/v1/me/usage?limit=5');
+    expect(((await keyed.json()) as UsageRecord[]).filter((record) => record.credential_id === server.account.credentialId).map((record) => record.oauth_client_id)).not.toContain(grant.clientId);
+    // The CSV export has the column, last, filled for the grant's records.
+    const csv = await (await server.call(`/v1/me/usage/export?credential_id=${grant.keyId}`)).text();
+    const [header, ...rows] = parseCsv(csv);
+    expect(header!.at(-1)).toBe('oauth_client_id');
+    expect(rows.length).toBe(records.length);
+    expect(new Set(rows.map((row) => row.at(-1)))).toEqual(new Set([grant.clientId]));
   });
 
   it('is refused (401 invalid_token) on every operation but /mcp', async () => {
@@ -114,7 +125,7 @@ describe('OAuth access tokens on /mcp', () => {
     );
     expect(await server.store.getBalance(server.account.accountId)).toBe(before);
     const record = (await usageOfKey(grant.keyId)).find((r) => r.rpc_method === 'tools/call')!;
-    expect(record).toMatchObject({ status_code: 403, error_type: 'insufficient_scope', tool: 'inspect_domain', credits_charged: 0 });
+    expect(record).toMatchObject({ status_code: 403, error_type: 'insufficient_scope', tool: 'inspect_domain', credits_charged: 0, oauth_client_id: grant.clientId });
   });
 
   it('an API key keeps working on /mcp (headless use)', async () => {

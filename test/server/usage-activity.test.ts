@@ -255,6 +255,7 @@ describe('filters, the export, and the rollups of random records', () => {
         tool: null,
         rpc_method: null,
         request_id: null,
+        oauth_client_id: null,
         ...fields,
       } as UsageRow;
       written.push(record);

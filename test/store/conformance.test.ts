@@ -31,6 +31,7 @@ const MIGRATIONS = [
   '008_ledger_balance_and_request_ids',
   '009_dashboard_sessions',
   '010_oauth',
+  '011_usage_oauth_client',
 ];
 
 /**
@@ -127,6 +128,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         tool: null,
         rpc_method: null,
         request_id: `req_${randomUUID()}`,
+        oauth_client_id: null,
         endpoint: '/v1/tools/inspect_domain',
         method: 'POST',
         status_code: 200,

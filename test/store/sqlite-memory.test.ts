@@ -30,6 +30,7 @@ function record(accountId: string, credits: number): UsageRow {
     request_id: null,
     tool: credits ? 'inspect_domain' : null,
     rpc_method: null,
+    oauth_client_id: null,
   };
 }
 
