@@ -37,7 +37,7 @@ type OAuthTokenResponse = components['schemas']['OAuthTokenResponse'];
 type OAuthClientSummary = components['schemas']['OAuthClientSummary'];
 type ApiKeyAccess = components['schemas']['ApiKeyAccess'];
 
-export type OAuthDeps = Pick<Deps, 'store' | 'clock' | 'ids' | 'config'>;
+export type OAuthDeps = Pick<Deps, 'store' | 'clock' | 'ids' | 'config' | 'logger'>;
 
 /** How long a pending authorization waits for the person's decision. */
 export const AUTHORIZATION_MINUTES = 10;

@@ -23,7 +23,7 @@ export const RAW_KEY_ANYWHERE = /or_[0-9A-Za-z]{38}/;
 /** Every field of the seed's API key object, its legacy_* fields included. */
 export const API_KEY_FIELDS = [
   'access', 'api_key_id', 'constraints', 'created_at', 'created_by_id', 'last_used_at', 'legacy_key_id', 'legacy_token_family',
-  'name', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
+  'name', 'oauth_client', 'owner', 'permission_mode', 'project_scope', 'status', 'token_prefix', 'updated_at', 'updated_by_id',
 ];
 export const SECRET_PROPERTIES = ['token_hash', 'api_key', 'key_hash', 'key', 'previous_key_hash'];
 export const FUTURE = '2099-01-01T00:00:00.000Z';

@@ -265,6 +265,8 @@ describe('the API key object', () => {
       // Only a key imported from an older token system has these; every key made through the API has null.
       legacy_token_family: null,
       legacy_key_id: null,
+      // Only a connected agent's key (an OAuth grant) names its client.
+      oauth_client: null,
     });
     expect(Date.parse(key.constraints.expires_at!)).toBe(Date.parse(FUTURE));
   });

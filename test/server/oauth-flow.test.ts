@@ -52,7 +52,8 @@ async function grantKeyId(server: TestServer, accessToken: string): Promise<stri
   return result.caller.credentialId!;
 }
 
-describe('authorization-server metadata', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('authorization-server metadata', { timeout: 60_000 }, () => {
   it('is RFC 8414 metadata with this server as issuer, S256 only, iss in responses, and no client ID metadata documents unless allowed', async () => {
     const server = await start();
     const response = await fetch(`${server.url}/.well-known/oauth-authorization-server`);
@@ -93,7 +94,8 @@ describe('authorization-server metadata', () => {
   });
 });
 
-describe('the whole flow', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('the whole flow', { timeout: 60_000 }, () => {
   it('authorize → consent → code → tokens → refresh rotation; a replayed refresh token revokes the grant; nothing secret stored or logged', async () => {
     const server = await start();
     const clientId = await registerClient(server, 'Claude Code');
@@ -171,6 +173,11 @@ describe('the whole flow', () => {
     expect(rotated.access_token).not.toBe(tokens.access_token);
     expect(await grantKeyId(server, rotated.access_token)).toBe(keyId);
 
+    // A client that puts a code or token in a URL by mistake does not get it logged (base64url, so '-' and '_' too).
+    for (const secret of [code, rotated.refresh_token]) {
+      expect((await fetch(`${server.url}/oauth/token?code=${secret}`, { method: 'POST' })).status).toBe(400);
+      expect((await fetch(`${server.url}/v1/${secret}`)).status).toBe(404);
+    }
     // Nothing secret in the database or the logs: hashes only.
     const dump = await server.database.dumpText();
     for (const secret of [code, tokens.access_token, tokens.refresh_token, rotated.access_token, rotated.refresh_token, consent.csrf_token, session]) {
@@ -254,5 +261,26 @@ describe('the whole flow', () => {
     const { code, verifier } = await approvedCode(server, session, clientId, { permission_mode: 2 });
     const tokens = (await (await redeem(server, clientId, code, verifier)).json()) as OAuthTokenResponse;
     expect((await keyOf(server, await grantKeyId(server, tokens.access_token))).permission_mode).toBe(2);
+  });
+
+  it('purges authorizations, codes and tokens a day past their expiry (store maintenance), and keeps the live ones', async () => {
+    const server = await start();
+    const clientId = await registerClient(server);
+    const session = await signInSession(server);
+    const { code, verifier } = await approvedCode(server, session, clientId);
+    const old = (await (await redeem(server, clientId, code, verifier)).json()) as OAuthTokenResponse;
+    // 31 days on, the first grant's tokens are past their expiry by more than a day; a new grant's are live.
+    server.clock.advance(31 * 86_400_000 + 60_000);
+    const later = await signInSession(server); // the first session has ended by now
+    const fresh = await approvedCode(server, later, clientId);
+    const live = (await (await redeem(server, clientId, fresh.code, fresh.verifier)).json()) as OAuthTokenResponse;
+    consentId(await authorize(server, goodRequest(server, clientId, pkce().challenge)));
+    const counts = async () =>
+      Object.fromEntries(await Promise.all(['oauth_authorizations', 'oauth_codes', 'oauth_tokens'].map(async (table) => [table, await server.database.countRows(table)])));
+    expect(await counts()).toEqual({ oauth_authorizations: 3, oauth_codes: 2, oauth_tokens: 4 });
+    await server.store.maintain(server.clock.now(), {});
+    expect(await counts()).toEqual({ oauth_authorizations: 2, oauth_codes: 1, oauth_tokens: 2 });
+    expect('caller' in (await authenticateAccessToken(server, live.access_token))).toBe(true);
+    expect('failure' in (await authenticateAccessToken(server, old.access_token))).toBe(true);
   });
 });

@@ -64,7 +64,8 @@ async function grantKeys(server: TestServer): Promise<ApiKey[]> {
   return listed.data.filter((key) => key.oauth_client !== null);
 }
 
-describe('the authorization endpoint', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('the authorization endpoint', { timeout: 60_000 }, () => {
   it('never redirects to an unchecked place: an unknown client or a redirect URI not registered exactly is a 400 OAuth error', async () => {
     const { server, clientId } = await setup();
     const { challenge } = pkce();
@@ -102,7 +103,8 @@ describe('the authorization endpoint', () => {
   });
 });
 
-describe('the consent', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('the consent', { timeout: 60_000 }, () => {
   it('binds the authorization to the session that reads it first: another session gets 404 and cannot decide it', async () => {
     const { server, clientId, session } = await setup();
     const other = await signInSession(server);
@@ -166,7 +168,8 @@ describe('the consent', () => {
   });
 });
 
-describe('the token endpoint', () => {
+// Many round trips each, on a machine that may be busy: more than the default 20 s.
+describe('the token endpoint', { timeout: 60_000 }, () => {
   it('refuses a wrong code_verifier, another redirect_uri, another client and another resource; the code still works after', async () => {
     const { server, clientId, session } = await setup();
     const otherClient = await registerClient(server, 'Other');
