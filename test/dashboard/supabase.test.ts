@@ -131,6 +131,17 @@ describe('signing in with Supabase', () => {
     expect(session.requests.filter((url) => url.startsWith(base) && url.includes(token))).toEqual([]);
   });
 
+  it('comes back to the page that sent the person to sign in (kept by the sign-in page; the email link brings no ?next=)', async () => {
+    suite.check();
+    await page.goto(`${base}/dashboard/sign-in?next=${encodeURIComponent('/dashboard/setup')}`);
+    await page.getByRole('heading', { name: 'Sign in with email' }).waitFor();
+    await expectText(page.getByTestId('return-to'), '/dashboard/setup');
+    // The email link comes back to the plain sign-in address Supabase allows (here in the same browser).
+    const token = await accessToken(randomUUID());
+    await page.goto(`${base}/dashboard/sign-in#access_token=${token}&expires_in=3600&refresh_token=refresh-2&token_type=bearer&type=magiclink`);
+    await page.waitForURL(`${base}/dashboard/setup`, { timeout: 10_000 });
+  });
+
   it('talked to no origin but this server and the configured Supabase project, and the page raised no error', () => {
     suite.check();
     const outside = outsideRequests(session.requests, base);
