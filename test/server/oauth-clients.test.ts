@@ -7,6 +7,8 @@ import { loadConfig } from '../../server/config.ts';
 import { cacheSeconds, type ClientDeps, findClient, redirectUriRefusal } from '../../server/oauth/clients.ts';
 import { TestClock } from '../helpers/clock.ts';
 import { openTestStore, type TestStore } from '../helpers/stores.ts';
+import { authorize, goodRequest, pkce, REDIRECT_URI } from '../helpers/oauth.ts';
+import { jsonInit, startTestServer } from '../helpers/server.ts';
 import { startTlsServer, type TestTlsServer } from '../helpers/tls-server.ts';
 
 type Document = Record<string, unknown>;
@@ -151,6 +153,51 @@ describe('findClient with client ID metadata documents', () => {
     expect(await refusalOf(deps(), `${tls.origin}/`)).toMatch(/must have a path/);
     expect(await refusalOf(deps(), `${tls.origin}/a/../client.json`)).toMatch(/"\." or "\.\." path segments/);
     expect(hits.get('/client.json')).toBeUndefined();
+  });
+});
+
+// Each test starts a server on a fresh database: on a busy machine (PostgreSQL) that alone can take seconds.
+describe('the authorization endpoint and the clients', { timeout: 60_000 }, () => {
+  const config = () => loadConfig({ OPENRUSH_OAUTH_CLIENT_METADATA_DOCUMENTS: 'on' });
+
+  it('starts an authorization for a metadata document client over HTTP when createApp lets outbound fetches reach the test server', async () => {
+    const clientId = serve('/agent/client.json', { redirect_uris: [REDIRECT_URI] });
+    const server = await startTestServer({ config: config(), outboundFetchForTests: { allowLoopbackForTests: true, caForTests: tls.ca } });
+    try {
+      const response = await authorize(server, goodRequest(server, clientId, pkce().challenge));
+      expect(response.status).toBe(302);
+      expect(response.headers.get('location')).toMatch(/^\/dashboard\/consent\?authorization=[A-Za-z0-9_-]{43}$/);
+      expect(hits.get('/agent/client.json')).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses the same client over HTTP without that option (localhost is loopback), fetching nothing', async () => {
+    const clientId = serve('/agent/client.json', { redirect_uris: [REDIRECT_URI] });
+    const server = await startTestServer({ config: config() });
+    try {
+      const response = await authorize(server, goodRequest(server, clientId, pkce().challenge));
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: 'invalid_client', error_description: expect.stringMatching(/localhost resolves to 127\.0\.0\.1 is a loopback/) });
+      expect(hits.get('/agent/client.json')).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('starts an authorization for a client registered through POST /oauth/register', async () => {
+    const server = await startTestServer();
+    try {
+      const registered = await fetch(`${server.url}/oauth/register`, jsonInit({ client_name: 'Agent', redirect_uris: [REDIRECT_URI] }));
+      expect(registered.status).toBe(201);
+      const { client_id } = (await registered.json()) as { client_id: string };
+      expect((await authorize(server, goodRequest(server, client_id, pkce().challenge))).status).toBe(302);
+      const unregistered = await authorize(server, goodRequest(server, client_id, pkce().challenge, { redirect_uri: 'http://127.0.0.1:9/other' }));
+      expect(unregistered.status).toBe(400);
+    } finally {
+      await server.close();
+    }
   });
 });
 

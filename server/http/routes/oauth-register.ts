@@ -1,6 +1,7 @@
 // POST /oauth/register: dynamic client registration (RFC 7591) for public clients. The rules on redirect URIs live
 // in server/oauth/clients.ts (shared with client ID metadata documents); errors are OAuth errors (RFC 7591 §3.2.2),
 // except 404 (no built-in authorization server) and 429 (too many registrations), which stay problem documents.
+import ipaddr from 'ipaddr.js';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { components } from '../../../generated/openapi.d.ts';
 import type { Deps } from '../../deps.ts';
@@ -8,6 +9,7 @@ import { OAuthError } from '../../oauth/errors.ts';
 import { DEFAULT_CLIENT_NAME, redirectUrisRefusal } from '../../oauth/clients.ts';
 import { notFound, Problem } from '../../problem.ts';
 import type { Operations } from '../dispatch.ts';
+import { authorizationServerOn } from './oauth.ts';
 import { route } from './typed.ts';
 
 type OAuthClient = components['schemas']['OAuthClient'];
@@ -17,20 +19,15 @@ const HOUR_SECONDS = 3600;
 // and no bidirectional overrides or isolates that could make "Evil" display as another client's name.
 const UNSHOWABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 
-/** The built-in authorization server is on: OAuth on, and no other authorization server configured. */
-export function builtInAuthorizationServer(config: Deps['config']): boolean {
-  return config.oauth.enabled && config.authorizationServers.length === 0;
-}
-
 export function oauthRegisterRoutes(router: Operations, deps: Deps): void {
   const { config, store, clock } = deps;
   // Counted in the store like the failed-authentication counter, so every instance sees the same count.
   const registrations = store.rateLimiter({ keyPrefix: 'oauth_registrations', points: config.oauth.registrationsPerHour, duration: HOUR_SECONDS });
 
   route(router, 'post', '/oauth/register', async (req, { body }) => {
-    if (!builtInAuthorizationServer(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
+    if (!authorizationServerOn(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
     try {
-      await registrations.consume(req.ip ?? 'unknown');
+      await registrations.consume(registrantOf(req.ip));
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
       const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
@@ -74,6 +71,17 @@ export function oauthRegisterRoutes(router: Operations, deps: Deps): void {
     };
     return { status: 201, body: registered, headers: { 'Cache-Control': 'no-store' } };
   });
+}
+
+/**
+ * Whose registrations are counted together: an IPv4 address, or an IPv6 address's /64 (one host or site usually
+ * holds a whole /64 and could otherwise take a fresh address for every registration).
+ */
+export function registrantOf(ip: string | undefined): string {
+  if (!ip || !ipaddr.isValid(ip)) return 'unknown';
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${(address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
 }
 
 function isWebUrl(text: string): boolean {
