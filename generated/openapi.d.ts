@@ -3250,8 +3250,8 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example id,account_id,credential_id,auth_source,endpoint,method,status_code,response_time_ms,request_bytes,response_bytes,dataforseo_cost_usd,credits_charged,error_type,error_message,created_at,channel,tool,rpc_method,request_id
-                     *     log_01KW1WT7EG77ENFRVVXT8TCAPB,acct_01KW1WT5G0S1V3Q93S90MB6D3B,cred_01KW1WT6F8KK8E8PW71NXT39GC,api_key,/v1/tools/inspect_domain,POST,200,4,52,310,0,3,,,2026-06-26T12:00:00.000Z,api,inspect_domain,,req_01KW1WT5G0S1V3Q93S90MB6D3B
+                     * @example id,account_id,credential_id,auth_source,endpoint,method,status_code,response_time_ms,request_bytes,response_bytes,dataforseo_cost_usd,credits_charged,error_type,error_message,created_at,channel,tool,rpc_method,request_id,oauth_client_id
+                     *     log_01KW1WT7EG77ENFRVVXT8TCAPB,acct_01KW1WT5G0S1V3Q93S90MB6D3B,cred_01KW1WT6F8KK8E8PW71NXT39GC,api_key,/v1/tools/inspect_domain,POST,200,4,52,310,0,3,,,2026-06-26T12:00:00.000Z,api,inspect_domain,,req_01KW1WT5G0S1V3Q93S90MB6D3B,
                      */
                     "text/csv": string;
                 };
