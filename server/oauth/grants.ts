@@ -236,6 +236,9 @@ export async function approveAuthorization(
   const client = await clientOf(deps, row.client_id);
   const permissionMode = approval.permission_mode ?? PermissionMode.RESTRICTED;
   const byScope = new Map(supportedScopes().map((info) => [info.scope, info]));
+  // READ_ONLY keeps only the scopes that read: the token says what the key can do (a call that spends credits is
+  // then insufficient_scope, which tells the client to ask again, rather than a key's refusal).
+  if (permissionMode === PermissionMode.READ_ONLY) granted.splice(0, granted.length, ...granted.filter((scope) => byScope.get(scope)!.level === 'read'));
   const access: ApiKeyAccess =
     permissionMode === PermissionMode.RESTRICTED ? Object.fromEntries(granted.map((scope) => [byScope.get(scope)!.resource, byScope.get(scope)!.level])) : {};
   // The no-escalation rule of createApiKey: never more than the caller may give.

@@ -261,6 +261,8 @@ describe('the whole flow', { timeout: 60_000 }, () => {
     const { code, verifier } = await approvedCode(server, session, clientId, { permission_mode: 2 });
     const tokens = (await (await redeem(server, clientId, code, verifier)).json()) as OAuthTokenResponse;
     expect((await keyOf(server, await grantKeyId(server, tokens.access_token))).permission_mode).toBe(2);
+    // A read-only grant holds no scope that spends credits, and its token says so.
+    expect(tokens.scope).toBe('');
   });
 
   it('purges authorizations, codes and tokens a day past their expiry (store maintenance), and keeps the live ones', async () => {

@@ -4,12 +4,12 @@
 import ipaddr from 'ipaddr.js';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { components } from '../../../generated/openapi.d.ts';
+import { ownAuthorizationServer } from '../../config.ts';
 import type { Deps } from '../../deps.ts';
 import { OAuthError } from '../../oauth/errors.ts';
 import { DEFAULT_CLIENT_NAME, redirectUrisRefusal } from '../../oauth/clients.ts';
 import { notFound, Problem } from '../../problem.ts';
 import type { Operations } from '../dispatch.ts';
-import { authorizationServerOn } from './oauth.ts';
 import { route } from './typed.ts';
 
 type OAuthClient = components['schemas']['OAuthClient'];
@@ -25,7 +25,7 @@ export function oauthRegisterRoutes(router: Operations, deps: Deps): void {
   const registrations = store.rateLimiter({ keyPrefix: 'oauth_registrations', points: config.oauth.registrationsPerHour, duration: HOUR_SECONDS });
 
   route(router, 'post', '/oauth/register', async (req, { body }) => {
-    if (!authorizationServerOn(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
+    if (!ownAuthorizationServer(config)) throw notFound('This server has no OAuth authorization server of its own, so it registers no clients.');
     try {
       await registrations.consume(registrantOf(req.ip));
     } catch (error) {

@@ -4,7 +4,7 @@
 // built-in authorization server is off (OPENRUSH_OAUTH=off, or another one named by OPENRUSH_AUTHORIZATION_SERVER).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
-import type { Config } from '../../config.ts';
+import { type Config, ownAuthorizationServer } from '../../config.ts';
 import type { Deps } from '../../deps.ts';
 import {
   approveAuthorization,
@@ -32,11 +32,6 @@ export const AUTHORIZATION_SERVER_METADATA = '/.well-known/oauth-authorization-s
 const FORM_PATHS = new Set(['/oauth/token', '/oauth/revoke']);
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
-/** True when this server's own authorization server answers (on by default; off, or replaced by another one). */
-export function authorizationServerOn(config: Config): boolean {
-  return config.oauth.enabled && config.authorizationServers.length === 0;
-}
-
 /**
  * The form-encoded body of /oauth/token and /oauth/revoke (and of nothing else): UTF-8, within the body limit, a
  * repeated parameter kept as an array (which the contract then refuses, as RFC 6749 §3.1 asks).
@@ -62,7 +57,7 @@ export function oauthRoutes(router: Operations, deps: Deps, cookie: SessionCooki
 
   /** The issuer (the API's base URL), or the problem of an unusable Host; 404 while the authorization server is off. */
   function issuerOf(req: Request): string {
-    if (!authorizationServerOn(config)) throw notFound(`There is no ${req.method} ${req.path} in this API: its OAuth authorization server is off.`);
+    if (!ownAuthorizationServer(config)) throw notFound(`There is no ${req.method} ${req.path} in this API: its OAuth authorization server is off.`);
     const base = publicBaseUrl(req, config);
     if ('problem' in base) throw base.problem;
     return base.url;
