@@ -1,4 +1,6 @@
-// CORS for the Dashboard and other browser apps: off unless OPENRUSH_CORS_ORIGINS lists the origins allowed.
+// CORS for the Dashboard and other browser apps: off unless OPENRUSH_CORS_ORIGINS lists the origins allowed, except
+// for the operations the contract marks `x-openrush-cors: any` (/mcp and the OAuth surface a browser-based MCP
+// client uses: metadata, registration, token, revocation), which take no cookie and answer every origin with `*`.
 // Credentials travel in headers (Authorization, X-API-Key), never in cookies, so no Allow-Credentials: a page
 // from an allowed origin can call the API with a key it holds, and a page from any other origin gets no CORS
 // headers, so the browser keeps the answer from it. What a preflight allows is read from the contract (its methods,
@@ -50,9 +52,31 @@ export function corsAllowedHeaders(contract: ContractDocument): string[] {
   return [...names.values()];
 }
 
-/** Middleware for the configured origins; undefined (no middleware at all) when CORS is off. */
+/**
+ * The paths of the operations marked `x-openrush-cors: any` (no path parameters among them), each with its methods:
+ * open to every origin whatever OPENRUSH_CORS_ORIGINS says, as they take no cookie.
+ */
+export function openCorsPaths(contract: ContractDocument): Map<string, string[]> {
+  const open = new Map<string, string[]>();
+  for (const [path, item] of Object.entries(contract.paths)) {
+    for (const method of METHODS) {
+      if ((item[method] as { 'x-openrush-cors'?: unknown } | undefined)?.['x-openrush-cors'] !== 'any') continue;
+      if (path.includes('{')) throw new Error(`x-openrush-cors: any on ${path}: paths with parameters are not supported (server/http/cors.ts)`);
+      const methods = open.get(path) ?? [];
+      methods.push(method.toUpperCase(), ...(method === 'get' ? ['HEAD'] : []));
+      open.set(path, methods);
+    }
+  }
+  return open;
+}
+
+/**
+ * Middleware for the configured origins and the operations open to every origin; undefined (no middleware at all)
+ * when neither exists.
+ */
 export function createCors(origins: string[], contract: ContractDocument) {
-  if (origins.length === 0) return undefined;
+  const open = openCorsPaths(contract);
+  if (origins.length === 0 && open.size === 0) return undefined;
   const anyOrigin = origins.includes('*');
   const allowed = new Set(origins);
   const allowMethods = corsAllowedMethods(contract).join(', ');
@@ -62,18 +86,19 @@ export function createCors(origins: string[], contract: ContractDocument) {
     const origin = req.get('Origin');
     const preflight = req.method === 'OPTIONS' && origin !== undefined && req.get('Access-Control-Request-Method') !== undefined;
     if (origin === undefined) return next();
-    if (!anyOrigin && !allowed.has(origin)) {
-      if (preflight) return next(new Problem('forbidden', 'This origin is not allowed to call the API from a browser.'));
+    const openMethods = open.get(req.path);
+    if (openMethods === undefined && !anyOrigin && !allowed.has(origin)) {
+      if (preflight && origins.length > 0) return next(new Problem('forbidden', 'This origin is not allowed to call the API from a browser.'));
       return next();
     }
-    res.set('Access-Control-Allow-Origin', anyOrigin ? '*' : origin);
+    res.set('Access-Control-Allow-Origin', openMethods !== undefined || anyOrigin ? '*' : origin);
     if (!preflight) {
       res.set('Access-Control-Expose-Headers', CORS_EXPOSED_HEADERS);
       return next();
     }
     res.vary('Access-Control-Request-Method').vary('Access-Control-Request-Headers');
     res.set({
-      'Access-Control-Allow-Methods': allowMethods,
+      'Access-Control-Allow-Methods': openMethods !== undefined && !anyOrigin && !allowed.has(origin) ? openMethods.join(', ') : allowMethods,
       'Access-Control-Allow-Headers': allowHeaders,
       'Access-Control-Max-Age': CORS_MAX_AGE,
     });

@@ -115,4 +115,40 @@ describe('by default (no OPENRUSH_CORS_ORIGINS)', () => {
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(refused.headers.get('access-control-allow-origin')).toBeNull();
   });
+
+  // The MCP Inspector's page (http://localhost:6274) discovers, registers, gets tokens and calls /mcp itself.
+  const INSPECTOR = 'http://localhost:6274';
+
+  it('the OAuth surface and /mcp answer any origin with *, preflights included, and nothing else does', async () => {
+    for (const [path, method] of [
+      ['/mcp', 'POST'],
+      ['/oauth/register', 'POST'],
+      ['/oauth/token', 'POST'],
+      ['/oauth/revoke', 'POST'],
+      ['/.well-known/oauth-protected-resource/mcp', 'GET'],
+      ['/.well-known/oauth-authorization-server', 'GET'],
+    ] as const) {
+      const response = await preflight(server, path, INSPECTOR, method, 'authorization, content-type, mcp-protocol-version');
+      expect(response.status, path).toBe(204);
+      expect(response.headers.get('access-control-allow-origin'), path).toBe('*');
+      expect(response.headers.get('access-control-allow-credentials'), path).toBeNull();
+      expect((response.headers.get('access-control-allow-methods') ?? '').split(/,\s*/), path).toContain(method);
+      expect((response.headers.get('access-control-allow-headers') ?? '').toLowerCase(), path).toContain('mcp-protocol-version');
+    }
+    // The 401 that starts an MCP client's sign-in is readable, with its challenge.
+    const challenge = await server.call('/mcp', { key: null, method: 'POST', headers: { Origin: INSPECTOR, 'Content-Type': 'application/json' }, body: '{}' });
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('access-control-allow-origin')).toBe('*');
+    expect((challenge.headers.get('access-control-expose-headers') ?? '').toLowerCase()).toContain('www-authenticate');
+    const metadata = await fetch(`${server.url}/.well-known/oauth-authorization-server`, { headers: { Origin: INSPECTOR } });
+    expect(metadata.status).toBe(200);
+    expect(metadata.headers.get('access-control-allow-origin')).toBe('*');
+    // The rest of the API, the consent operations and the authorization endpoint (a page, not a fetch) stay closed.
+    for (const path of ['/v1/me/credits', '/oauth/authorize', '/v1/oauth/authorizations/x']) {
+      const refused = await preflight(server, path, INSPECTOR, 'GET');
+      expect(refused.headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+    const closed = await server.call('/v1/me/credits', { headers: { Origin: INSPECTOR } });
+    expect(closed.headers.get('access-control-allow-origin')).toBeNull();
+  });
 });
