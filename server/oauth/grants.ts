@@ -5,7 +5,7 @@
 // refresh token that point at the key; refresh tokens rotate, and a code or refresh token presented again revokes
 // the key (so every token of the grant stops); revocation per RFC 7009. And authenticating an access token: one
 // indexed lookup, the key's own status deciding as for an API key.
-import type { components } from '../../generated/openapi.d.ts';
+import type { components, operations } from '../../generated/openapi.d.ts';
 import type { Clock } from '../clock.ts';
 import { loadContract } from '../contract.ts';
 import { type Caller, principalOf } from '../context.ts';
@@ -82,7 +82,7 @@ export function summaryOf(grant: Pick<OAuthGrantRow, 'client_id' | 'client_name'
 
 /** Why the grant's key stops its tokens, or undefined while it is active: the API key's own rule (callers.ts). */
 function grantRefusal(key: CredentialRow, now: Date): string | undefined {
-  const refusal = grantRefusal(key, now);
+  const refusal = keyRefusal(key, now);
   return refusal && `The grant is no longer valid: ${refusal.charAt(0).toLowerCase()}${refusal.slice(1)}`;
 }
 
@@ -111,16 +111,8 @@ function splitScopes(text: string): string[] {
 
 // ---- The authorization request (GET /oauth/authorize) ----
 
-export interface AuthorizationRequest {
-  response_type?: string;
-  client_id?: string;
-  redirect_uri?: string;
-  code_challenge?: string;
-  code_challenge_method?: string;
-  state?: string;
-  scope?: string;
-  resource?: string;
-}
+/** The authorization endpoint's query, as the contract declares it. */
+export type AuthorizationRequest = NonNullable<operations['authorizeOAuthClient']['parameters']['query']>;
 
 /**
  * Checks an authorization request and keeps it for the consent page. The client and its exact redirect URI are

@@ -1,13 +1,33 @@
 // Driving this server's OAuth authorization server by hand over real HTTP, as an MCP client and the consent page
 // would: a registered client, a Dashboard session, PKCE, authorize → consent → code → tokens.
 import { createHash, randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
 import { issueSignInLink } from '../../server/dashboard-sessions.ts';
-import { jsonInit, type TestServer } from './server.ts';
+import type { Config } from '../../server/config.ts';
+import { TestClock } from './clock.ts';
+import { jsonInit, startTestServer, type TestServer } from './server.ts';
 
 export type OAuthTokenResponse = components['schemas']['OAuthTokenResponse'];
 export type OAuthAuthorization = components['schemas']['OAuthAuthorization'];
+
+/**
+ * `start(config)` for a test file: a test server with its own test clock (and a high failed-authentication limit,
+ * as refusals are provoked on purpose), each closed after the test that started it.
+ */
+export function serversPerTest(): (config?: Partial<Config>) => Promise<TestServer & { clock: TestClock }> {
+  let servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.map((server) => server.close()));
+    servers = [];
+  });
+  return async (config = {}) => {
+    const clock = new TestClock();
+    const server = await startTestServer({ clock, config: { authFailuresPerMinute: 1000, ...config } });
+    servers.push(server);
+    return Object.assign(server, { clock });
+  };
+}
 
 export const REDIRECT_URI = 'http://127.0.0.1:53123/callback';
 const SESSION_COOKIE = /openrush_session=(orss_[0-9A-Za-z]{43})/;

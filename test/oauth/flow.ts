@@ -2,7 +2,8 @@
 // runs one, RFC 8252), dynamic client registration, PKCE, the token endpoint as a client calls it, and one Chromium
 // per test file, signed in to the Dashboard with a sign-in link, in which the person approves or denies on the
 // consent page.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { pkce } from '../helpers/oauth.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -75,15 +76,8 @@ export function postRegistration(base: string, metadata: unknown): Promise<Respo
   return fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata) });
 }
 
-export interface Pkce {
-  verifier: string;
-  challenge: string;
-}
-
-export function pkce(): Pkce {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
+export type Pkce = ReturnType<typeof pkce>;
+export { pkce };
 
 /** The authorization request a client sends the browser to. */
 export function authorizeUrl(

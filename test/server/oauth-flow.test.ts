@@ -1,13 +1,13 @@
 // The OAuth authorization server by hand over real HTTP, on a real database (SQLite, or PostgreSQL with
 // OPENRUSH_TEST_STORE=postgres): discovery, authorize → consent → code → tokens → refresh rotation → a replayed
 // refresh token kills the grant, revocation (RFC 7009), the grant as an API key, and no secret kept or logged.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
-import { type Config, loadConfig } from '../../server/config.ts';
+import { loadConfig } from '../../server/config.ts';
 import { authenticateAccessToken } from '../../server/oauth/grants.ts';
 import { hashSecret } from '../../server/oauth/tokens.ts';
-import { TestClock } from '../helpers/clock.ts';
 import {
+  serversPerTest,
   approvedCode,
   authorize,
   consentId,
@@ -23,22 +23,11 @@ import {
   registerClient,
   signInSession,
 } from '../helpers/oauth.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 type ApiKey = components['schemas']['ApiKey'];
 
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-  servers = [];
-});
-
-async function start(config: Partial<Config> = {}): Promise<TestServer & { clock: TestClock }> {
-  const clock = new TestClock();
-  const server = await startTestServer({ clock, config: { authFailuresPerMinute: 1000, ...config } });
-  servers.push(server);
-  return Object.assign(server, { clock });
-}
+const start = serversPerTest();
 
 async function keyOf(server: TestServer, id: string): Promise<ApiKey> {
   const response = await server.call(`/v2/api-keys/${id}`);

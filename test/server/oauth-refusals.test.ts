@@ -1,12 +1,11 @@
 // Every refusal of the OAuth flows, over real HTTP on a real database: what the client (or the person) is told,
 // and that nothing was granted. A wrong verifier, a replayed code, a mismatched resource, a redirect URI that is
 // not the registered one, a csrf token or session that is not the one, a decision made twice, and expiry.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../../generated/openapi.d.ts';
-import type { Config } from '../../server/config.ts';
 import { authenticateAccessToken } from '../../server/oauth/grants.ts';
-import { TestClock } from '../helpers/clock.ts';
 import {
+  serversPerTest,
   approvedCode,
   authorize,
   consentId,
@@ -22,23 +21,12 @@ import {
   signInSession,
   withCookie,
 } from '../helpers/oauth.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 type ApiKey = components['schemas']['ApiKey'];
 type Problem = components['schemas']['Problem'];
 
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-  servers = [];
-});
-
-async function start(config: Partial<Config> = {}): Promise<TestServer & { clock: TestClock }> {
-  const clock = new TestClock();
-  const server = await startTestServer({ clock, config: { authFailuresPerMinute: 1000, ...config } });
-  servers.push(server);
-  return Object.assign(server, { clock });
-}
+const start = serversPerTest();
 
 async function setup() {
   const server = await start();
