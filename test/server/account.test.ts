@@ -20,7 +20,6 @@ type LedgerEntry = components['schemas']['LedgerEntry'];
 type KeyStatus = components['schemas']['KeyStatus'];
 type UsageRecord = components['schemas']['UsageRecord'];
 type Capabilities = components['schemas']['Capabilities'];
-type Problem = components['schemas']['Problem'];
 
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const INSPECT = '/v1/tools/inspect_domain';
@@ -339,16 +338,14 @@ describe("the calling key's own view", () => {
     await expectValidationError(await server.call(KEY_STATUS, jsonInit('', { key: account.key })), 'body', '');
   });
 
-  it('a Dashboard session has no key: 404 from GET and from the tool, over HTTP and MCP', async () => {
+  it('a Dashboard session has no key: 404 from GET and from the tool over HTTP; on MCP a session token is refused (401)', async () => {
     const token = await sessionToken();
     const get = await expectProblem(await server.call('/v1/me/api-key', { key: token }), 404);
     expect(get).toMatchObject({ type: expect.stringContaining('not_found'), detail: expect.stringContaining('Dashboard session') });
     const tool = await expectProblem(await server.call(KEY_STATUS, jsonInit({}, { key: token })), 404);
     expect(tool.detail).toBe(get.detail);
-    const client = await connect(token);
-    const result = (await client.callTool({ name: 'get_key_status', arguments: {} })) as CallToolResult;
-    expect(result.isError).toBe(true);
-    expect(JSON.parse((result.content[0] as { text: string }).text) as Problem).toMatchObject({ status: 404, detail: get.detail });
+    // Issue 17: a session token's audience is the Dashboard, not /mcp (RFC 8707): /mcp refuses it before any tool.
+    await expect(connect(token)).rejects.toThrow(/401/);
   });
 
   it('over MCP: listed at 0 credits with its output schema, and a call answers what GET /v1/me/api-key answers', async () => {
