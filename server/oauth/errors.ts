@@ -3,6 +3,7 @@
 // /oauth/token, /oauth/revoke). There, whatever else refuses the request on the way (the validator, the body
 // parser) is `invalid_request` too; 404, 429, 500 and 503 stay problem documents, as the contract lists them.
 import type { NextFunction, Request, Response } from 'express';
+import { loadContract } from '../contract.ts';
 import type { components } from '../../generated/openapi.d.ts';
 import { redactSecrets } from '../endpoint.ts';
 import { toProblem } from '../http/errors.ts';
@@ -29,10 +30,27 @@ export class OAuthError extends Error {
 /** The extension that marks an operation whose errors are OAuth errors. */
 export const ERROR_FORMAT = 'x-openrush-error-format';
 
-/** True when the operation the validator matched answers OAuth errors. */
+let oauthOperations: Set<string> | undefined;
+/** `METHOD path` of every operation marked `x-openrush-error-format: oauth` (none of them has path parameters). */
+function oauthOperationKeys(): Set<string> {
+  oauthOperations ??= new Set(
+    Object.entries(loadContract().paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, operation]) => (operation as Record<string, unknown>)[ERROR_FORMAT] === 'oauth')
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    ),
+  );
+  return oauthOperations;
+}
+
+/**
+ * True when the request's operation answers OAuth errors: the one the validator matched, or, for a request refused
+ * before it was matched (a form body that is not UTF-8, or malformed), the operation at its method and path.
+ */
 export function answersOAuthErrors(req: Request): boolean {
   const operation = (req as Request & { openapi?: { schema?: Record<string, unknown> } }).openapi?.schema;
-  return operation?.[ERROR_FORMAT] === 'oauth';
+  if (operation) return operation[ERROR_FORMAT] === 'oauth';
+  return oauthOperationKeys().has(`${req.method} ${req.path}`);
 }
 
 /** Problem statuses that stay problem documents on OAuth operations (the contract lists them so). */

@@ -60,6 +60,8 @@ export interface Operation {
   public: boolean;
   /** Only the Dashboard's session cookie is accepted (every security alternative is an apiKey scheme in: cookie). */
   cookieOnly: boolean;
+  /** `x-openrush-error-format`: `oauth` answers its 4xx errors as OAuth errors (`OAuthError`), except problems it keeps. */
+  errorFormat: 'problem' | 'oauth';
   parameters: Parameter[];
   body?: { required: boolean; contentType: string; schema: Schema; pointer: string };
   /** Status code → what the contract says about it. */
@@ -169,6 +171,7 @@ function readOperations(): Operation[] {
         path,
         public: security.length === 0 || security.some((requirement) => Object.keys(requirement as object).length === 0),
         cookieOnly: security.length > 0 && security.every((requirement) => Object.keys(requirement as object).length > 0 && Object.keys(requirement as object).every(isCookie)),
+        errorFormat: op['x-openrush-error-format'] === 'oauth' ? 'oauth' : 'problem',
         parameters: [...parameters.values()],
         body,
         responses,

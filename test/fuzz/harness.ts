@@ -298,11 +298,30 @@ export function expectDocumented(fuzz: FuzzServer, op: Operation, request: FuzzR
 
 const validateProblem = validatorAt('/components/schemas/Problem');
 
-/** A 4xx problem document (optionally one of `statuses`), matching the contract's Problem schema. */
+const validateOAuthError = validatorAt('/components/schemas/OAuthError');
+/** The paths whose operations answer OAuth errors (`x-openrush-error-format: oauth`; none has path parameters). */
+const OAUTH_ERROR_PATHS = new Set(operations.filter((op) => op.errorFormat === 'oauth').map((op) => `${op.method} ${op.path}`));
+
+/**
+ * A 4xx problem document (optionally one of `statuses`), matching the contract's Problem schema; on an operation
+ * that answers OAuth errors, an OAuth error (`application/json`, the OAuthError schema) counts as well, returned
+ * with its description as the one entry of `errors` so that callers read both alike.
+ */
 export function expectProblem(fuzz: FuzzServer, request: FuzzRequest, response: FuzzResponse, statuses?: number[]): Record<string, unknown> {
   const fail = (problem: string) => explain(fuzz, request, response, problem);
   if (!(response.status >= 400 && response.status < 500)) throw fail(`a ${response.status} answer; expected a 4xx problem`);
   if (statuses && !statuses.includes(response.status)) throw fail(`a ${response.status} answer; expected ${statuses.join(' or ')}`);
+  if (OAUTH_ERROR_PATHS.has(`${request.method === 'HEAD' ? 'GET' : request.method} ${request.target.split('?')[0]}`) && mediaType(response) === 'application/json') {
+    let error: Record<string, unknown>;
+    try {
+      error = JSON.parse(response.text) as Record<string, unknown>;
+    } catch {
+      throw fail('the OAuth error body is not JSON');
+    }
+    if (!validateOAuthError(error)) throw fail(`the body does not match the OAuthError schema: ${formatErrors(validateOAuthError)}`);
+    if (!response.headers.get('x-request-id')) throw fail('an OAuth error without X-Request-Id');
+    return { ...error, status: response.status, errors: [{ message: String(error.error_description) }] };
+  }
   if (mediaType(response) !== 'application/problem+json') throw fail('not an application/problem+json answer');
   let body: Record<string, unknown>;
   try {
