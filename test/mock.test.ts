@@ -62,19 +62,35 @@ describe('openrush mock', () => {
 
   // Every operation that takes a JSON body: an unknown field is a 400 on the server, and must be on the mock too
   // (Prism would answer a declared 422 instead, whatever that 422 means).
+  // Operations marked x-openrush-error-format: oauth answer the 400 as an OAuth error; a path parameter takes the
+  // example of its own schema (an API key id, an OAuth authorization id…).
+  const PATH_EXAMPLES: Record<string, string> = {
+    authorization_id: contract.components.schemas!['OAuthAuthorizationId'].example,
+  };
   const withBodies = Object.entries(contract.paths).flatMap(([path, operations]) =>
     Object.entries(operations)
       .filter(([, operation]) => (operation as { requestBody?: unknown }).requestBody)
-      .map(([method]) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'cred_01KW1WT6F8KK8E8PW71NXT39GC')] as const),
+      .filter(([, operation]) => (operation as { requestBody?: { content?: Record<string, unknown> } }).requestBody?.content?.['application/json'])
+      .map(([method, operation]) => [
+        method.toUpperCase(),
+        path.replace(/\{([^}]+)\}/g, (_, name: string) => PATH_EXAMPLES[name] ?? 'cred_01KW1WT6F8KK8E8PW71NXT39GC'),
+        (operation as Record<string, unknown>)['x-openrush-error-format'] === 'oauth',
+      ] as const),
   );
   it('has operations with bodies to try', () => expect(withBodies.length).toBeGreaterThanOrEqual(6));
-  it.each(withBodies)('answers an invalid body on %s %s with the 400 validation problem', async (method, path) => {
+  it.each(withBodies)('answers an invalid body on %s %s with the 400 validation problem (OAuth error: %s)', async (method, path, oauth) => {
     const response = await fetch(`${url}${path}`, {
       method,
-      headers: { Authorization: `Bearer ${ANY_KEY}`, 'Content-Type': 'application/json' },
+      // The consent operations take the Dashboard's session cookie only.
+      headers: { Authorization: `Bearer ${ANY_KEY}`, Cookie: 'openrush_session=orss_mock', 'Content-Type': 'application/json' },
       body: JSON.stringify({ nme: 'typo' }),
     });
     expect(response.status).toBe(400);
+    if (oauth) {
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.json()).toMatchObject({ error: expect.any(String) });
+      return;
+    }
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await response.json()).toMatchObject({ status: 400, type: 'https://openrush.io/problems/validation_failed' });
   });
