@@ -45,6 +45,19 @@ export function requireUtf8Body(buffer: Buffer): void {
 }
 
 /**
+ * For express.urlencoded's `verify`: the raw body must be UTF-8, and so must every name and value once
+ * percent-decoded (`token=%ED%A0%80` is a lone surrogate in ASCII bytes, `a=%FF` no text at all, `a=%zz` not
+ * percent-encoding): the parser would quietly read them as U+FFFD or as they stand. The same rule as a query string.
+ */
+export function requireUtf8Form(buffer: Buffer): void {
+  requireUtf8Body(buffer);
+  const pairs = buffer.toString('utf8').split('&');
+  if (!pairs.every((pair) => pair.split('=').every(decodesAsUtf8))) {
+    throw Object.assign(new Error('The request body is not well-formed percent-encoded UTF-8.'), { type: NOT_UTF8, status: 400 });
+  }
+}
+
+/**
  * After the body is parsed, before anything else walks it: no nesting deeper than MAX_JSON_DEPTH in the body, and
  * no lone surrogates in the body, the path or the query.
  */

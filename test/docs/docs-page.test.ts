@@ -121,6 +121,11 @@ async function readOperation(id: string): Promise<RenderedOperation> {
   return { id, title, curl, typescript };
 }
 
+// Bounds against a page that hangs, not timings: the walk clicks through every operation (about 0.6 s each here,
+// several times that on a CI machine running other test files beside it), the scan runs axe on each tag, twice.
+const OPERATIONS_BOUND = 30_000 + operations.length * 3_000;
+const SCAN_BOUND = 180_000;
+
 describe('docs page in headless Chromium', () => {
   const rendered = new Map<string, RenderedOperation>();
 
@@ -164,7 +169,7 @@ describe('docs page in headless Chromium', () => {
     }
     expect(rendered.size, 'no operation on the page that the contract lacks').toBe(operations.length);
     expect(pageErrors, 'errors thrown in the page').toEqual([]);
-  }, 60_000);
+  }, OPERATIONS_BOUND);
 
   it('has no serious or critical accessibility violation (axe-core), light and dark', async () => {
     if (setupError) throw setupError;
@@ -198,7 +203,7 @@ describe('docs page in headless Chromium', () => {
       await reader.close();
     }
     expect(found, 'serious or critical accessibility violations').toEqual([]);
-  }, 90_000);
+  }, SCAN_BOUND);
 
   it('makes no request that leaves 127.0.0.1', () => {
     if (setupError) throw setupError;

@@ -245,10 +245,13 @@ export function valid(raw: Schema, options: GenOptions): fc.Arbitrary<unknown> {
         case 'null':
           return fc.constant(null);
         case 'array':
-          return fc.array(valid(schema.items ?? {}, options), {
-            minLength: schema.minItems ?? 0,
-            maxLength: Math.min(schema.maxItems ?? 4, Math.max(schema.minItems ?? 0, 4)),
-          });
+          return fc
+            .array(valid(schema.items ?? {}, options), {
+              minLength: schema.minItems ?? 0,
+              maxLength: Math.min(schema.maxItems ?? 4, Math.max(schema.minItems ?? 0, 4)),
+            })
+            .map((items) => distinct(schema, items))
+            .filter((items) => items.length >= (schema.minItems ?? 0));
         case 'object':
           return objectArb(schema, options);
         default:
@@ -286,7 +289,14 @@ export function validExceptAt(raw: Schema, steps: Step[], leaf: (validValue: fc.
     return objectArb(schema, options, { name: step.property, arb: inner });
   }
   const item = validExceptAt(schema.items ?? {}, rest, leaf, options);
-  return fc.tuple(item, fc.array(valid(schema.items ?? {}, options), { maxLength: Math.max(0, (schema.maxItems ?? 3) - 1) })).map(([first, others]) => [first, ...others]);
+  return fc.tuple(item, fc.array(valid(schema.items ?? {}, options), { maxLength: Math.max(0, (schema.maxItems ?? 3) - 1) })).map(([first, others]) => distinct(schema, [first, ...others]));
+}
+
+/** The items, without repeats where the schema says `uniqueItems` (compared as JSON, as the validator does). */
+function distinct(schema: Schema, items: unknown[]): unknown[] {
+  if (schema.uniqueItems !== true) return items;
+  const seen = new Set<string>();
+  return items.filter((item) => !seen.has(JSON.stringify(item)) && seen.add(JSON.stringify(item)));
 }
 
 export function pointerOf(steps: Step[]): string {
@@ -436,6 +446,9 @@ export function mutations(raw: Schema, steps: Step[] = [], seen = new Set<Schema
 
   if (types.has('array') && schema.items !== undefined) {
     if (schema.minItems) add(`minItems ${schema.minItems}`, () => fc.constant([]));
+    if (schema.uniqueItems === true && (schema.maxItems ?? 2) >= 2) {
+      add('uniqueItems', () => valid(schema.items!, { pools: new Map() }).map((item) => [item, item]));
+    }
     if (schema.maxItems !== undefined) {
       const options: GenOptions = { pools: new Map() };
       add(`maxItems ${schema.maxItems}`, () => fc.array(valid(schema.items!, options), { minLength: schema.maxItems! + 1, maxLength: schema.maxItems! + 1 }));

@@ -3,11 +3,12 @@
 // operation's parts, and the checks every answer must pass.
 import fc from 'fast-check';
 import { issueSignInLink, startSessionWithLink } from '../../server/dashboard-sessions.ts';
+import { approvedCode, authorize, consentId, goodRequest, type OAuthTokenResponse, pkce, readConsent, REDIRECT_URI, redeem, registerClient, signInSession } from '../helpers/oauth.ts';
 import { generateKey } from '../../server/keys.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { type GenOptions, lengthOf, type Pools, valid } from './arbitraries.ts';
 import { deref, follow, formatErrors, type Operation, operations, type Parameter, type Schema, validatorAt } from './contract.ts';
-import { curlOf, encodeComponent, type FuzzRequest, type FuzzResponse, jsonBody, printable, send } from './http.ts';
+import { curlOf, encodeBody, encodeComponent, type FuzzRequest, type FuzzResponse, printable, send } from './http.ts';
 
 function knob(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -63,6 +64,8 @@ export interface FuzzServer {
   freshSession(): string;
   /** A sign-in link of the fuzz account not used before, for createSession. */
   freshSignInLink(): string;
+  /** OAuth state that no schema can say, for the OAuth operations to succeed (see oauthStock). */
+  oauth: OAuthStock;
   /** Collects real values from an answer, walking it alongside its documented schema (at `pointer`). */
   harvest(value: unknown, pointer: string): void;
   close(): Promise<void>;
@@ -128,8 +131,10 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     sessions.push(started.token);
   }
   secrets.push(...links, ...sessions);
-  const take = (from: string[]) => (from.length > 1 ? from.shift()! : from[0]!);
+  const oauth = await oauthStock(server, FUZZ_RUNS * 2);
+  secrets.push(...oauth.secrets);
   return {
+    oauth,
     freshSession: () => take(sessions),
     freshSignInLink: () => take(links),
     revokedKey: revoked.api_key,
@@ -143,6 +148,81 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   };
 }
 
+/** Takes the next of a stock; past its end the last one again (then refused: a documented error). */
+function take<T>(from: T[]): T {
+  return from.length > 1 ? from.shift()! : from[0]!;
+}
+
+/** Real OAuth state of the fuzz account, made through the API as an MCP client and the consent page would. */
+export interface OAuthStock {
+  clientId: string;
+  /** Token requests that redeem the code of an approved authorization (within its 60 s, if the run gets there). */
+  codeGrants: Array<Record<string, string>>;
+  /** Refresh tokens of approved grants, each unused. */
+  refreshTokens: string[];
+  /** Pending authorizations no session has read yet. */
+  unread: string[];
+  /** Pending authorizations read by a session: that session, and the CSRF token the decision must send back. */
+  read: Array<{ id: string; session: string; csrfToken: string }>;
+  secrets: string[];
+}
+
+async function oauthStock(server: TestServer, count: number): Promise<OAuthStock> {
+  const clientId = await registerClient(server, 'Fuzz Agent');
+  const session = await signInSession(server);
+  const stock: OAuthStock = { clientId, codeGrants: [], refreshTokens: [], unread: [], read: [], secrets: [session] };
+  for (let i = 0; i < count; i++) {
+    const { code, verifier } = await approvedCode(server, session, clientId);
+    stock.codeGrants.push({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: clientId, resource: `${server.url}/mcp` });
+    const granted = await approvedCode(server, session, clientId);
+    const tokens = (await (await redeem(server, clientId, granted.code, granted.verifier)).json()) as OAuthTokenResponse;
+    stock.refreshTokens.push(tokens.refresh_token);
+    stock.secrets.push(code, granted.code, tokens.access_token, tokens.refresh_token);
+    stock.unread.push(consentId(await authorize(server, goodRequest(server, clientId, pkce().challenge))));
+    const reader = await signInSession(server);
+    const id = consentId(await authorize(server, goodRequest(server, clientId, pkce().challenge)));
+    stock.read.push({ id, session: reader, csrfToken: (await readConsent(server, reader, id)).csrf_token });
+    stock.secrets.push(reader);
+  }
+  return stock;
+}
+
+/**
+ * Real parts for the operations whose success needs state that no schema can say: a sign-in link never used, a
+ * loopback redirect URI, the code or refresh token of an approved grant, a pending authorization (and the session
+ * that read it). Half of such an operation's valid requests carry them; undefined for the other operations.
+ */
+function realParts(fuzz: FuzzServer, op: Operation): ((parts: RequestParts) => RequestParts) | undefined {
+  const json = (parts: RequestParts) => (parts.body && 'json' in parts.body && typeof parts.body.json === 'object' ? (parts.body.json as Record<string, unknown>) : {});
+  const { oauth } = fuzz;
+  switch (op.id) {
+    case 'createSession':
+      return (parts) => ({ ...parts, body: { json: { sign_in_link: fuzz.freshSignInLink() } } });
+    case 'registerOAuthClient':
+      return (parts) => ({ ...parts, body: { json: { ...json(parts), redirect_uris: ['http://127.0.0.1:53123/callback'] } } });
+    case 'requestOAuthToken': {
+      // A code and a refresh token in turn (the codes may have expired by then: a documented invalid_grant).
+      let turn = 0;
+      return (parts) => ({
+        ...parts,
+        body: { json: turn++ % 2 === 0 && oauth.codeGrants.length > 1 ? take(oauth.codeGrants) : { grant_type: 'refresh_token', refresh_token: take(oauth.refreshTokens), client_id: oauth.clientId } },
+      });
+    }
+    case 'revokeOAuthToken':
+      return (parts) => ({ ...parts, body: { json: { ...json(parts), token: take(oauth.refreshTokens) } } });
+    case 'getOAuthAuthorization':
+      return (parts) => ({ ...parts, path: { authorization_id: take(oauth.unread) } });
+    case 'approveOAuthAuthorization':
+    case 'denyOAuthAuthorization':
+      return (parts) => {
+        const pending = take(oauth.read);
+        return { ...parts, path: { authorization_id: pending.id }, auth: { kind: 'session', token: pending.session }, body: { json: { ...json(parts), csrf_token: pending.csrfToken } } };
+      };
+    default:
+      return undefined;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Requests.
 
@@ -154,7 +234,7 @@ export interface RequestParts {
   /** A JSON value (sent as application/json), or raw bytes with their own content type. */
   body?: { json: unknown } | { raw: Buffer; contentType?: string };
   /** `key`: the fuzz account's key, as Bearer or X-API-Key; `none`; or a header of its own. */
-  auth: { kind: 'key'; as: 'bearer' | 'x-api-key' } | { kind: 'none' } | { kind: 'header'; name: string; value: string } | { kind: 'session' };
+  auth: { kind: 'key'; as: 'bearer' | 'x-api-key' } | { kind: 'none' } | { kind: 'header'; name: string; value: string } | { kind: 'session'; token?: string };
   /** Overrides the path built from the template (for routing tests). */
   rawPath?: string;
   method?: string;
@@ -174,11 +254,12 @@ export function buildRequest(fuzz: FuzzServer, op: Operation, parts: RequestPart
   if (parts.auth.kind === 'key') headers.push(parts.auth.as === 'bearer' ? ['Authorization', `Bearer ${fuzz.key}`] : ['X-API-Key', fuzz.key]);
   if (parts.auth.kind === 'header') headers.push([parts.auth.name, parts.auth.value]);
   // The session cookie, as the Dashboard's own pages send it (with their Origin: see the contract's sessionCookie).
-  if (parts.auth.kind === 'session') headers.push(['Cookie', `openrush_session=${fuzz.freshSession()}`], ['Origin', fuzz.url]);
+  if (parts.auth.kind === 'session') headers.push(['Cookie', `openrush_session=${parts.auth.token ?? fuzz.freshSession()}`], ['Origin', fuzz.url]);
   let body: Buffer | undefined;
   if (parts.body && 'json' in parts.body) {
-    headers.push(['Content-Type', op.body?.contentType ?? 'application/json']);
-    body = jsonBody(parts.body.json);
+    const contentType = op.body?.contentType ?? 'application/json';
+    headers.push(['Content-Type', contentType]);
+    body = encodeBody(contentType, parts.body.json);
   } else if (parts.body) {
     if (parts.body.contentType !== undefined) headers.push(['Content-Type', parts.body.contentType]);
     body = parts.body.raw;
@@ -196,19 +277,17 @@ export function validParts(fuzz: FuzzServer, op: Operation): fc.Arbitrary<Reques
   const optional = (parameter: Parameter) => (parameter.required ? param(parameter) : fc.option(param(parameter), { nil: undefined }));
   const named = (list: Parameter[]) =>
     fc.tuple(...list.map(optional)).map((values) => list.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]!] as [string, string]])));
-  let body: fc.Arbitrary<RequestParts['body']> = op.body
+  const body: fc.Arbitrary<RequestParts['body']> = op.body
     ? op.body.required
       ? valid(op.body.schema, options).map((json) => ({ json }))
       : fc.option(valid(op.body.schema, options).map((json) => ({ json })), { nil: undefined })
     : fc.constant(undefined);
-  // Signing in succeeds only with a real, unused link: half the bodies carry one.
-  if (op.id === 'createSession') body = fc.oneof(body, fc.constant(null).map(() => ({ json: { sign_in_link: fuzz.freshSignInLink() } })));
   const auth: fc.Arbitrary<RequestParts['auth']> = op.public
     ? fc.constant({ kind: 'none' as const })
     : op.cookieOnly
       ? fc.constant({ kind: 'session' as const })
       : fc.constantFrom('bearer' as const, 'x-api-key' as const).map((as) => ({ kind: 'key' as const, as }));
-  return fc
+  const generated = fc
     .record({
       path: fc.tuple(...pathParams.map(param)).map((values) => Object.fromEntries(pathParams.map((p, i) => [p.name, values[i]!]))),
       query: named(op.parameters.filter((p) => p.in === 'query')),
@@ -217,6 +296,8 @@ export function validParts(fuzz: FuzzServer, op: Operation): fc.Arbitrary<Reques
       auth,
     })
     .map((parts) => parts as RequestParts);
+  const real = realParts(fuzz, op);
+  return real ? fc.oneof(generated, generated.map(real)) : generated;
 }
 
 export function call(fuzz: FuzzServer, request: FuzzRequest): Promise<FuzzResponse> {

@@ -39,6 +39,46 @@ export function jsonBody(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
+export const FORM = 'application/x-www-form-urlencoded';
+
+/** A value a form cannot carry: not an object, or a property that is neither text, a number, a boolean nor a list of them. */
+export const UNSENDABLE = Symbol('unsendable as a form');
+
+/**
+ * What a server reads from a value sent as a form (RFC 6749 §3.2's application/x-www-form-urlencoded): every
+ * property a string (a number or boolean as its JSON text, the only text a client has for it), a list repeated
+ * (none: absent; one: a string). A value that is not a flat object of those cannot be sent as a form at all.
+ */
+export function asForm(value: unknown): Record<string, string | string[]> | typeof UNSENDABLE {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return UNSENDABLE;
+  const form: Record<string, string | string[]> = {};
+  const scalar = (inner: unknown) => (typeof inner === 'string' ? inner : typeof inner === 'number' || typeof inner === 'boolean' ? JSON.stringify(inner) : UNSENDABLE);
+  for (const [name, inner] of Object.entries(value)) {
+    const values = (Array.isArray(inner) ? inner : [inner]).map(scalar);
+    if (values.includes(UNSENDABLE)) return UNSENDABLE;
+    if (values.length === 1) form[name] = values[0] as string;
+    else if (values.length > 1) form[name] = values as string[];
+  }
+  return form;
+}
+
+/**
+ * A request body as its media type puts a value on the wire: a form for application/x-www-form-urlencoded (each
+ * pair percent-encoded, a lone surrogate as its WTF-8 bytes, as a careless client would), JSON text otherwise.
+ */
+export function encodeBody(contentType: string, value: unknown): Buffer {
+  if (contentType !== FORM) return jsonBody(value);
+  const form = asForm(value);
+  if (form === UNSENDABLE) throw new Error(`Not sendable as a form: ${JSON.stringify(value)}`);
+  const pairs = Object.entries(form).flatMap(([name, inner]) => [inner].flat().map((text) => `${encodeComponent(name)}=${encodeComponent(text)}`));
+  return Buffer.from(pairs.join('&'), 'latin1');
+}
+
+/** What the server reads from a body value sent as `contentType`: the value itself for JSON, its form otherwise. */
+export function asSent(contentType: string, value: unknown): unknown {
+  return contentType === FORM ? asForm(value) : value;
+}
+
 /** Bytes in bash's ANSI-C quoting ($'…'), so the exact bytes survive a copy and paste. */
 function ansiQuote(bytes: Buffer): string {
   let out = "$'";

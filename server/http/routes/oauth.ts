@@ -21,7 +21,7 @@ import { hashSecret } from '../../oauth/tokens.ts';
 import { invalidCredential, notFound } from '../../problem.ts';
 import type { Operations } from '../dispatch.ts';
 import type { SessionCookie } from '../session-cookie.ts';
-import { requireUtf8Body } from '../well-formed.ts';
+import { requireUtf8Form } from '../well-formed.ts';
 import { publicBaseUrl } from './mcp.ts';
 import { route } from './typed.ts';
 
@@ -33,8 +33,9 @@ const FORM_PATHS = new Set(['/oauth/token', '/oauth/revoke']);
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 /**
- * The form-encoded body of /oauth/token and /oauth/revoke (and of nothing else): UTF-8, within the body limit, a
- * repeated parameter kept as an array (which the contract then refuses, as RFC 6749 §3.1 asks).
+ * The form-encoded body of /oauth/token and /oauth/revoke (and of nothing else): UTF-8, also once percent-decoded,
+ * within the body limit, a repeated parameter kept as an array (which the contract then refuses, as RFC 6749 §3.1
+ * asks).
  */
 export function oauthFormBody(config: Config): RequestHandler {
   const parse = express.urlencoded({
@@ -43,7 +44,7 @@ export function oauthFormBody(config: Config): RequestHandler {
     parameterLimit: 40,
     verify: (req, _res, buffer) => {
       (req as Request).ctx.requestBytes = buffer.length;
-      requireUtf8Body(buffer);
+      requireUtf8Form(buffer);
     },
   });
   return function readOAuthForm(req: Request, res: Response, next: NextFunction): void {
