@@ -89,11 +89,13 @@ function invalidBody(operation: { requestBody?: unknown }): Record<string, strin
 }
 
 /** The operation's first request body example, as its media type sends it, with its Content-Type. */
-function exampleBody(operation: { requestBody?: unknown }): { body?: string; type?: string } {
+function exampleBody(operation: { requestBody?: unknown }, where: string): { body?: string; type?: string } {
   const type = bodyType(operation);
   if (!type) return {};
   const media = resolveRef<{ content: Record<string, { examples?: Record<string, unknown>; example?: unknown }> }>(operation.requestBody).content[type]!;
-  const example = media.example ?? (media.examples ? resolveRef<{ value: unknown }>(Object.values(media.examples)[0]).value : {});
+  // Every request body of the contract has an example: the docs show it, and the mock is asked with it here.
+  const example = media.example ?? (media.examples ? resolveRef<{ value: unknown }>(Object.values(media.examples)[0]).value : undefined);
+  if (example === undefined) throw new Error(`The contract has no example for the request body of ${where}`);
   return { body: encoded(type, example), type };
 }
 
@@ -166,7 +168,7 @@ describe('openrush mock', () => {
           // The mock: asked for that status, it answers it, in the format the contract files under it: a problem of
           // that status, or an OAuth error (application/json, OAuthError) on the operations that answer those.
           // A valid request (the contract's own examples), so that Prism answers the status it is asked for.
-          const example = exampleBody(operation);
+          const example = exampleBody(operation, `${method} ${path}`);
           const answer = await fetch(`${url}${examplePath(path, operation)}`, {
             method: method.toUpperCase(),
             // A credential of every kind the contract has, so that each operation's security holds (sign-out takes only
