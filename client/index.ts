@@ -32,7 +32,8 @@ export interface OpenRushClientOptions {
   headers?: Record<string, string> | undefined;
   /**
    * How many times a request is sent again after a network error, a timeout, a `429` or a `503` — only when that is
-   * safe: GET and HEAD, and POSTs carrying an `Idempotency-Key` (the client adds one to the creates). Default 2;
+   * safe: GET and HEAD, and POSTs and PATCHes carrying an `Idempotency-Key` (the client adds one to the creates, the
+   * tool calls, charged ones included (the server charges a retried call once), and the changes of a v2 key). Default 2;
    * `0` turns retries off.
    */
   retries?: number | undefined;
@@ -58,6 +59,21 @@ export interface OpenRushClientOptions {
 
 /** The create operations: the client gives each an `Idempotency-Key` unless the caller sent one. */
 export const IDEMPOTENT_CREATES: readonly string[] = ['/v1/me/api-credentials', '/v2/api-keys'];
+/**
+ * Tool calls (`POST /v1/tools/…`, a server's own tools included) get an `Idempotency-Key` too: a priced tool's
+ * answer is kept with its charge, so a retry after a lost answer is answered again and charged nothing (a free
+ * tool ignores the key and answers live).
+ */
+export const TOOL_CALLS_PREFIX = '/v1/tools/';
+
+/** Changes of a v2 key: a retry gets the first answer back (for a rotation, the same new secret), changes nothing twice. */
+export const IDEMPOTENT_CHANGES: readonly string[] = ['PATCH /v2/api-keys/{api_key_id}', 'POST /v2/api-keys/{api_key_id}/revoke', 'POST /v2/api-keys/{api_key_id}/rotate'];
+
+/** Does the client give a request to this operation an `Idempotency-Key` (and so retry it)? */
+export function takesIdempotencyKey(method: string, schemaPath: string): boolean {
+  if (IDEMPOTENT_CHANGES.includes(`${method.toUpperCase()} ${schemaPath}`)) return true;
+  return method.toUpperCase() === 'POST' && (IDEMPOTENT_CREATES.includes(schemaPath) || schemaPath.startsWith(TOOL_CALLS_PREFIX));
+}
 
 function newIdempotencyKey(): string {
   if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
@@ -84,7 +100,7 @@ export function createOpenRushClient(options: OpenRushClientOptions): OpenRushCl
   const prepare: Middleware = {
     onRequest({ request, schemaPath }) {
       if (credential) request.headers.set('Authorization', `Bearer ${credential}`);
-      if (request.method === 'POST' && IDEMPOTENT_CREATES.includes(schemaPath) && !request.headers.has('idempotency-key')) {
+      if (takesIdempotencyKey(request.method, schemaPath) && !request.headers.has('idempotency-key')) {
         request.headers.set('Idempotency-Key', newIdempotencyKey());
       }
       return request;

@@ -2,7 +2,7 @@
 //   - an attempt's timeout covers the whole answer, its body included: the answer is read here, within the attempt,
 //     and handed to openapi-fetch already whole (every answer of this API is one JSON document);
 //   - retried: network errors (while the body is read too), attempts that time out, 429 and 503 answers;
-//   - only when a retry cannot do a thing twice: GET/HEAD/OPTIONS, and POSTs that carry an Idempotency-Key;
+//   - only when a retry cannot do a thing twice: GET/HEAD/OPTIONS, and POSTs and PATCHes that carry an Idempotency-Key;
 //   - the wait: exponential backoff with jitter, or the server's Retry-After when that is longer; a Retry-After that
 //     is not delay-seconds or an HTTP-date (RFC 9110 §10.2.3) is ignored; a server that asks for a longer wait than
 //     the caller allows gets its answer returned instead;
@@ -57,7 +57,7 @@ export class OpenRushTimeoutError extends Error {
 }
 
 function safeToRetry(request: Request): boolean {
-  return SAFE_METHODS.has(request.method) || (request.method === 'POST' && request.headers.has('idempotency-key'));
+  return SAFE_METHODS.has(request.method) || ((request.method === 'POST' || request.method === 'PATCH') && request.headers.has('idempotency-key'));
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

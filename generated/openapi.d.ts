@@ -282,6 +282,13 @@ export interface paths {
          *     subdomain, whether the suffix is an ICANN or a private one, whether the host is an IP address, and its ASCII
          *     (punycode) and Unicode forms. Computed offline. Costs 3 credits per successful call; input that is not a host
          *     name or URL is a `400` and costs nothing.
+         *
+         *     Send an `Idempotency-Key` to make the call safe to retry: the answer is kept under it in the same
+         *     transaction as its charge, and the same call again (the same tool and body, within 24 hours, over HTTP or
+         *     as an MCP `tools/call` with the key in `_meta`) gets that answer back with `Idempotent-Replayed: true` and
+         *     is charged nothing, even once the balance is spent; the key with another body is `409`. Of two concurrent
+         *     calls under one key, one is charged and the other gets its answer. A refused call (`400`, `402`…) keeps
+         *     nothing: a retry runs again. `@openrush/client` adds a key and retries by itself.
          */
         post: operations["inspectDomain"];
         delete?: never;
@@ -346,7 +353,10 @@ export interface paths {
          *       `content`). Anything that stops the call is a tool result with `isError: true`, and nothing is charged:
          *       its `content` is the problem document an HTTP call would have got (`type`, `title`, `status`, `detail`,
          *       `request_id`) as JSON text, the same document is in `_meta["openrush.io/problem"]`, and there is no
-         *       `structuredContent` (clients check that against the tool's `outputSchema`). The problems: too few credits
+         *       `structuredContent` (clients check that against the tool's `outputSchema`). A priced tool's call may carry
+         *       an idempotency key in `params._meta["openrush.io/idempotency-key"]` (the `Idempotency-Key` header's rules,
+         *       shared with HTTP: the same call under the same key over either transport is one call); a replayed answer
+         *       has `_meta["openrush.io/idempotent-replayed"]: true` and is charged nothing. The problems: too few credits
          *       or the key's budget spent (`payment_required`, `budget_exhausted`), a key whose access lacks `tools: use`
          *       (`forbidden`; such a key may still list the tools), arguments that do not match the tool's `inputSchema`
          *       or that the tool refuses (`validation_failed`). An unknown tool name is a JSON-RPC error (`-32602`).
@@ -794,7 +804,9 @@ export interface paths {
          * Update an API key
          * @description Changes the name, the constraints or the status of a key. `status` may be set to `1` (active) or `2`
          *     (disabled: refused until set active again); a revoked key cannot be changed. In `constraints`, a field set
-         *     to null is removed and a field left out is kept.
+         *     to null is removed and a field left out is kept. With an `Idempotency-Key`, the change and its answer are
+         *     kept together: a retry within 24 hours gets that answer back (`Idempotent-Replayed: true`) and changes
+         *     nothing again; the key with another body (or another key's id) is `409`.
          */
         patch: operations["updateApiKey"];
         trace?: never;
@@ -811,7 +823,8 @@ export interface paths {
         /**
          * Revoke an API key
          * @description Revokes a key (and any old secret still in its rotation grace period): it is refused from the next request
-         *     on, everywhere. Idempotent.
+         *     on, everywhere. Idempotent. With an `Idempotency-Key`, a retry gets the first answer back
+         *     (`Idempotent-Replayed: true`).
          */
         post: operations["revokeApiKey"];
         delete?: never;
@@ -833,7 +846,9 @@ export interface paths {
          * Rotate an API key
          * @description Gives the key a new secret, returned once in `api_key`. The old secret keeps working for
          *     `grace_period_seconds` (`0`: it stops at once). At most one old secret is ever alive: rotating again ends
-         *     the previous one's grace period. The key's id, settings and history stay.
+         *     the previous one's grace period. The key's id, settings and history stay. Send an `Idempotency-Key`: a
+         *     rotation whose answer was lost is then answered again with the same new secret (kept encrypted with a key
+         *     derived from the idempotency key, as for a create, `Idempotent-Replayed: true`), not rotated twice.
          */
         post: operations["rotateApiKey"];
         delete?: never;
@@ -2332,6 +2347,7 @@ export interface components {
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -2364,7 +2380,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The key's state does not allow the change (it is revoked or expired). */
+        /**
+         * @description The key's state does not allow the change (it is revoked or expired), or the `Idempotency-Key` was already
+         *     used with a different request (`idempotency_key_reused`).
+         */
         Conflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2708,6 +2727,11 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
+         * @description `true` when this is the answer kept for an earlier request under the same `Idempotency-Key` (nothing was
+         *     charged or created again); absent otherwise.
+         */
+        IdempotentReplayed: "true";
+        /**
          * @description The id of this request, also in the problem body and in the server's logs.
          * @example req_01KW1WT5G0S1V3Q93S90MB6D3B
          */
@@ -2906,6 +2930,7 @@ export type ParameterUsageStatusClassFilter = components['parameters']['UsageSta
 export type ParameterMcpProtocolVersion = components['parameters']['McpProtocolVersion'];
 export type ParameterMcpSessionId = components['parameters']['McpSessionId'];
 export type ParameterLastEventId = components['parameters']['LastEventId'];
+export type HeaderIdempotentReplayed = components['headers']['IdempotentReplayed'];
 export type HeaderXRequestId = components['headers']['XRequestId'];
 export type HeaderCacheControlNoStore = components['headers']['CacheControlNoStore'];
 export type HeaderWwwAuthenticate = components['headers']['WWWAuthenticate'];
@@ -3347,7 +3372,13 @@ export interface operations {
     inspectDomain: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value chosen by the client (a UUID, for example) that makes the request safe to retry for 24 hours.
+                 * @example 5f1b7c1e-8a4e-4b7e-9f3a-0c2d6e8f1a2b
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3364,6 +3395,7 @@ export interface operations {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3374,6 +3406,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["PaymentRequired"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyReused"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -4112,7 +4145,13 @@ export interface operations {
     updateApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value chosen by the client (a UUID, for example) that makes the request safe to retry for 24 hours.
+                 * @example 5f1b7c1e-8a4e-4b7e-9f3a-0c2d6e8f1a2b
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The `api_key_id` of a key of the current account. */
                 api_key_id: components["parameters"]["ApiKeyIdPath"];
@@ -4141,7 +4180,13 @@ export interface operations {
     revokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value chosen by the client (a UUID, for example) that makes the request safe to retry for 24 hours.
+                 * @example 5f1b7c1e-8a4e-4b7e-9f3a-0c2d6e8f1a2b
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The `api_key_id` of a key of the current account. */
                 api_key_id: components["parameters"]["ApiKeyIdPath"];
@@ -4155,6 +4200,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4163,7 +4209,13 @@ export interface operations {
     rotateApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value chosen by the client (a UUID, for example) that makes the request safe to retry for 24 hours.
+                 * @example 5f1b7c1e-8a4e-4b7e-9f3a-0c2d6e8f1a2b
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The `api_key_id` of a key of the current account. */
                 api_key_id: components["parameters"]["ApiKeyIdPath"];
@@ -4184,6 +4236,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -46,49 +46,71 @@ export function openResponse(accountId: string, idempotencyKey: string, cipherte
   return JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8'));
 }
 
-/**
- * Runs a key-creating request at most once per Idempotency-Key: a retry with the same body gets the first
- * response back (flagged `Idempotent-Replayed: true`), another body is a 409, and of two concurrent requests one
- * creates while the other replays. Without an Idempotency-Key, `create` simply runs.
- */
-export async function oncePerIdempotencyKey<T>(
+/** One request made under an Idempotency-Key: how to find the answer kept for it, and how to keep this one's. */
+export interface IdempotentRequest<T> {
+  /**
+   * The answer kept for this request (the same operation and body under the same key, within 24 hours), or
+   * undefined. The key kept for another request is the 409 problem `idempotency_key_reused`.
+   */
+  earlier(): Promise<T | undefined>;
+  /** The record that keeps `response` (encrypted) under the key: written in the transaction of what it answers. */
+  seal(response: T, status: number): IdempotencyRow;
+}
+
+export function idempotentRequest<T>(
   deps: { store: Store; clock: Clock },
-  request: { accountId: string; idempotencyKey: string | undefined; operation: string; body: unknown },
-  create: (seal?: (response: T) => IdempotencyRow) => Promise<T>,
-): Promise<{ response: T; replayed: boolean }> {
+  request: { accountId: string; idempotencyKey: string; operation: string; body: unknown },
+): IdempotentRequest<T> {
   const { store, clock } = deps;
   const { accountId, idempotencyKey } = request;
-  if (idempotencyKey === undefined) return { response: await create(), replayed: false };
   const keyHash = idempotencyKeyHash(accountId, idempotencyKey);
   // The operation is part of the request: the same Idempotency-Key on another endpoint is a different request (409).
   const bodyHash = requestHash({ operation: request.operation, body: request.body });
-  const replay = async () => {
-    const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
-    if (!stored) return undefined;
-    if (stored.request_hash !== bodyHash) {
-      throw new Problem('idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
-    }
-    return { response: openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T, replayed: true };
+  return {
+    async earlier() {
+      const stored = await store.findIdempotencyRecord(accountId, keyHash, clock.now().toISOString());
+      if (!stored) return undefined;
+      if (stored.request_hash !== bodyHash) throw new Problem('idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
+      return openResponse(accountId, idempotencyKey, stored.response_ciphertext) as T;
+    },
+    seal(response, status) {
+      const now = clock.now();
+      return {
+        account_id: accountId,
+        key_hash: keyHash,
+        request_hash: bodyHash,
+        status_code: status,
+        response_ciphertext: sealResponse(accountId, idempotencyKey, response),
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+      };
+    },
   };
-  const previous = await replay();
-  if (previous) return previous;
-  const now = clock.now();
-  const seal = (response: T): IdempotencyRow => ({
-    account_id: accountId,
-    key_hash: keyHash,
-    request_hash: bodyHash,
-    status_code: 201,
-    response_ciphertext: sealResponse(accountId, idempotencyKey, response),
-    created_at: now.toISOString(),
-    expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
-  });
+}
+
+/**
+ * Runs a request that creates or changes something at most once per Idempotency-Key: a retry with the same body
+ * gets the first response back (flagged `Idempotent-Replayed: true`), another body is a 409, and of two concurrent
+ * requests one runs while the other replays. `run` writes `seal(response)` in the transaction of its change.
+ * Without an Idempotency-Key, `run` simply runs. `status`: the answer's (201 for a create, the default).
+ */
+export async function oncePerIdempotencyKey<T>(
+  deps: { store: Store; clock: Clock },
+  request: { accountId: string; idempotencyKey: string | undefined; operation: string; body: unknown; status?: number },
+  create: (seal?: (response: T) => IdempotencyRow) => Promise<T>,
+): Promise<{ response: T; replayed: boolean }> {
+  const { idempotencyKey } = request;
+  if (idempotencyKey === undefined) return { response: await create(), replayed: false };
+  const once = idempotentRequest<T>(deps, { ...request, idempotencyKey });
+  const previous = await once.earlier();
+  if (previous !== undefined) return { response: previous, replayed: true };
   try {
-    return { response: await create(seal), replayed: false };
+    return { response: await create((response) => once.seal(response, request.status ?? 201)), replayed: false };
   } catch (error) {
     // A concurrent request with the same Idempotency-Key won the race: answer with its response.
     if (error instanceof IdempotencyConflictError) {
-      const winner = await replay();
-      if (winner) return winner;
+      const winner = await once.earlier();
+      if (winner !== undefined) return { response: winner, replayed: true };
     }
     throw error;
   }

@@ -10,7 +10,7 @@ import type { IdGenerator } from './ids.ts';
 import { budgetFor } from './permissions.ts';
 import { Problem } from './problem.ts';
 import { BudgetExceededError, InsufficientCreditsError } from './store/errors.ts';
-import type { Store, UsageRow } from './store/types.ts';
+import type { IdempotencyRow, Store, UsageRow } from './store/types.ts';
 
 /** Keys whose last write of last_used_at this instance remembers (all forgotten at once past this). */
 const TOUCHES_REMEMBERED = 10_000;
@@ -123,8 +123,10 @@ export function createMetering(deps: MeteringDeps) {
    * Writes the call's usage record; with `charge`, takes that many credits (and counts them against the key's
    * budget) in the same transaction. Resolves once durable. With too few credits, or the key's budget spent,
    * nothing is written and a 402 Problem is thrown: the caller records the refusal (uncharged) as it answers it.
+   * With `idempotency`, the answer is kept under its Idempotency-Key in that transaction too (IdempotencyConflictError,
+   * nothing written, when another request's answer is kept there).
    */
-  async function recordCall(caller: Caller, call: Call, options: { charge?: number } = {}): Promise<void> {
+  async function recordCall(caller: Caller, call: Call, options: { charge?: number; idempotency?: IdempotencyRow } = {}): Promise<void> {
     const credits = options.charge ?? 0;
     const record = usageRecord(caller, call, credits);
     try {
@@ -132,6 +134,7 @@ export function createMetering(deps: MeteringDeps) {
         charge: credits > 0 ? { ledgerId: deps.ids('led'), amount: credits } : undefined,
         budget: credits > 0 ? budgetFor(caller, deps.clock.now()) : undefined,
         touchCredentialIfUsedBefore: touchBefore(caller),
+        idempotency: options.idempotency,
       });
     } catch (error) {
       if (error instanceof InsufficientCreditsError) throw insufficientCredits(error.required, error.balance);

@@ -6,7 +6,7 @@ import {
   allApiKeys,
   allUsage,
   createOpenRushClient,
-  IDEMPOTENT_CREATES,
+  takesIdempotencyKey,
   OpenRushError,
   type OpenRushClientOptions,
   OpenRushTimeoutError,
@@ -325,26 +325,81 @@ describe('retries on network errors', () => {
     expect(credentials.filter((credential) => credential.name === 'mine')).toHaveLength(1);
   });
 
-  it('a POST without an Idempotency-Key (a charged tool call) is never sent twice', async () => {
+  it('a charged tool call whose answer is lost is retried under the key the client added, and charged once', async () => {
     const account = await server.newAccount();
     const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
     const { client, retries } = recordingClient(proxy.url, account.key);
-    await expect(client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } })).rejects.toThrow();
-    expect(proxy.seen).toHaveLength(1);
-    expect(retries).toEqual([]);
-    // Charged once, by the one request that reached the server.
+    const { data, response } = await client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } });
+    expect(response.status).toBe(200);
+    expect(data?.domain).toBe('example.com');
+    // The server ran and charged the first attempt; the retry got that answer back.
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(retries).toHaveLength(1);
+    const [first, second] = proxy.seen.map((request) => request.headers['idempotency-key']);
+    expect(first).toMatch(/^[0-9a-f-]{32,36}$/);
+    expect(second).toBe(first);
     const balance = await unwrap(createOpenRushClient({ baseUrl: server.url, apiKey: account.key }).GET('/v1/me/credits'));
     expect(balance.balance).toBe(500 - 3);
   });
 
-  it('every create operation of the contract (those taking an Idempotency-Key) gets one from the client', () => {
+  it('a rotation whose answer is lost is retried under its key: one rotation, and the secret answered is the one that works', async () => {
+    const account = await server.newAccount();
+    const direct = createOpenRushClient({ baseUrl: server.url, apiKey: account.key });
+    const created = await unwrap(direct.POST('/v2/api-keys', { body: { name: 'to rotate' } }));
+    const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key);
+    const { data, response } = await client.POST('/v2/api-keys/{api_key_id}/rotate', { params: { path: { api_key_id: created.api_key_id } }, body: { grace_period_seconds: 0 } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(retries).toHaveLength(1);
+    // Rotated once: the secret in the replayed answer works, the first one does not.
+    expect((await createOpenRushClient({ baseUrl: server.url, apiKey: data!.api_key }).GET('/v1/me/credits')).response.status).toBe(200);
+    expect((await createOpenRushClient({ baseUrl: server.url, apiKey: created.api_key, retries: 0 }).GET('/v1/me/credits')).response.status).toBe(401);
+  });
+
+  it('a POST without an Idempotency-Key is never sent twice (the client adds none to other POSTs)', async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor((n) => (n === 0 ? 'lose-answer' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key);
+    // Revoking a v1 credential is not a create, a tool call nor a change of a v2 key.
+    const created = await unwrap(createOpenRushClient({ baseUrl: server.url, apiKey: account.key }).POST('/v1/me/api-credentials', { body: { name: 'to revoke' } }));
+    await expect(client.POST('/v1/me/api-credentials/{credential_id}/revoke', { params: { path: { credential_id: created.api_credential.id } } })).rejects.toThrow();
+    expect(proxy.seen).toHaveLength(1);
+    expect(proxy.seen[0]!.headers['idempotency-key']).toBeUndefined();
+    expect(retries).toEqual([]);
+  });
+
+  it('under load, through a proxy that loses answers and drops requests, every call is answered and charged exactly once', async () => {
+    const calls = 40;
+    const account = await server.newAccount(1_000);
+    // Every third answer lost after the server charged; every seventh request dropped before it got there.
+    const proxy = await proxyFor((n) => (n % 7 === 3 ? 'drop' : n % 3 === 0 ? 'lose-answer' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key, { retries: 6 });
+    const answers = await Promise.all(
+      Array.from({ length: calls }, (_, i) => client.POST('/v1/tools/inspect_domain', { body: { domain: `site${i}.example.com` } })),
+    );
+    expect(answers.map(({ response }) => response.status)).toEqual(answers.map(() => 200));
+    answers.forEach(({ data }, i) => expect(data?.hostname).toBe(`site${i}.example.com`));
+    expect(retries.length).toBeGreaterThan(0);
+    // One key per call, sent again on each retry: 40 keys, each charged once.
+    const keys = new Set(proxy.seen.map((request) => request.headers['idempotency-key']));
+    expect(keys.size).toBe(calls);
+    const charges = (await server.store.listLedger(account.accountId, { limit: 500 })).filter((entry) => entry.kind === 'charge');
+    expect(charges).toHaveLength(calls);
+    expect(await server.store.getBalance(account.accountId)).toBe(1_000 - calls * 3);
+    expect(await server.store.sumLedger(account.accountId)).toBe(1_000 - calls * 3);
+  });
+
+  it('every operation of the contract taking an Idempotency-Key gets one from the client, and no other', () => {
     const contract = loadContract();
-    const takingKey = Object.entries(contract.paths)
-      .filter(([, operations]) =>
-        JSON.stringify(operations.post?.parameters ?? []).includes('#/components/parameters/IdempotencyKey'),
-      )
-      .map(([path]) => path);
-    expect(takingKey.sort()).toEqual([...IDEMPOTENT_CREATES].sort());
+    const operations = Object.entries(contract.paths).flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => ({ method, path, operation })));
+    const takes = ({ operation }: (typeof operations)[number]) => JSON.stringify(operation.parameters ?? []).includes('#/components/parameters/IdempotencyKey');
+    const takingKey = operations.filter(takes);
+    expect(takingKey.length).toBeGreaterThan(5);
+    for (const { method, path } of takingKey) expect(takesIdempotencyKey(method, path), `${method} ${path}`).toBe(true);
+    // Beyond those, only the free tools (which ignore it): no other request is given a key, and so retried.
+    const beyond = operations.filter((entry) => takesIdempotencyKey(entry.method, entry.path) && !takes(entry));
+    expect(beyond.map(({ path, operation }) => [path, operation['x-openrush-credits']])).toEqual(beyond.map(({ path }) => [path, 0]));
   });
 });
 
@@ -417,16 +472,28 @@ describe('timeouts', () => {
     expect(((outcome as { error: OpenRushTimeoutError }).error).status).toBe(401);
   });
 
-  it('a charged tool call whose body stalls times out and is not sent twice', async () => {
+  it('a charged tool call whose body stalls times out, is retried under its key, and is charged once', async () => {
+    const account = await server.newAccount();
+    const proxy = await proxyFor((n) => (n === 0 ? 'stall-body' : 'forward'));
+    const { client, retries } = recordingClient(proxy.url, account.key, { timeoutMs: 500 });
+    const { data, response } = await client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } });
+    expect(response.status).toBe(200);
+    expect(data?.domain).toBe('example.com');
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.error).toBeInstanceOf(OpenRushTimeoutError);
+    expect(await server.store.getBalance(account.accountId)).toBe(500 - 3);
+  });
+
+  it('without retries, a charged tool call whose body stalls times out with the status the server answered', async () => {
     const account = await server.newAccount();
     const proxy = await proxyFor(() => 'stall-body');
-    const { client, retries } = recordingClient(proxy.url, account.key, { timeoutMs: 500 });
+    const { client } = recordingClient(proxy.url, account.key, { timeoutMs: 500, retries: 0 });
     const { outcome } = await settle(client.POST('/v1/tools/inspect_domain', { body: { domain: 'example.com' } }));
     expect(outcome).toEqual({ error: expect.any(OpenRushTimeoutError) });
     // 200: the server answered, so the call was charged; the caller learns that from the error.
     expect(((outcome as { error: OpenRushTimeoutError }).error).status).toBe(200);
     expect(proxy.seen).toHaveLength(1);
-    expect(retries).toEqual([]);
   });
 
   it.each(['hang', 'stall-body'] as const)('holds for a fetch option that ignores its signal (%s)', async (stall) => {

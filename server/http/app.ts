@@ -89,7 +89,7 @@ export function createApp(options: AppOptions): express.Express {
   const metering = createMetering({ ...deps, lastUsedGranularityMs: config.lastUsedGranularityMs });
   const usage = createUsageHook(metering, logger, tools);
   // One tool-call path for both ways in: the HTTP tool routes and MCP's tools/call run the same steps.
-  const callTool = createToolCaller({ store, metering, checkArguments: createArgumentChecker(contract, tools) });
+  const callTool = createToolCaller({ store, clock: deps.clock, metering, checkArguments: createArgumentChecker(contract, tools) });
   // /mcp as an OAuth protected resource: the scopes the contract declares, and those its tools need.
   const scopesSupported = oauthScopes(contract).map((scope) => scope.scope);
   const mcpOAuth: McpOAuth = {

@@ -4,6 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Call, Metering } from '../metering.ts';
+import type { AnsweredCall, ToolAnswer } from '../tools/call.ts';
 import { MCP_PATH } from '../mcp/index.ts';
 import { Problem } from '../problem.ts';
 import type { Tool } from '../tools/index.ts';
@@ -85,18 +86,18 @@ export function createUsageHook(metering: Metering, logger: Logger, tools: Tool[
   /**
    * For metered handlers: `charge` (the domain's, see tools/call.ts) takes the price and writes the usage record of
    * this answer in one transaction, then the body is sent. With too few credits nothing is written here and a 402
-   * problem is thrown (recorded, uncharged, by recordUsage).
+   * problem is thrown (recorded, uncharged, by recordUsage). An answer kept under the request's Idempotency-Key is
+   * sent with `Idempotent-Replayed: true`; when it is another request's (a concurrent one under the same key won),
+   * nothing was written here and recordUsage records it as it is sent.
    */
-  async function chargeAndSend(
-    req: Request,
-    res: Response,
-    reply: { status: number; body: unknown; charge: (call: Omit<Call, 'tool' | 'upstreamCostUsd' | 'problem'>) => Promise<void> },
-  ): Promise<void> {
+  async function chargeAndSend(req: Request, res: Response, reply: { status: number; result: unknown; charge: (call: AnsweredCall) => Promise<ToolAnswer> }): Promise<void> {
     // res.json serialises exactly like this, so the recorded size is the size sent.
-    const { tool: _tool, problem: _problem, ...call } = callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.body)), toolsByPath, toolNames);
-    await reply.charge(call);
-    req.ctx.usageRecorded = true;
-    res.status(reply.status).json(reply.body);
+    const { tool: _tool, problem: _problem, ...call } = callOf(req, reply.status, Buffer.byteLength(JSON.stringify(reply.result)), toolsByPath, toolNames);
+    const sent = await reply.charge(call);
+    // The answer charge recorded (this call's, or the kept one it replayed): recordUsage must not record it again.
+    if (sent.result === reply.result) req.ctx.usageRecorded = true;
+    if (sent.replayed) res.set('Idempotent-Replayed', 'true');
+    res.status(reply.status).json(sent.result);
   }
 
   return { recordUsage, chargeAndSend };

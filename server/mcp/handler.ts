@@ -21,7 +21,8 @@ import type { Logger } from 'pino';
 import type { Caller } from '../context.ts';
 import type { Call, Metering } from '../metering.ts';
 import { Problem, type ProblemType } from '../problem.ts';
-import type { CallTool, ToolCallResult } from '../tools/call.ts';
+import { loadContract } from '../contract.ts';
+import type { CallTool, ToolAnswer, ToolCallResult } from '../tools/call.ts';
 import type { Tool } from '../tools/index.ts';
 import { hasStructuredOutput, toMcpTool } from './tools.ts';
 
@@ -82,6 +83,34 @@ interface CallState {
 
 /** Where a refused call's problem document is, machine-readable, in the tool result's `_meta`. */
 export const META_PROBLEM = 'openrush.io/problem';
+/** A tools/call's Idempotency-Key, in its params' `_meta` (HTTP's header of the same name). */
+export const META_IDEMPOTENCY_KEY = 'openrush.io/idempotency-key';
+/** In a tool result's `_meta`: this is the answer kept for an earlier call under the same key (nothing charged). */
+export const META_REPLAYED = 'openrush.io/idempotent-replayed';
+
+/** The contract's rule for an Idempotency-Key (its IdempotencyKey header parameter), for the `_meta` one. */
+const IDEMPOTENCY_KEY_SCHEMA = (loadContract().components?.parameters?.IdempotencyKey as { schema: { minLength: number; maxLength: number; pattern: string } }).schema;
+
+/** The call's Idempotency-Key from its `_meta`: undefined when none; a 400 problem when it breaks the contract's rule. */
+function idempotencyKeyOf(message: unknown): string | undefined {
+  const meta = (message as { params?: { _meta?: Record<string, unknown> } }).params?._meta;
+  const key = meta?.[META_IDEMPOTENCY_KEY];
+  if (key === undefined) return undefined;
+  const { minLength, maxLength, pattern } = IDEMPOTENCY_KEY_SCHEMA;
+  if (typeof key !== 'string' || key.length < minLength || key.length > maxLength || !new RegExp(pattern).test(key)) {
+    throw new Problem('validation_failed', `_meta["${META_IDEMPOTENCY_KEY}"] must be ${minLength} to ${maxLength} visible ASCII characters.`);
+  }
+  return key;
+}
+
+/** The tool result of an answer: as text and, where the tool declares an output schema, as structured content. */
+function toolResult(tool: Tool, answer: ToolAnswer): CallToolResult {
+  return {
+    content: [{ type: 'text', text: JSON.stringify(answer.result) }],
+    ...(hasStructuredOutput(tool) ? { structuredContent: answer.result as Record<string, unknown> } : {}),
+    ...(answer.replayed ? { _meta: { [META_REPLAYED]: true } } : {}),
+  };
+}
 
 /**
  * The tool result an agent gets when a call is refused, nothing charged: the problem document an HTTP call would
@@ -155,12 +184,10 @@ export function createMcpHandler(deps: McpDeps) {
       // would be lost on the way (and so pass a check that refuses it over HTTP).
       const args = (request.message as { params?: { arguments?: unknown } }).params?.arguments ?? {};
       try {
-        const run = await callTool({ caller: request.caller, tool, args, requestId: request.requestId });
+        const idempotencyKey = idempotencyKeyOf(request.message);
+        const run = await callTool({ caller: request.caller, tool, args, requestId: request.requestId, idempotencyKey });
         state.succeeded = run;
-        return {
-          content: [{ type: 'text', text: JSON.stringify(run.result) }],
-          ...(hasStructuredOutput(tool) ? { structuredContent: run.result as Record<string, unknown> } : {}),
-        };
+        return toolResult(tool, run);
       } catch (error) {
         if (error instanceof Problem && error.problemType === 'insufficient_scope') {
           state.refusal = error;
@@ -246,8 +273,11 @@ export function createMcpHandler(deps: McpDeps) {
     if (body.error) call.problem = rpcProblem(body.error);
     if (state.succeeded) {
       try {
-        await state.succeeded.charge({ ...call, responseBytes: Buffer.byteLength(text) });
-        return { status: 200, body };
+        const sent = await state.succeeded.charge({ ...call, responseBytes: Buffer.byteLength(text) });
+        if (sent.result === state.succeeded.result) return { status: 200, body };
+        // A concurrent call under the same Idempotency-Key was charged first: the answer kept for it is sent
+        // instead, recorded below, uncharged.
+        body = { ...body, result: toolResult(state.tool!, sent) };
       } catch (error) {
         if (!(error instanceof Problem)) throw error;
         // The balance or the budget ran out between the early check and the charge (another call took it):

@@ -18,7 +18,10 @@ export interface UsageItem {
   options: RecordUsageOptions;
 }
 
-/** Per item of a batch: undefined when written, or the refusal (InsufficientCreditsError, BudgetExceededError) for it alone. */
+/**
+ * Per item of a batch: undefined when written, or the refusal (InsufficientCreditsError, BudgetExceededError,
+ * IdempotencyConflictError) for it alone.
+ */
 export type ItemOutcome = Error | undefined;
 
 export interface GroupCommitOptions {

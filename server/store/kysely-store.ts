@@ -270,14 +270,7 @@ export class KyselyStore implements Store {
     }
     try {
       await this.db.transaction().execute(async (trx) => {
-        // An expired record under the same key is dead: make room for the new one.
-        await trx
-          .deleteFrom('idempotency_records')
-          .where('account_id', '=', idempotency.account_id)
-          .where('key_hash', '=', idempotency.key_hash)
-          .where('expires_at', '<=', idempotency.created_at)
-          .execute();
-        await trx.insertInto('idempotency_records').values(idempotency).execute();
+        await keepAnswer(trx, idempotency);
         await trx.insertInto('credentials').values(credential).execute();
       });
     } catch (error) {
@@ -348,29 +341,58 @@ export class KyselyStore implements Store {
     return { rows: backwards ? pageRows.reverse() : pageRows, hasMore };
   }
 
-  async revokeCredential(accountId: string, credentialId: string, now: string, by: string): Promise<CredentialRow | undefined> {
-    await this.db
-      .updateTable('credentials')
-      .set({ revoked_at: now, updated_at: now, updated_by_id: by, previous_key_hash: null, previous_key_expires_at: null })
-      .where('account_id', '=', accountId)
-      .where('id', '=', credentialId)
-      .where('revoked_at', 'is', null)
-      .execute();
-    return this.getCredential(accountId, credentialId);
+  async revokeCredential(accountId: string, credentialId: string, now: string, by: string, answer?: (row: CredentialRow) => IdempotencyRow): Promise<CredentialRow | undefined> {
+    return this.changeCredential(accountId, credentialId, answer, (db) =>
+      db
+        .updateTable('credentials')
+        .set({ revoked_at: now, updated_at: now, updated_by_id: by, previous_key_hash: null, previous_key_expires_at: null })
+        .where('account_id', '=', accountId)
+        .where('id', '=', credentialId)
+        .where('revoked_at', 'is', null)
+        .execute(),
+    );
   }
 
   async updateCredential(
     accountId: string,
     credentialId: string,
     changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
+    answer?: (row: CredentialRow) => IdempotencyRow,
   ): Promise<CredentialRow | undefined> {
-    await this.db.updateTable('credentials').set(changes).where('account_id', '=', accountId).where('id', '=', credentialId).execute();
-    return this.getCredential(accountId, credentialId);
+    return this.changeCredential(accountId, credentialId, answer, (db) =>
+      db.updateTable('credentials').set(changes).where('account_id', '=', accountId).where('id', '=', credentialId).execute(),
+    );
+  }
+
+  /** A change of a credential, and (with `answer`) the answer kept under its Idempotency-Key, in one transaction. */
+  private async changeCredential(
+    accountId: string,
+    credentialId: string,
+    answer: ((row: CredentialRow) => IdempotencyRow) | undefined,
+    change: (db: Kysely<Database>) => Promise<unknown>,
+  ): Promise<CredentialRow | undefined> {
+    if (!answer) {
+      await change(this.db);
+      return this.getCredential(accountId, credentialId);
+    }
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        await change(trx);
+        const row = await trx.selectFrom('credentials').selectAll().where('account_id', '=', accountId).where('id', '=', credentialId).executeTakeFirst();
+        if (!row) return undefined;
+        await keepAnswer(trx, answer(row));
+        return row;
+      });
+    } catch (error) {
+      if (this.hooks.isUniqueViolation(error)) throw new IdempotencyConflictError();
+      throw error;
+    }
   }
 
   async recordUsage(record: UsageRow, options: RecordUsageOptions = {}): Promise<void> {
-    const { charge, budget, touchCredentialIfUsedBefore } = options;
+    const { charge, budget, touchCredentialIfUsedBefore, idempotency } = options;
     await this.db.transaction().execute(async (trx) => {
+      if (idempotency) await keepAnswer(trx, idempotency);
       if (charge && budget) {
         // Upsert guarded by the budget: the row only grows while it stays within the amount.
         const spent = await trx
@@ -686,4 +708,19 @@ export class KyselyStore implements Store {
     const rows = await this.db.selectFrom('oauth_grants').selectAll().where('credential_id', 'in', credentialIds).execute();
     return new Map(rows.map((row) => [row.credential_id, row]));
   }
+}
+
+/**
+ * Keeps an answer under its Idempotency-Key, in the caller's transaction: an expired record under the key is dead
+ * and makes room; a live one (another request's) is IdempotencyConflictError, and the transaction writes nothing.
+ */
+async function keepAnswer(trx: Kysely<Database>, idempotency: IdempotencyRow): Promise<void> {
+  await trx
+    .deleteFrom('idempotency_records')
+    .where('account_id', '=', idempotency.account_id)
+    .where('key_hash', '=', idempotency.key_hash)
+    .where('expires_at', '<=', idempotency.created_at)
+    .execute();
+  const kept = await trx.insertInto('idempotency_records').values(idempotency).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  if (Number(kept.numInsertedOrUpdatedRows ?? 0n) !== 1) throw new IdempotencyConflictError();
 }

@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
-import { BudgetExceededError, InsufficientCreditsError, isConnectionError } from './errors.ts';
+import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError, isConnectionError } from './errors.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
 import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
@@ -182,6 +182,22 @@ const INSERT_LEDGER = {
     "insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at, balance_after, seq) select id, a, amount, 'charge', u, null, at, b, n " +
     'from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[]) as v(id, a, amount, u, at, b, n)',
 };
+// An answer kept under its Idempotency-Key (an expired record under the key makes room; a live one refuses), and
+// given back when the item's charge is refused.
+const EXPIRED_IDEMPOTENCY = {
+  name: 'openrush_expired_idempotency',
+  text: 'delete from idempotency_records where account_id = $1 and key_hash = $2 and expires_at <= $3',
+};
+const CLAIM_IDEMPOTENCY = {
+  name: 'openrush_claim_idempotency',
+  text:
+    'insert into idempotency_records (account_id, key_hash, request_hash, status_code, response_ciphertext, created_at, expires_at) ' +
+    'values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing returning 1',
+};
+const RELEASE_IDEMPOTENCY = {
+  name: 'openrush_release_idempotency',
+  text: 'delete from idempotency_records where account_id = $1 and key_hash = $2',
+};
 const TOUCH = {
   name: 'openrush_touch_credential',
   text: 'update credentials set last_used_at = $1 where id = $2 and (last_used_at is null or last_used_at < $3)',
@@ -242,7 +258,8 @@ export class PostgresStore extends KyselyStore {
   private async commitBatch(items: UsageItem[]): Promise<ItemOutcome[]> {
     const charged = items.some((item) => item.options.charge);
     const touches = items.some((item) => item.options.touchCredentialIfUsedBefore && item.record.credential_id);
-    if (!charged && !touches) {
+    const claims = items.some((item) => item.options.idempotency);
+    if (!charged && !touches && !claims) {
       await this.pool.query({ ...INSERT_USAGE, values: usageColumns(items.map((item) => item.record)) });
       return items.map(() => undefined);
     }
@@ -251,7 +268,13 @@ export class PostgresStore extends KyselyStore {
     try {
       await client.query('begin');
       try {
-        const outcomes = charged ? await this.charge(client, items) : items.map(() => undefined);
+        const claimed = claims ? await this.claim(client, items) : items.map(() => undefined);
+        const outcomes = charged ? await this.charge(client, items, claimed) : claimed;
+        // An item whose charge was refused gives its Idempotency-Key back: a retry runs again.
+        for (const [index, { options }] of items.entries()) {
+          const row = options.idempotency;
+          if (row && claimed[index] === undefined && outcomes[index] !== undefined) await client.query({ ...RELEASE_IDEMPOTENCY, values: [row.account_id, row.key_hash] });
+        }
         const written = items.filter((_, index) => outcomes[index] === undefined);
         if (written.length > 0) await client.query({ ...INSERT_USAGE, values: usageColumns(written.map((item) => item.record)) });
         // At most one write per key per minute (lastUsedGranularityMs), one row at a time in id order.
@@ -280,8 +303,33 @@ export class PostgresStore extends KyselyStore {
     }
   }
 
-  /** Decides and writes the batch's charges; returns each item's refusal (or undefined: charged, or nothing to charge). */
-  private async charge(client: pg.PoolClient, items: UsageItem[]): Promise<ItemOutcome[]> {
+  /**
+   * Keeps each answer under its Idempotency-Key, in (account, key) order so that two batches never wait on each
+   * other in a cycle; returns each item's refusal (IdempotencyConflictError: a live record holds the key, written
+   * by an earlier request or by an earlier item of this batch) or undefined.
+   */
+  private async claim(client: pg.PoolClient, items: UsageItem[]): Promise<ItemOutcome[]> {
+    const outcomes: ItemOutcome[] = items.map(() => undefined);
+    const order = items
+      .map((item, index) => ({ row: item.options.idempotency, index }))
+      .filter((entry): entry is { row: NonNullable<RecordUsageOptions['idempotency']>; index: number } => entry.row !== undefined)
+      .sort((a, b) => (a.row.account_id + a.row.key_hash < b.row.account_id + b.row.key_hash ? -1 : 1));
+    for (const { row, index } of order) {
+      await client.query({ ...EXPIRED_IDEMPOTENCY, values: [row.account_id, row.key_hash, row.created_at] });
+      const { rowCount } = await client.query({
+        ...CLAIM_IDEMPOTENCY,
+        values: [row.account_id, row.key_hash, row.request_hash, row.status_code, row.response_ciphertext, row.created_at, row.expires_at],
+      });
+      if (rowCount !== 1) outcomes[index] = new IdempotencyConflictError();
+    }
+    return outcomes;
+  }
+
+  /**
+   * Decides and writes the batch's charges; returns each item's refusal (or undefined: charged, or nothing to
+   * charge). Items `refused` already (by their Idempotency-Key) keep that refusal and are not charged.
+   */
+  private async charge(client: pg.PoolClient, items: UsageItem[], refused: ItemOutcome[]): Promise<ItemOutcome[]> {
     const spendKey = (budget: NonNullable<RecordUsageOptions['budget']>) => `${budget.credentialId}\u0000${budget.periodStart}`;
     const budgeted = items.filter((item) => item.options.charge && item.options.budget);
     const spent = new Map<string, number>();
@@ -306,10 +354,10 @@ export class PostgresStore extends KyselyStore {
     const spendTotals = new Map<string, { budget: NonNullable<RecordUsageOptions['budget']>; amount: number }>();
     const accountEntries = new Map<string, number>();
     const ledger: Array<[string, string, number, string, string, number, number]> = [];
-    for (const { record, options } of items) {
+    for (const [index, { record, options }] of items.entries()) {
       const { charge, budget } = options;
-      if (!charge) {
-        outcomes.push(undefined);
+      if (refused[index] !== undefined || !charge) {
+        outcomes.push(refused[index]);
         continue;
       }
       // The same order of checks as one transaction per record: the budget first, then the balance.

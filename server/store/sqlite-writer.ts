@@ -8,7 +8,7 @@
 // each item's outcome (null when written, or the refusal), or the error that rolled the whole batch back.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { BudgetExceededError, InsufficientCreditsError, StoreUnavailableError } from './errors.ts';
+import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError, StoreUnavailableError } from './errors.ts';
 import type { ItemOutcome, UsageItem } from './group-commit.ts';
 import type { RecordUsageOptions, UsageRow } from './types.ts';
 import { rollupUpsert } from './usage-rollups.ts';
@@ -37,6 +37,11 @@ export const WRITE_SQL = {
   rollup: rollupUpsert('usage_rollups', 'usage_records', BATCH_RECORDS),
   rollupAllKeys: rollupUpsert('usage_rollups_all_keys', 'usage_records', BATCH_RECORDS),
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
+  // An answer kept under its Idempotency-Key: an expired record under the key makes room; a live one refuses.
+  idempotencyExpired: 'delete from idempotency_records where account_id = ? and key_hash = ? and expires_at <= ?',
+  idempotencyClaim:
+    'insert into idempotency_records (account_id, key_hash, request_hash, status_code, response_ciphertext, created_at, expires_at) ' +
+    'values (@account_id, @key_hash, @request_hash, @status_code, @response_ciphertext, @created_at, @expires_at) on conflict do nothing',
   written: 'select 1 from usage_records where id = ?',
   begin: 'begin immediate',
   commit: 'commit',
@@ -55,7 +60,7 @@ export const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'foreign_key
 const THREAD_BUSY_TIMEOUT = 'busy_timeout = 5000';
 
 /** An item's refusal as it crosses the thread boundary. */
-type WireOutcome = null | ['budget', number, string] | ['credits', number, number] | ['unknown'];
+type WireOutcome = null | ['budget', number, string] | ['credits', number, number] | ['idempotency'] | ['unknown'];
 
 // The steps of one batch, as plain JavaScript source: the writer thread runs them, and so does the store itself for an
 // in-memory database (which no other connection can see), so there is one copy of the charging rules. One transaction
@@ -79,12 +84,22 @@ function writeBatch(s, db, items) {
   return outcomes;
 }
 function writeItem(s, record, options) {
-  const { charge, budget, touchCredentialIfUsedBefore } = options;
-  // Only a charge against a budget writes before it can be refused (the key's spend, then the balance): a savepoint
-  // takes that back. A charge without one is a single guarded update, which changes nothing when it refuses.
-  const guarded = Boolean(charge && budget);
+  const { charge, budget, touchCredentialIfUsedBefore, idempotency } = options;
+  // What writes before a charge can refuse (the Idempotency-Key's record, the key's spend, then the balance) is
+  // taken back by a savepoint. A charge alone is a single guarded update, which changes nothing when it refuses.
+  const guarded = Boolean(charge && (budget || idempotency));
+  if (guarded) s.savepoint.run();
+  if (idempotency) {
+    s.idempotencyExpired.run(idempotency.account_id, idempotency.key_hash, idempotency.created_at);
+    if (s.idempotencyClaim.run(idempotency).changes !== 1) {
+      if (guarded) {
+        s.rollbackToSavepoint.run();
+        s.release.run();
+      }
+      return ['idempotency'];
+    }
+  }
   if (charge) {
-    if (guarded) s.savepoint.run();
     let refusal = null;
     let charged;
     if (budget && (charge.amount > budget.amount || s.spend.run(budget.credentialId, budget.periodStart, charge.amount, budget.amount).changes !== 1)) {
@@ -122,6 +137,7 @@ export const writeBatchInThread = new Function(`${WRITE_BATCH_SOURCE}\nreturn wr
 export function outcomeOf(outcome: WireOutcome): ItemOutcome {
   if (outcome === null) return undefined;
   if (outcome[0] === 'unknown') return new StoreUnavailableError('the SQLite writer thread stopped; this record was not written');
+  if (outcome[0] === 'idempotency') return new IdempotencyConflictError();
   return outcome[0] === 'budget' ? new BudgetExceededError(outcome[1], outcome[2]) : new InsufficientCreditsError(outcome[1], outcome[2]);
 }
 

@@ -96,6 +96,11 @@ export interface RecordUsageOptions {
   budget?: BudgetCharge;
   /** Set the credential's last_used_at to the record's time when it is older than this instant (or never set). */
   touchCredentialIfUsedBefore?: string;
+  /**
+   * Keep this answer under its Idempotency-Key in the same transaction (an expired record under the key makes room);
+   * throws IdempotencyConflictError (and writes nothing) when a live one is there, another request's.
+   */
+  idempotency?: IdempotencyRow;
 }
 
 /** Which usage records: every field given must hold (all of them unset: all the account's records). */
@@ -208,13 +213,18 @@ export interface Store {
   listCredentials(accountId: string, projectId?: string): Promise<CredentialRow[]>;
   /** A page of keys, newest first, by keyset on the id; hasMore is about the direction asked for. */
   listApiKeys(accountId: string, page: ApiKeyPage): Promise<{ rows: CredentialRow[]; hasMore: boolean }>;
-  /** Sets revoked_at unless already set, and ends any rotated secret; undefined when the account has no such credential. */
-  revokeCredential(accountId: string, credentialId: string, now: string, by: string): Promise<CredentialRow | undefined>;
-  /** Changes the given columns; undefined when the account has no such credential. */
+  /**
+   * Sets revoked_at unless already set, and ends any rotated secret; undefined when the account has no such
+   * credential. With `answer`, the answer made of the row as it then is is kept under its Idempotency-Key in the
+   * same transaction (IdempotencyConflictError, nothing changed, when another request's answer is kept there).
+   */
+  revokeCredential(accountId: string, credentialId: string, now: string, by: string, answer?: (row: CredentialRow) => IdempotencyRow): Promise<CredentialRow | undefined>;
+  /** Changes the given columns; undefined when the account has no such credential. `answer`: as for revokeCredential. */
   updateCredential(
     accountId: string,
     credentialId: string,
     changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
+    answer?: (row: CredentialRow) => IdempotencyRow,
   ): Promise<CredentialRow | undefined>;
 
   /**

@@ -1,4 +1,5 @@
 // The v2 API-key administration surface. Same rows as /v1/me/api-credentials, richer view.
+import type { Request } from 'express';
 import type { components } from '../../../generated/openapi.d.ts';
 import { type Caller, principalOf, projectScopeOf } from '../../context.ts';
 import { type ApiKey, KeyStatus, keyStatus, newCredential, settingsFromPowers, toApiKey } from '../../credentials.ts';
@@ -8,7 +9,7 @@ import type { Deps } from '../../deps.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { generateKey } from '../../keys.ts';
 import { notFound, Problem, validationFailed } from '../../problem.ts';
-import type { CredentialRow, OAuthGrantRow } from '../../store/types.ts';
+import type { CredentialRow, IdempotencyRow, OAuthGrantRow } from '../../store/types.ts';
 import { readFutureTimestamp } from '../../timestamps.ts';
 import { route } from './typed.ts';
 
@@ -16,6 +17,7 @@ type WithSecret = components['schemas']['ApiKeyWithSecret'];
 type ConstraintsInput = components['schemas']['ApiKeyConstraintsInput'];
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
+const NO_HEADERS = {};
 export const API_KEYS_DEFAULT_LIMIT = 25;
 
 function withSecret(key: string, row: CredentialRow, now: Date, grant: OAuthGrantRow | undefined): WithSecret {
@@ -159,15 +161,22 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     requireNoMorePowerful(caller, { ...row, ...changes });
     if (body.name !== undefined) changes.name = body.name;
     if (body.status !== undefined) changes.disabled_at = body.status === KeyStatus.DISABLED ? (row.disabled_at ?? now.toISOString()) : null;
-    const updated = await store.updateCredential(caller.accountId, row.id, changes);
-    return { status: 200, body: await represent(updated!, now) };
+    const grant = (await store.oauthGrants([row.id])).get(row.id);
+    return answerOnce(req, `PATCH /v2/api-keys/${row.id}`, body, NO_HEADERS, (seal) =>
+      store.updateCredential(caller.accountId, row.id, changes, seal && ((updated) => seal(toApiKey(updated, now, grant)))).then((updated) => toApiKey(updated!, now, grant)),
+    );
   });
 
   route(router, 'post', '/v2/api-keys/{api_key_id}/revoke', async (req, { params }) => {
     const caller = req.ctx.caller!;
+    const now = clock.now();
     const row = await visibleKey(caller, params.api_key_id);
-    const revoked = await store.revokeCredential(caller.accountId, row.id, clock.now().toISOString(), principalOf(caller));
-    return { status: 200, body: await represent(revoked!, clock.now()) };
+    const grant = (await store.oauthGrants([row.id])).get(row.id);
+    return answerOnce(req, `POST /v2/api-keys/${row.id}/revoke`, null, NO_HEADERS, (seal) =>
+      store
+        .revokeCredential(caller.accountId, row.id, now.toISOString(), principalOf(caller), seal && ((revoked) => seal(toApiKey(revoked, now, grant))))
+        .then((revoked) => toApiKey(revoked!, now, grant)),
+    );
   });
 
   route(router, 'post', '/v2/api-keys/{api_key_id}/rotate', async (req, { params, body }) => {
@@ -178,19 +187,40 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     requireNoMorePowerful(caller, row); // its new secret would hand over the key's powers
     const { key, hash, prefix, fingerprint } = generateKey();
     const grace = body.grace_period_seconds;
-    // The secret in use until now becomes the one old secret; an older one still in its grace period dies here.
-    const rotated = await store.updateCredential(caller.accountId, row.id, {
-      key_hash: hash,
-      prefix,
-      fingerprint,
-      previous_key_hash: grace > 0 ? row.key_hash : null,
-      previous_key_expires_at: grace > 0 ? new Date(now.getTime() + grace * 1000).toISOString() : null,
-      updated_at: now.toISOString(),
-      updated_by_id: principalOf(caller),
-    });
-    const grants = await store.oauthGrants([row.id]);
-    return { status: 200, body: withSecret(key, rotated!, now, grants.get(row.id)), headers: NO_STORE };
+    const grant = (await store.oauthGrants([row.id])).get(row.id);
+    // With an Idempotency-Key, a rotation whose answer was lost is answered again with the same new secret (kept
+    // encrypted under the key, as for a create), not rotated twice.
+    return answerOnce(req, `POST /v2/api-keys/${row.id}/rotate`, body, NO_STORE, (seal) =>
+      store
+        .updateCredential(
+          caller.accountId,
+          row.id,
+          {
+            // The secret in use until now becomes the one old secret; an older one still in its grace period dies here.
+            key_hash: hash,
+            prefix,
+            fingerprint,
+            previous_key_hash: grace > 0 ? row.key_hash : null,
+            previous_key_expires_at: grace > 0 ? new Date(now.getTime() + grace * 1000).toISOString() : null,
+            updated_at: now.toISOString(),
+            updated_by_id: principalOf(caller),
+          },
+          seal && ((rotated) => seal(withSecret(key, rotated, now, grant))),
+        )
+        .then((rotated) => withSecret(key, rotated!, now, grant)),
+    );
   });
+
+  /**
+   * A change of a key (PATCH, revoke, rotate) at most once per Idempotency-Key (server/idempotency.ts): its answer
+   * is kept in the change's transaction, a retry gets it back with `Idempotent-Replayed: true`, and without a key
+   * the change simply runs. The key's id is part of the operation: one Idempotency-Key for two keys is a 409.
+   */
+  async function answerOnce<T>(req: Request, operation: string, body: unknown, headers: Record<string, string>, change: (seal?: (answer: T) => IdempotencyRow) => Promise<T>) {
+    const caller = req.ctx.caller!;
+    const { response, replayed } = await oncePerIdempotencyKey<T>(deps, { accountId: caller.accountId, idempotencyKey: req.get('Idempotency-Key'), operation, body, status: 200 }, change);
+    return { status: 200 as const, body: response, headers: replayed ? { ...headers, 'Idempotent-Replayed': 'true' } : headers };
+  }
 }
 
 export type { ApiKey };

@@ -13,8 +13,8 @@ export function toolRoutes(router: Operations, tools: Tool[], callTool: CallTool
     router.post(tool.path, async (req: Request, res: Response, next: NextFunction) => {
       req.ctx.tool = tool.name;
       try {
-        const run = await callTool({ caller: req.ctx.caller!, tool, args: req.body, requestId: req.ctx.requestId });
-        await metering.chargeAndSend(req, res, { status: 200, body: run.result, charge: run.charge });
+        const run = await callTool({ caller: req.ctx.caller!, tool, args: req.body, requestId: req.ctx.requestId, idempotencyKey: req.get('Idempotency-Key') });
+        await metering.chargeAndSend(req, res, { status: 200, result: run.result, charge: run.charge });
       } catch (error) {
         next(error);
       }
