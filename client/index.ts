@@ -12,6 +12,9 @@ export type UsageRecord = components['schemas']['UsageRecord'];
 export type Capabilities = components['schemas']['Capabilities'];
 export type ApiKey = components['schemas']['ApiKey'];
 export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+/** An event of the account (`GET /v1/me/events`): narrow on `type` to read its `data`. */
+export type AccountEvent = components['schemas']['AccountEvent'];
+export type EventType = components['schemas']['EventType'];
 export type { Problem } from './errors.ts';
 export type { RetryEvent } from './retry.ts';
 
@@ -112,4 +115,4 @@ export function createOpenRushClient(options: OpenRushClientOptions): OpenRushCl
 
 export { OpenRushError, unwrap } from './errors.ts';
 export { OpenRushTimeoutError } from './retry.ts';
-export { allApiKeys, allLedgerEntries, allUsage } from './paginate.ts';
+export { allApiKeys, allEvents, allLedgerEntries, allUsage } from './paginate.ts';

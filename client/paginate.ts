@@ -6,6 +6,7 @@ import type { OpenRushClient } from './index.ts';
 type ApiKeysQuery = NonNullable<paths['/v2/api-keys']['get']['parameters']['query']>;
 type UsageQuery = NonNullable<paths['/v1/me/usage']['get']['parameters']['query']>;
 type LedgerQuery = NonNullable<paths['/v1/me/credits/ledger']['get']['parameters']['query']>;
+type EventsQuery = NonNullable<paths['/v1/me/events']['get']['parameters']['query']>;
 
 /**
  * Every API key the client's credential can see, newest first, fetching page after page (`starting_after`).
@@ -50,6 +51,17 @@ export function allLedgerEntries(
   query: Omit<LedgerQuery, 'starting_after'> = {},
 ): AsyncGenerator<components['schemas']['LedgerEntry']> {
   return followNextLinks((startingAfter) => client.GET('/v1/me/credits/ledger', { params: { query: { ...query, ...startingAfter } } }));
+}
+
+/**
+ * Every event of the account (`type`, `credential_id`, `from` and `to` filter them), newest first, following the
+ * `Link: rel="next"` cursor from page to page. Throws an `OpenRushError` when the API refuses a page.
+ */
+export function allEvents(
+  client: OpenRushClient,
+  query: Omit<EventsQuery, 'starting_after'> = {},
+): AsyncGenerator<components['schemas']['AccountEvent']> {
+  return followNextLinks((startingAfter) => client.GET('/v1/me/events', { params: { query: { ...query, ...startingAfter } } }));
 }
 
 /**

@@ -241,6 +241,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/credits/low-balance-alert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the low-balance alert
+         * @description The account's low-balance threshold: a charge that takes the balance from at or above it to below it writes
+         *     a `credits.low` event (once per crossing: a grant that lifts the balance back above it arms it again). Null:
+         *     no such event.
+         */
+        get: operations["getLowBalanceAlert"];
+        /**
+         * Set the low-balance alert
+         * @description Sets (or, with `threshold` null, removes) the account's low-balance threshold. Changing the account's
+         *     settings is `write` on `credits`, which no restricted key holds: a Dashboard session or a full-access key
+         *     sets it; a read-only or restricted key gets `403`. Setting the value it already has changes nothing.
+         */
+        put: operations["setLowBalanceAlert"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the account's events
+         * @description What happened to the account's credits and keys, newest first: an append-only log, each event written in
+         *     the same transaction as the change it reports, so an event exists if and only if its change committed (a
+         *     refused call, a rolled-back change, writes none). The types:
+         *
+         *     * `credits.granted`: credits were added to the balance (an operator's grant, the starter credits).
+         *     * `credits.low`: a charge took the balance below the account's low-balance threshold
+         *       (`PUT /v1/me/credits/low-balance-alert`); once per crossing.
+         *     * `credits.depleted`: a metered call was refused `402` for want of credits, the first since the balance last
+         *       grew; a run of refused calls writes one event, and the next grant arms it again.
+         *     * `budget.exhausted`: a metered call was refused `402` by its key's budget, once per key, period and budget
+         *       amount.
+         *     * `key.created`, `key.updated` (name, constraints, status: `data.changed` lists the fields), `key.rotated`,
+         *       `key.revoked`: a key was made (by either surface, or by an OAuth approval), changed, rotated or revoked.
+         *     * `key.expiring`: a key's expiry is less than 7 days away; `key.expired`: it has passed. Both are written by
+         *       the server's periodic maintenance (at start-up and then hourly), so they can come up to an hour late, once
+         *       per key and expiry instant.
+         *
+         *     Every event names the key it concerns or whose call caused it in `credential_id` (null for account-wide
+         *     ones). Paged and filtered like usage: `limit` (clamped between 1 and 500), `starting_after` (the `id` of the
+         *     last event of the previous page), `type`, `credential_id`, `from`, `to`; a `Link` header with `rel="next"`
+         *     (keeping the filters) while more events exist.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/capabilities": {
         parameters: {
             query?: never;
@@ -923,6 +991,154 @@ export interface components {
          * @example 2026-06-26T12:00:00Z
          */
         Timestamp: string;
+        /** @description The account's low-balance threshold (null when none is set). */
+        LowBalanceAlert: {
+            /**
+             * Format: int64
+             * @description A charge that leaves the balance below this many credits, from at or above it, writes `credits.low`.
+             * @example 100
+             */
+            threshold: number | null;
+        };
+        /**
+         * @description The id of an event.
+         * @example evt_01KW1WT7EG77ENFRVVXT8TCAPC
+         */
+        EventId: string;
+        /**
+         * @description What happened (see `GET /v1/me/events`).
+         * @example key.created
+         * @enum {string}
+         */
+        EventType: "credits.granted" | "credits.low" | "credits.depleted" | "budget.exhausted" | "key.created" | "key.updated" | "key.rotated" | "key.revoked" | "key.expiring" | "key.expired";
+        /** @description The key an event is about, as it was when the event was written (never its secret). */
+        EventKey: {
+            id: components["schemas"]["CredentialId"];
+            name: components["schemas"]["ApiKeyName"];
+            /**
+             * @description The key's display prefix (`or_` + 6 characters + `...`).
+             * @example or_abc123...
+             */
+            prefix: string;
+            /** @description The project the key is limited to; null for all projects. */
+            project_id: string | null;
+            /** @description When the key expires; null for never. */
+            expires_at: components["schemas"]["Timestamp"] | null;
+        };
+        /** @description An event of the account's: `type` says what happened, `data` the details, whose shape each type declares. */
+        AccountEvent: components["schemas"]["CreditsGrantedEvent"] | components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["BudgetExhaustedEvent"] | components["schemas"]["KeyChangedEvent"] | components["schemas"]["KeyExpiryEvent"];
+        /** @description Credits were added to the balance. */
+        CreditsGrantedEvent: {
+            id: components["schemas"]["EventId"];
+            /** @constant */
+            type: "credits.granted";
+            created_at: components["schemas"]["Timestamp"];
+            /** @description Null (a grant is the account's, not a key's). */
+            credential_id: components["schemas"]["CredentialId"] | null;
+            data: {
+                ledger_entry_id: components["schemas"]["LedgerEntryId"];
+                /**
+                 * Format: int64
+                 * @description Credits added.
+                 */
+                amount: number;
+                /**
+                 * Format: int64
+                 * @description The balance right after the grant.
+                 */
+                balance_after: number;
+                /** @description Why the credits were granted. */
+                note: string | null;
+            };
+        };
+        /** @description A charge took the balance below the low-balance threshold. */
+        CreditsLowEvent: {
+            id: components["schemas"]["EventId"];
+            /** @constant */
+            type: "credits.low";
+            created_at: components["schemas"]["Timestamp"];
+            /** @description The key whose call made the charge (null for a Dashboard session's). */
+            credential_id: components["schemas"]["CredentialId"] | null;
+            data: {
+                ledger_entry_id: components["schemas"]["LedgerEntryId"];
+                /**
+                 * Format: int64
+                 * @description The balance the charge left.
+                 */
+                balance_after: number;
+                /**
+                 * Format: int64
+                 * @description The threshold it fell below.
+                 */
+                threshold: number;
+            };
+        };
+        /** @description A metered call was refused for want of credits, the first since the balance last grew. */
+        CreditsDepletedEvent: {
+            id: components["schemas"]["EventId"];
+            /** @constant */
+            type: "credits.depleted";
+            created_at: components["schemas"]["Timestamp"];
+            /** @description The key whose call was refused (null for a Dashboard session's). */
+            credential_id: components["schemas"]["CredentialId"] | null;
+            data: {
+                /**
+                 * Format: int64
+                 * @description The balance when the call was refused.
+                 */
+                balance: number;
+                /**
+                 * Format: int64
+                 * @description What the refused call costs.
+                 */
+                required: number;
+            };
+        };
+        /** @description A metered call was refused by its key's budget (once per key, period and budget amount). */
+        BudgetExhaustedEvent: {
+            id: components["schemas"]["EventId"];
+            /** @constant */
+            type: "budget.exhausted";
+            created_at: components["schemas"]["Timestamp"];
+            credential_id: components["schemas"]["CredentialId"];
+            data: {
+                /**
+                 * Format: int64
+                 * @description The key's budget for the period.
+                 */
+                budget_amount: number;
+                period_start: components["schemas"]["Timestamp"];
+                /**
+                 * Format: int64
+                 * @description What the refused call costs.
+                 */
+                required: number;
+            };
+        };
+        /** @description A key was made, changed, rotated or revoked. */
+        KeyChangedEvent: {
+            id: components["schemas"]["EventId"];
+            /** @enum {string} */
+            type: "key.created" | "key.updated" | "key.rotated" | "key.revoked";
+            created_at: components["schemas"]["Timestamp"];
+            credential_id: components["schemas"]["CredentialId"];
+            data: {
+                api_key: components["schemas"]["EventKey"];
+                /** @description For `key.updated`, the fields the change set (empty for the other types). */
+                changed: ("name" | "status" | "constraints")[];
+            };
+        };
+        /** @description A key's expiry is less than 7 days away (`key.expiring`), or has passed (`key.expired`). */
+        KeyExpiryEvent: {
+            id: components["schemas"]["EventId"];
+            /** @enum {string} */
+            type: "key.expiring" | "key.expired";
+            created_at: components["schemas"]["Timestamp"];
+            credential_id: components["schemas"]["CredentialId"];
+            data: {
+                api_key: components["schemas"]["EventKey"];
+            };
+        };
         /** @description The credit balance of the account. */
         CreditBalance: {
             /**
@@ -2340,6 +2556,19 @@ export interface components {
         };
     };
     responses: {
+        /** @description The account's low-balance threshold. */
+        LowBalanceAlert: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["LowBalanceAlert"];
+            };
+        };
         /** @description The API key. */
         ApiKey: {
             headers: {
@@ -2809,6 +3038,17 @@ export type SchemaAccountId = components['schemas']['AccountId'];
 export type SchemaCredentialId = components['schemas']['CredentialId'];
 export type SchemaUsageRecordId = components['schemas']['UsageRecordId'];
 export type SchemaTimestamp = components['schemas']['Timestamp'];
+export type SchemaLowBalanceAlert = components['schemas']['LowBalanceAlert'];
+export type SchemaEventId = components['schemas']['EventId'];
+export type SchemaEventType = components['schemas']['EventType'];
+export type SchemaEventKey = components['schemas']['EventKey'];
+export type SchemaAccountEvent = components['schemas']['AccountEvent'];
+export type SchemaCreditsGrantedEvent = components['schemas']['CreditsGrantedEvent'];
+export type SchemaCreditsLowEvent = components['schemas']['CreditsLowEvent'];
+export type SchemaCreditsDepletedEvent = components['schemas']['CreditsDepletedEvent'];
+export type SchemaBudgetExhaustedEvent = components['schemas']['BudgetExhaustedEvent'];
+export type SchemaKeyChangedEvent = components['schemas']['KeyChangedEvent'];
+export type SchemaKeyExpiryEvent = components['schemas']['KeyExpiryEvent'];
 export type SchemaCreditBalance = components['schemas']['CreditBalance'];
 export type SchemaApiCredential = components['schemas']['ApiCredential'];
 export type SchemaApiCredentialCreate = components['schemas']['ApiCredentialCreate'];
@@ -2888,6 +3128,7 @@ export type SchemaProtectedResourceMetadata = components['schemas']['ProtectedRe
 export type SchemaHealth = components['schemas']['Health'];
 export type SchemaProblem = components['schemas']['Problem'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
+export type ResponseLowBalanceAlert = components['responses']['LowBalanceAlert'];
 export type ResponseApiKey = components['responses']['ApiKey'];
 export type ResponseKeyStatus = components['responses']['KeyStatus'];
 export type ResponseForbidden = components['responses']['Forbidden'];
@@ -3321,6 +3562,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageAggregates"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getLowBalanceAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["LowBalanceAlert"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    setLowBalanceAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LowBalanceAlert"];
+            };
+        };
+        responses: {
+            200: components["responses"]["LowBalanceAlert"];
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many records to return. Clamped between 1 and 500: any smaller integer gives 1, any larger one 500 (up
+                 *     to ±9007199254740991, written in decimal digits with an optional leading `-`). A value that is not such an
+                 *     integer (`0x10`, `1e1`, `+5`, ` 5`, `1.5`) is a `400`.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["UsageLimit"];
+                /**
+                 * @description Cursor for the next page: the `id` of the last event of the previous page. Events older than it are
+                 *     returned. An id that is not one of the account's events is a `400`.
+                 */
+                starting_after?: components["schemas"]["EventId"];
+                /** @description Only events of this type. */
+                type?: components["schemas"]["EventType"];
+                /** @description Only events about this key (or caused by its calls). */
+                credential_id?: components["schemas"]["CredentialId"];
+                /** @description Only events at or after this instant (RFC 3339). */
+                from?: components["schemas"]["Timestamp"];
+                /** @description Only events before this instant (RFC 3339). Must be after `from` (`400` otherwise). */
+                to?: components["schemas"]["Timestamp"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountEvent"][];
                 };
             };
             400: components["responses"]["ValidationFailed"];

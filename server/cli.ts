@@ -3,7 +3,7 @@ import type { Server, ServerResponse } from 'node:http';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 // Only light modules are imported here: the store (kysely and the database drivers) and the HTTP app (express, the
 // validator, the MCP SDK) are imported by the commands that use them, so `--help` and a bad argument answer at once.
-import { createAccountWithKey } from './accounts.ts';
+import { createAccountWithKey, grantCredits } from './accounts.ts';
 import { CommandUsageError, MOCK_USAGE, VERIFY_USAGE } from './ci-usage.ts';
 import { systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig, parsePort } from './config.ts';
@@ -181,7 +181,7 @@ async function accountToSignIn(store: Store, named: string | undefined): Promise
   );
 }
 
-const MAINTENANCE_INTERVAL_MS = 6 * 60 * 60 * 1000;
+const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 
 async function open(config: Config): Promise<Store> {
   const { openStore } = await import('./store/index.ts');
@@ -211,10 +211,11 @@ async function serve(config: Config, options: ServeOptions): Promise<void> {
     throw new ServeError(`cannot open the database: ${oneLine(error)}`);
   }
   const logger = createLogger(config.logLevel);
-  // Usage partitions ahead of time (PostgreSQL) and retention, now and every few hours.
+  // Usage partitions ahead of time (PostgreSQL), retention and the keys' expiry events, now and every hour.
+  const eventIds = createIdGenerator(systemClock);
   const maintain = () =>
     store
-      .maintain(systemClock.now(), { retentionDays: config.usageRetentionDays })
+      .maintain(systemClock.now(), { retentionDays: config.usageRetentionDays, eventIds: () => eventIds('evt') })
       .then((result) => logger.info(result, 'maintenance done'))
       .catch((error: unknown) => logger.error({ err: error }, 'maintenance failed'));
   await maintain();
@@ -358,8 +359,7 @@ export async function main(argv: string[]): Promise<number> {
         const credits = positiveInteger(amount, 'N');
         const balance = await withStore(config, async (store) => {
           if (!(await store.getAccount(accountId))) throw new UsageError(`no account ${accountId}`);
-          const now = systemClock.now().toISOString();
-          return store.grantCredits({ ledgerId: createIdGenerator(systemClock)('led'), accountId, amount: credits, note: 'granted by operator', createdAt: now });
+          return grantCredits({ store, ids: createIdGenerator(systemClock), clock: systemClock }, accountId, credits, 'granted by operator');
         });
         process.stdout.write(`Granted ${credits} credits to ${accountId}; balance is now ${balance}.\n`);
         return 0;

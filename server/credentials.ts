@@ -2,6 +2,7 @@
 import type { components } from '../generated/openapi.d.ts';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
+import { keyChangedEvent } from './events.ts';
 import { generateKey } from './keys.ts';
 import type { CredentialRow, IdempotencyRow, OAuthGrantRow, Store } from './store/types.ts';
 
@@ -158,6 +159,6 @@ export async function issueCredential(
   idempotency?: (issued: IssuedCredential) => IdempotencyRow,
 ): Promise<IssuedCredential> {
   const issued = newCredential(ids, clock, settings);
-  await store.createCredential(issued.row, idempotency?.(issued));
+  await store.createCredential(issued.row, idempotency?.(issued), keyChangedEvent(ids, 'key.created', issued.row, issued.row.created_at));
   return issued;
 }

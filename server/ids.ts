@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Clock } from './clock.ts';
 
-export type IdPrefix = 'acct' | 'cred' | 'log' | 'led' | 'req' | 'orc';
+export type IdPrefix = 'acct' | 'cred' | 'log' | 'led' | 'req' | 'orc' | 'evt';
 
 /** Makes prefixed ULIDs (`cred_01KW…`): sortable by creation time, so newest-first is an index order. */
 export type IdGenerator = (prefix: IdPrefix) => string;

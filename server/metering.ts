@@ -6,6 +6,7 @@ import type { Clock } from './clock.ts';
 import type { Caller } from './context.ts';
 import { loadContract } from './contract.ts';
 import { recordedEndpoint, recordedText } from './endpoint.ts';
+import type { CreditsDepletedData } from './events.ts';
 import type { IdGenerator } from './ids.ts';
 import { budgetFor } from './permissions.ts';
 import { Problem } from './problem.ts';
@@ -131,7 +132,7 @@ export function createMetering(deps: MeteringDeps) {
     const record = usageRecord(caller, call, credits);
     try {
       await deps.store.recordUsage(record, {
-        charge: credits > 0 ? { ledgerId: deps.ids('led'), amount: credits } : undefined,
+        charge: credits > 0 ? { ledgerId: deps.ids('led'), eventId: deps.ids('evt'), amount: credits } : undefined,
         budget: credits > 0 ? budgetFor(caller, deps.clock.now()) : undefined,
         touchCredentialIfUsedBefore: touchBefore(caller),
         idempotency: options.idempotency,
@@ -143,5 +144,24 @@ export function createMetering(deps: MeteringDeps) {
     }
   }
 
-  return { recordCall };
+  /**
+   * A call refused before it ran because the balance cannot pay for it: the account's credits.depleted event is
+   * written (if this is the first refusal since the last grant), and the 402 to answer is returned. A charge
+   * refused in the store's own guarded update writes that event in its batch instead (sqlite-writer.ts, postgres.ts).
+   */
+  async function refuseForCredits(caller: Caller, required: number, balance: number): Promise<Problem> {
+    const data: CreditsDepletedData = { balance, required };
+    await deps.store.markDepleted({
+      id: deps.ids('evt'),
+      account_id: caller.accountId,
+      type: 'credits.depleted',
+      api_key_id: caller.credentialId,
+      created_at: deps.clock.now().toISOString(),
+      data: JSON.stringify(data),
+      dedupe_key: null,
+    });
+    return insufficientCredits(required, balance);
+  }
+
+  return { recordCall, refuseForCredits };
 }

@@ -87,7 +87,10 @@ export function refusal(caller: Caller, resource: Resource, level: Level): strin
   if (key.permission_mode === PermissionMode.READ_ONLY) {
     // A tool call spends credits: it is not a read.
     if (level === 'use') return 'This API key is read-only; it cannot call metered tools.';
-    return level === 'write' ? 'This API key is read-only; it cannot create, change, rotate or revoke keys.' : undefined;
+    if (level !== 'write') return undefined;
+    return resource === 'api_keys'
+      ? 'This API key is read-only; it cannot create, change, rotate or revoke keys.'
+      : `This API key is read-only; it cannot change the account's ${resource} settings.`;
   }
   const granted = (JSON.parse(key.access) as Access)[resource] ?? 'none';
   return (RANK[granted] ?? 0) >= (RANK[level] ?? 2) ? undefined : `This API key's access does not include ${level} on ${resource}.`;

@@ -24,11 +24,16 @@ function rangeOrder(pointer: 'to' | 'from', detail: string) {
 }
 
 /** The store's filter for the query of listUsage / exportUsage; `to` not after `from` is a 400. */
-export function usageFilter(query: Pick<ListQuery, (typeof USAGE_FILTER_PARAMETERS)[number]>): UsageFilter {
-  // RFC 3339 with any offset (a leap second too), as the usage table keeps it: ISO in UTC, milliseconds.
+/** A list's `from` and `to` query parameters: RFC 3339 with any offset (a leap second too), as ISO in UTC with milliseconds, as the tables keep times. */
+export function readTimeRange(query: { from?: string; to?: string }): { from?: string; to?: string } {
   const from = query.from === undefined ? undefined : readTimestamp(query.from, '/from', 'query');
   const to = query.to === undefined ? undefined : readTimestamp(query.to, '/to', 'query');
   if (from !== undefined && to !== undefined && to <= from) throw rangeOrder('to', 'to must be after from.');
+  return { from, to };
+}
+
+export function usageFilter(query: Pick<ListQuery, (typeof USAGE_FILTER_PARAMETERS)[number]>): UsageFilter {
+  const { from, to } = readTimeRange(query);
   return {
     credentialId: query.credential_id,
     channel: query.channel,

@@ -5,6 +5,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from './helpers/stores.ts';
 import { killCliProcesses, runCli, serveCli, type ServingCli } from './helpers/cli-process.ts';
 
 const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
@@ -263,7 +264,7 @@ describeWithPostgres(TITLE, () => {
 
     expect(await tablesIn(place)).toEqual(exactlyOnceIn('tenant_d'));
     const migrations = await sql<{ name: string }>(place.databaseUrl, 'select name from tenant_d.schema_migrations order by name');
-    expect(migrations.map((row) => row.name)).toEqual(['001_initial', '002_api_key_administration', '003_shared_counters', '004_usage_channel_and_legacy_keys', '005_credential_changes', '006_usage_rpc_method', '007_usage_rollups', '008_ledger_balance_and_request_ids', '009_dashboard_sessions', '010_oauth', '011_usage_oauth_client']);
+    expect(migrations.map((row) => row.name)).toEqual(MIGRATIONS);
     // Usage partitions for the months around now, made once.
     const [partitions] = await sql<{ n: number }>(
       place.databaseUrl,

@@ -1,6 +1,6 @@
 // The typed client's paginators against a real server: every item exactly once, newest first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allApiKeys, allLedgerEntries, allUsage, createOpenRushClient, OpenRushError, type OpenRushClient } from '../client/index.ts';
+import { allApiKeys, allEvents, allLedgerEntries, allUsage, createOpenRushClient, OpenRushError, type OpenRushClient } from '../client/index.ts';
 import type { NewAccount } from '../server/accounts.ts';
 import { TestClock } from './helpers/clock.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -112,6 +112,19 @@ describe('allUsage', () => {
     const records = await collect(allUsage(client, { credential_id: data!.api_key_id, limit: 2 }));
     expect(records).toHaveLength(5);
     expect(records.every((r) => r.credential_id === data!.api_key_id)).toBe(true);
+  });
+});
+
+describe('allEvents', () => {
+  it('yields every event of a type exactly once, newest first, across pages, narrowed by type', async () => {
+    const account = await server.newAccount(100);
+    const client = clientFor(account.key);
+    for (let i = 0; i < 6; i++) expect((await client.POST('/v2/api-keys', { body: { name: `key ${i}` } })).response.status).toBe(201);
+    const events = await collect(allEvents(client, { type: 'key.created', limit: 4 }));
+    expect(events).toHaveLength(7);
+    expect(new Set(events.map((event) => event.id)).size).toBe(7);
+    const names = events.map((event) => (event.type === 'key.created' ? event.data.api_key.name : undefined));
+    expect(names).toEqual(['key 5', 'key 4', 'key 3', 'key 2', 'key 1', 'key 0', 'Default key']);
   });
 });
 

@@ -35,6 +35,7 @@ import { type McpOAuth, mcpErrors, mcpResource, mcpRoutes } from './routes/mcp.t
 import { oauthScopes, scopeFor } from '../oauth/scopes.ts';
 import { accountRoutes } from './routes/account.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { eventRoutes } from './routes/events.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { oauthFormBody, oauthRoutes } from './routes/oauth.ts';
@@ -216,6 +217,7 @@ export function createApp(options: AppOptions): express.Express {
   sessionRoutes(operations, deps, callers, sessionCookie);
   accountRoutes(operations, deps, readKeyStatus);
   usageRoutes(operations, deps);
+  eventRoutes(operations, deps);
   credentialRoutes(operations, deps);
   apiKeyRoutes(operations, deps);
   toolRoutes(operations, tools, callTool, usage);

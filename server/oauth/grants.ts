@@ -11,6 +11,7 @@ import { loadContract } from '../contract.ts';
 import { type Caller, principalOf } from '../context.ts';
 import { newCredential, PermissionMode, settingsFromPowers } from '../credentials.ts';
 import type { Deps } from '../deps.ts';
+import { keyChangedEvent } from '../events.ts';
 import { MCP_PATH } from '../mcp/index.ts';
 import { keyCaller, keyRefusal } from '../callers.ts';
 import { confineToCaller } from '../permissions.ts';
@@ -273,6 +274,7 @@ export async function approveAuthorization(
         expires_at: new Date(now.getTime() + CODE_SECONDS * 1000).toISOString(),
         used_at: null,
       },
+      event: keyChangedEvent(deps.ids, 'key.created', issued.row, nowIso),
     },
   );
   // Decided meanwhile by another request of this session: this one created nothing.
@@ -306,7 +308,8 @@ async function requireClient(deps: OAuthDeps, clientId: string | undefined): Pro
 
 /** Revokes the grant: its key's revoked_at, so every token of it stops at the next request. */
 async function revokeGrant(deps: OAuthDeps, credentialId: string): Promise<void> {
-  await deps.store.revokeOAuthGrant(credentialId, deps.clock.now().toISOString());
+  const now = deps.clock.now().toISOString();
+  await deps.store.revokeOAuthGrant(credentialId, now, (row) => keyChangedEvent(deps.ids, 'key.revoked', row, now));
 }
 
 function newTokens(deps: OAuthDeps, credentialId: string, now: Date): { access: string; refresh: string; rows: OAuthTokenRow[] } {

@@ -10,6 +10,8 @@ import type {
   RateLimiterOptions,
   CredentialRow,
   DashboardSessionRow,
+  EventPage,
+  EventRow,
   IdempotencyRow,
   OAuthAccessTokenLookup,
   OAuthAuthorizationRow,
@@ -30,9 +32,8 @@ import type {
   UsagePage,
   UsageRow,
 } from './types.ts';
-import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError } from './errors.ts';
+import { BalanceLimitError, IdempotencyConflictError } from './errors.ts';
 import { balanceBounds } from '../credit-bounds.ts';
-import { rollupUpserts } from './usage-rollups.ts';
 import * as m001 from './migrations/001_initial.ts';
 import * as m002 from './migrations/002_api_key_administration.ts';
 import * as m003 from './migrations/003_shared_counters.ts';
@@ -44,6 +45,8 @@ import * as m008 from './migrations/008_ledger_balance_and_request_ids.ts';
 import * as m009 from './migrations/009_dashboard_sessions.ts';
 import * as m010 from './migrations/010_oauth.ts';
 import * as m011 from './migrations/011_usage_oauth_client.ts';
+import * as m012 from './migrations/012_events.ts';
+import { type CreditsGrantedData, EXPIRING_WITHIN_MS, keyExpiryEvent } from '../events.ts';
 
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
@@ -57,6 +60,7 @@ const migrations: Record<string, Migration> = {
   '009_dashboard_sessions': m009,
   '010_oauth': m010,
   '011_usage_oauth_client': m011,
+  '012_events': m012,
 };
 
 /** An account's columns but its ledger counter, which only the store's own updates use. */
@@ -86,7 +90,7 @@ export interface DialectHooks {
   close?(): Promise<void>;
 }
 
-export class KyselyStore implements Store {
+export abstract class KyselyStore implements Store {
   readonly kind: Store['kind'];
 
   constructor(
@@ -117,8 +121,9 @@ export class KyselyStore implements Store {
     await this.hooks.afterMigrate?.(this.db, new Date());
   }
 
-  async maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult> {
+  async maintain(now: Date, options: { retentionDays?: number; eventIds?: () => string }): Promise<MaintenanceResult> {
     await this.hooks.afterMigrate?.(this.db, now);
+    const expiry = options.eventIds ? { expiryEvents: await this.writeExpiryEvents(now, options.eventIds) } : {};
     // Sign-in links and Dashboard sessions a day past their expiry serve nobody (the day lets a late click still be
     // told "expired" rather than "not valid"); the expires_at indexes make this a range delete.
     const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
@@ -129,9 +134,33 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('oauth_authorizations').where('expires_at', '<', dayAgo).execute();
     await this.db.deleteFrom('oauth_codes').where('expires_at', '<', dayAgo).execute();
     await this.db.deleteFrom('oauth_tokens').where('expires_at', '<', dayAgo).execute();
-    if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [] };
+    if (!options.retentionDays) return { deletedRecords: 0, droppedPartitions: [], ...expiry };
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
-    return this.hooks.expireUsage(this.db, cutoff);
+    return { ...(await this.hooks.expireUsage(this.db, cutoff)), ...expiry };
+  }
+
+  /**
+   * key.expiring for each unrevoked key expiring within EXPIRING_WITHIN_MS, key.expired for each whose expiry has
+   * passed: once per key, type and expiry instant (the events' dedupe keys), whichever instance runs this, however
+   * often. A key that expired long before this ran gets only key.expired.
+   */
+  private async writeExpiryEvents(now: Date, eventIds: () => string): Promise<number> {
+    const at = now.toISOString();
+    const horizon = new Date(now.getTime() + EXPIRING_WITHIN_MS).toISOString();
+    const keys = await this.db
+      .selectFrom('credentials')
+      .selectAll()
+      .where('revoked_at', 'is', null)
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<=', horizon)
+      .execute();
+    let written = 0;
+    for (const key of keys) {
+      const event = keyExpiryEvent(eventIds(), key.expires_at! <= at ? 'key.expired' : 'key.expiring', key, at);
+      const inserted = await this.db.insertInto('account_events').values(event).onConflict((oc) => oc.column('dedupe_key').doNothing()).executeTakeFirst();
+      written += Number(inserted.numInsertedOrUpdatedRows ?? 0n);
+    }
+    return written;
   }
 
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract {
@@ -179,7 +208,7 @@ export class KyselyStore implements Store {
     return row && { ...row, balance: Number(row.balance) };
   }
 
-  async grantCredits(grant: { ledgerId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number> {
+  async grantCredits(grant: { ledgerId: string; eventId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number> {
     const { maximum } = balanceBounds();
     if (!Number.isSafeInteger(grant.amount) || grant.amount <= 0) {
       throw new RangeError(`a grant is a positive whole number of credits, not ${grant.amount}`);
@@ -188,7 +217,8 @@ export class KyselyStore implements Store {
       // Guarded in the update itself, so concurrent grants cannot together pass the bound.
       const updated = await trx
         .updateTable('accounts')
-        .set((eb) => ({ balance: eb('balance', '+', grant.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
+        // A grant ends the depleted state: the next refusal for want of credits is news again.
+        .set((eb) => ({ balance: eb('balance', '+', grant.amount), ledger_seq: eb('ledger_seq', '+', 1), depleted_at: null }))
         .where('id', '=', grant.accountId)
         .where('balance', '<=', maximum - grant.amount)
         .returning(['balance', 'ledger_seq'])
@@ -212,8 +242,58 @@ export class KyselyStore implements Store {
           seq: Number(updated.ledger_seq),
         })
         .execute();
+      const data: CreditsGrantedData = { ledger_entry_id: grant.ledgerId, amount: grant.amount, balance_after: Number(updated.balance), note: grant.note };
+      await trx
+        .insertInto('account_events')
+        .values({ id: grant.eventId, account_id: grant.accountId, type: 'credits.granted', api_key_id: null, created_at: grant.createdAt, data: JSON.stringify(data), dedupe_key: null })
+        .execute();
       return Number(updated.balance);
     });
+  }
+
+  async markDepleted(event: EventRow): Promise<boolean> {
+    // Read first: a storm of refused calls on a depleted account then takes no write lock at all.
+    const account = await this.db.selectFrom('accounts').select('depleted_at').where('id', '=', event.account_id).executeTakeFirst();
+    if (!account || account.depleted_at !== null) return false;
+    return this.db.transaction().execute(async (trx) => {
+      const marked = await trx
+        .updateTable('accounts')
+        .set({ depleted_at: event.created_at })
+        .where('id', '=', event.account_id)
+        .where('depleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) !== 1) return false;
+      await trx.insertInto('account_events').values(event).execute();
+      return true;
+    });
+  }
+
+  async getLowBalanceThreshold(accountId: string): Promise<number | null | undefined> {
+    const row = await this.db.selectFrom('accounts').select('low_balance_threshold').where('id', '=', accountId).executeTakeFirst();
+    return row && (row.low_balance_threshold === null ? null : Number(row.low_balance_threshold));
+  }
+
+  async setLowBalanceThreshold(accountId: string, threshold: number | null): Promise<void> {
+    await this.db.updateTable('accounts').set({ low_balance_threshold: threshold }).where('id', '=', accountId).execute();
+  }
+
+  async listEvents(accountId: string, page: EventPage): Promise<EventRow[]> {
+    let query = this.db.selectFrom('account_events').selectAll().where('account_id', '=', accountId);
+    if (page.type !== undefined) query = query.where('type', '=', page.type);
+    if (page.credentialId !== undefined) query = query.where('api_key_id', '=', page.credentialId);
+    if (page.from !== undefined) query = query.where('created_at', '>=', page.from);
+    if (page.to !== undefined) query = query.where('created_at', '<', page.to);
+    const after = page.startingAfter;
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', after.created_at), eb.and([eb('created_at', '=', after.created_at), eb('id', '<', after.id)])]),
+      );
+    }
+    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
+  }
+
+  async getEvent(accountId: string, eventId: string): Promise<EventRow | undefined> {
+    return this.db.selectFrom('account_events').selectAll().where('account_id', '=', accountId).where('id', '=', eventId).executeTakeFirst();
   }
 
   async getBalance(accountId: string): Promise<number | undefined> {
@@ -263,15 +343,16 @@ export class KyselyStore implements Store {
     return Number(row?.spent ?? 0);
   }
 
-  async createCredential(credential: CredentialRow, idempotency?: IdempotencyRow): Promise<void> {
-    if (!idempotency) {
+  async createCredential(credential: CredentialRow, idempotency?: IdempotencyRow, event?: EventRow): Promise<void> {
+    if (!idempotency && !event) {
       await this.db.insertInto('credentials').values(credential).execute();
       return;
     }
     try {
       await this.db.transaction().execute(async (trx) => {
-        await keepAnswer(trx, idempotency);
+        if (idempotency) await keepAnswer(trx, idempotency);
         await trx.insertInto('credentials').values(credential).execute();
+        if (event) await trx.insertInto('account_events').values(event).execute();
       });
     } catch (error) {
       if (this.hooks.isUniqueViolation(error)) throw new IdempotencyConflictError();
@@ -341,8 +422,15 @@ export class KyselyStore implements Store {
     return { rows: backwards ? pageRows.reverse() : pageRows, hasMore };
   }
 
-  async revokeCredential(accountId: string, credentialId: string, now: string, by: string, answer?: (row: CredentialRow) => IdempotencyRow): Promise<CredentialRow | undefined> {
-    return this.changeCredential(accountId, credentialId, answer, (db) =>
+  async revokeCredential(
+    accountId: string,
+    credentialId: string,
+    now: string,
+    by: string,
+    answer?: (row: CredentialRow) => IdempotencyRow,
+    event?: (row: CredentialRow) => EventRow,
+  ): Promise<CredentialRow | undefined> {
+    return this.changeCredential(accountId, credentialId, answer, event, (db) =>
       db
         .updateTable('credentials')
         .set({ revoked_at: now, updated_at: now, updated_by_id: by, previous_key_hash: null, previous_key_expires_at: null })
@@ -358,29 +446,35 @@ export class KyselyStore implements Store {
     credentialId: string,
     changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
     answer?: (row: CredentialRow) => IdempotencyRow,
+    event?: (row: CredentialRow) => EventRow,
   ): Promise<CredentialRow | undefined> {
-    return this.changeCredential(accountId, credentialId, answer, (db) =>
+    return this.changeCredential(accountId, credentialId, answer, event, (db) =>
       db.updateTable('credentials').set(changes).where('account_id', '=', accountId).where('id', '=', credentialId).execute(),
     );
   }
 
-  /** A change of a credential, and (with `answer`) the answer kept under its Idempotency-Key, in one transaction. */
+  /**
+   * A change of a credential, with (given `answer`) the answer kept under its Idempotency-Key and (given `event`,
+   * when the change changed a row) its event, in one transaction.
+   */
   private async changeCredential(
     accountId: string,
     credentialId: string,
     answer: ((row: CredentialRow) => IdempotencyRow) | undefined,
-    change: (db: Kysely<Database>) => Promise<unknown>,
+    event: ((row: CredentialRow) => EventRow) | undefined,
+    change: (db: Kysely<Database>) => Promise<Array<{ numUpdatedRows: bigint }>>,
   ): Promise<CredentialRow | undefined> {
-    if (!answer) {
+    if (!answer && !event) {
       await change(this.db);
       return this.getCredential(accountId, credentialId);
     }
     try {
       return await this.db.transaction().execute(async (trx) => {
-        await change(trx);
+        const [result] = await change(trx);
         const row = await trx.selectFrom('credentials').selectAll().where('account_id', '=', accountId).where('id', '=', credentialId).executeTakeFirst();
         if (!row) return undefined;
-        await keepAnswer(trx, answer(row));
+        if (event && Number(result?.numUpdatedRows ?? 0n) > 0) await trx.insertInto('account_events').values(event(row)).execute();
+        if (answer) await keepAnswer(trx, answer(row));
         return row;
       });
     } catch (error) {
@@ -389,69 +483,8 @@ export class KyselyStore implements Store {
     }
   }
 
-  async recordUsage(record: UsageRow, options: RecordUsageOptions = {}): Promise<void> {
-    const { charge, budget, touchCredentialIfUsedBefore, idempotency } = options;
-    await this.db.transaction().execute(async (trx) => {
-      if (idempotency) await keepAnswer(trx, idempotency);
-      if (charge && budget) {
-        // Upsert guarded by the budget: the row only grows while it stays within the amount.
-        const spent = await trx
-          .insertInto('key_spend')
-          .values({ credential_id: budget.credentialId, period_start: budget.periodStart, spent: charge.amount })
-          .onConflict((oc) =>
-            oc
-              .columns(['credential_id', 'period_start'])
-              .doUpdateSet((eb) => ({ spent: eb('key_spend.spent', '+', charge.amount) }))
-              .where((eb) => eb(eb('key_spend.spent', '+', charge.amount), '<=', budget.amount)),
-          )
-          .executeTakeFirst();
-        if (charge.amount > budget.amount || Number(spent.numInsertedOrUpdatedRows ?? 0n) !== 1) {
-          throw new BudgetExceededError(budget.amount, budget.periodStart);
-        }
-      }
-      if (charge) {
-        // The conditional update is the whole concurrency story: it never takes the balance below zero.
-        const charged = await trx
-          .updateTable('accounts')
-          .set((eb) => ({ balance: eb('balance', '-', charge.amount), ledger_seq: eb('ledger_seq', '+', 1) }))
-          .where('id', '=', record.account_id)
-          .where('balance', '>=', charge.amount)
-          .returning(['balance', 'ledger_seq'])
-          .executeTakeFirst();
-        if (!charged) {
-          const row = await trx.selectFrom('accounts').select('balance').where('id', '=', record.account_id).executeTakeFirst();
-          throw new InsufficientCreditsError(Number(row?.balance ?? 0), charge.amount);
-        }
-        await trx
-          .insertInto('credit_ledger')
-          .values({
-            id: charge.ledgerId,
-            account_id: record.account_id,
-            amount: -charge.amount,
-            kind: 'charge',
-            usage_id: record.id,
-            note: null,
-            created_at: record.created_at,
-            balance_after: Number(charged.balance),
-            seq: Number(charged.ledger_seq),
-          })
-          .execute();
-      }
-      await trx.insertInto('usage_records').values(record).execute();
-      for (const statement of rollupUpserts('usage_records', '\u0000')) {
-        const [head, tail] = statement.split('\u0000') as [string, string];
-        await sql`${sql.raw(head)}u.id = ${record.id}${sql.raw(tail)}`.execute(trx);
-      }
-      if (touchCredentialIfUsedBefore && record.credential_id) {
-        await trx
-          .updateTable('credentials')
-          .set({ last_used_at: record.created_at })
-          .where('id', '=', record.credential_id)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', touchCredentialIfUsedBefore)]))
-          .execute();
-      }
-    });
-  }
+  /** Group-committed by each database's own writer (sqlite-writer.ts, postgres.ts): the charging rules live there. */
+  abstract recordUsage(record: UsageRow, options?: RecordUsageOptions): Promise<void>;
 
   async listUsage(accountId: string, page: UsagePage): Promise<UsageRow[]> {
     let query = this.db.selectFrom('usage_records').selectAll().where('account_id', '=', accountId);
@@ -598,7 +631,7 @@ export class KyselyStore implements Store {
   async decideOAuthAuthorization(
     id: string,
     guard: { sessionHash: string; csrfHash: string; now: string },
-    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow },
+    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow; event: EventRow },
   ): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const decided = await trx
@@ -615,6 +648,7 @@ export class KyselyStore implements Store {
         await trx.insertInto('credentials').values(approval.credential).execute();
         await trx.insertInto('oauth_grants').values(approval.grant).execute();
         await trx.insertInto('oauth_codes').values(approval.code).execute();
+        await trx.insertInto('account_events').values(approval.event).execute();
       }
       return true;
     });
@@ -690,13 +724,17 @@ export class KyselyStore implements Store {
     });
   }
 
-  async revokeOAuthGrant(credentialId: string, now: string): Promise<void> {
-    await this.db
-      .updateTable('credentials')
-      .set({ revoked_at: now, updated_at: now, previous_key_hash: null, previous_key_expires_at: null })
-      .where('id', '=', credentialId)
-      .where('revoked_at', 'is', null)
-      .execute();
+  async revokeOAuthGrant(credentialId: string, now: string, event: (row: CredentialRow) => EventRow): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const revoked = await trx
+        .updateTable('credentials')
+        .set({ revoked_at: now, updated_at: now, previous_key_hash: null, previous_key_expires_at: null })
+        .where('id', '=', credentialId)
+        .where('revoked_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (revoked) await trx.insertInto('account_events').values(event(revoked)).execute();
+    });
   }
 
   async deleteOAuthToken(tokenHash: string): Promise<void> {

@@ -5,7 +5,8 @@ import type { Database } from './schema.ts';
 import { BudgetExceededError, IdempotencyConflictError, InsufficientCreditsError, isConnectionError } from './errors.ts';
 import { type DialectHooks, KyselyStore } from './kysely-store.ts';
 import { GroupCommit, type GroupCommitOptions, type ItemOutcome, type UsageItem } from './group-commit.ts';
-import type { CredentialRow, RecordUsageOptions, UsageRow } from './types.ts';
+import type { CredentialRow, EventRow, RecordUsageOptions, UsageRow } from './types.ts';
+import type { BudgetExhaustedData, CreditsDepletedData, CreditsLowData } from '../events.ts';
 import { rollupUpsert } from './usage-rollups.ts';
 
 const MONTHS_AHEAD = 3;
@@ -161,7 +162,19 @@ const LOCK_SPEND = {
 };
 const LOCK_ACCOUNTS = {
   name: 'openrush_lock_accounts',
-  text: 'select id, balance, ledger_seq from accounts where id = any($1::text[]) order by id for update',
+  text: 'select id, balance, ledger_seq, low_balance_threshold, depleted_at from accounts where id = any($1::text[]) order by id for update',
+};
+// The charge path's events (server/events.ts), one statement for the batch; a dedupe key already there is skipped.
+const INSERT_EVENTS = {
+  name: 'openrush_insert_events',
+  text:
+    'insert into account_events (id, account_id, type, api_key_id, created_at, data, dedupe_key) ' +
+    'select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) on conflict (dedupe_key) do nothing',
+};
+// The accounts whose first refusal for want of credits since their last grant is in this batch.
+const DEPLETE_ACCOUNTS = {
+  name: 'openrush_deplete_accounts',
+  text: 'update accounts set depleted_at = v.at from unnest($1::text[], $2::text[]) as v(id, at) where accounts.id = v.id and accounts.depleted_at is null',
 };
 const ADD_SPEND = {
   name: 'openrush_add_spend',
@@ -344,8 +357,18 @@ export class PostgresStore extends KyselyStore {
       for (const row of rows) spent.set(`${row.credential_id}\u0000${row.period_start}`, Number(row.spent));
     }
     const accountIds = [...new Set(items.filter((item) => item.options.charge).map((item) => item.record.account_id))];
-    const { rows } = await client.query<{ id: string; balance: number; ledger_seq: number }>({ ...LOCK_ACCOUNTS, values: [accountIds] });
+    const { rows } = await client.query<{ id: string; balance: number; ledger_seq: number; low_balance_threshold: number | null; depleted_at: string | null }>({
+      ...LOCK_ACCOUNTS,
+      values: [accountIds],
+    });
     const balances = new Map(rows.map((row) => [row.id, Number(row.balance)]));
+    const thresholds = new Map(rows.map((row) => [row.id, row.low_balance_threshold === null ? null : Number(row.low_balance_threshold)]));
+    // Accounts already depleted (before this batch, or by an earlier item of it): a refusal there is no news.
+    const depleted = new Set(rows.filter((row) => row.depleted_at !== null).map((row) => row.id));
+    const newlyDepleted = new Map<string, string>();
+    const events: EventRow[] = [];
+    const event = (record: UsageRow, id: string, type: string, data: object, dedupeKey: string | null = null) =>
+      events.push({ id, account_id: record.account_id, type, api_key_id: record.credential_id, created_at: record.created_at, data: JSON.stringify(data), dedupe_key: dedupeKey });
     // The number of each account's last ledger entry: the batch's entries follow it, in the order they are decided.
     const seqs = new Map(rows.map((row) => [row.id, Number(row.ledger_seq)]));
 
@@ -366,12 +389,20 @@ export class PostgresStore extends KyselyStore {
         const used = spent.get(key) ?? 0;
         if (charge.amount > budget.amount || used + charge.amount > budget.amount) {
           outcomes.push(new BudgetExceededError(budget.amount, budget.periodStart));
+          const data: BudgetExhaustedData = { budget_amount: budget.amount, period_start: budget.periodStart, required: charge.amount };
+          event(record, charge.eventId, 'budget.exhausted', data, `budget.exhausted:${budget.credentialId}:${budget.periodStart}:${budget.amount}`);
           continue;
         }
       }
       const balance = balances.get(record.account_id) ?? 0;
       if (balance < charge.amount) {
         outcomes.push(new InsufficientCreditsError(balance, charge.amount));
+        if (!depleted.has(record.account_id)) {
+          depleted.add(record.account_id);
+          newlyDepleted.set(record.account_id, record.created_at);
+          const data: CreditsDepletedData = { balance, required: charge.amount };
+          event(record, charge.eventId, 'credits.depleted', data);
+        }
         continue;
       }
       balances.set(record.account_id, balance - charge.amount);
@@ -386,8 +417,14 @@ export class PostgresStore extends KyselyStore {
         spendTotals.set(key, { budget, amount: (total?.amount ?? 0) + charge.amount });
       }
       ledger.push([charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at, balance - charge.amount, seq]);
+      const threshold = thresholds.get(record.account_id) ?? null;
+      if (threshold !== null && balance >= threshold && balance - charge.amount < threshold) {
+        const data: CreditsLowData = { ledger_entry_id: charge.ledgerId, balance_after: balance - charge.amount, threshold };
+        event(record, charge.eventId, 'credits.low', data);
+      }
       outcomes.push(undefined);
     }
+    if (newlyDepleted.size > 0) await client.query({ ...DEPLETE_ACCOUNTS, values: [[...newlyDepleted.keys()], [...newlyDepleted.values()]] });
     if (spendTotals.size > 0) {
       const totals = [...spendTotals.values()];
       await client.query({
@@ -400,6 +437,10 @@ export class PostgresStore extends KyselyStore {
       const result = await client.query({ ...CHARGE_ACCOUNTS, values: [ids, ids.map((id) => accountTotals.get(id)), ids.map((id) => accountEntries.get(id))] });
       if (result.rowCount !== accountTotals.size) throw new Error('a charge decided on a locked balance did not apply');
       await client.query({ ...INSERT_LEDGER, values: [0, 1, 2, 3, 4, 5, 6].map((column) => ledger.map((entry) => entry[column])) });
+    }
+    if (events.length > 0) {
+      const columns = ['id', 'account_id', 'type', 'api_key_id', 'created_at', 'data', 'dedupe_key'] as const;
+      await client.query({ ...INSERT_EVENTS, values: columns.map((column) => events.map((row) => row[column])) });
     }
     return outcomes;
   }

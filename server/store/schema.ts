@@ -11,6 +11,10 @@ export interface AccountsTable {
   created_at: string;
   /** The `seq` of the account's newest ledger entry (0: none), moved with the balance (migration 008). */
   ledger_seq: Generated<number>;
+  /** credits.low is written when a charge takes the balance from at or above this to below it (migration 012). */
+  low_balance_threshold: Generated<number | null>;
+  /** Set by the first charge refused for want of credits since the last grant (credits.depleted); cleared by a grant. */
+  depleted_at: Generated<string | null>;
 }
 
 export interface CreditLedgerTable {
@@ -222,7 +226,23 @@ export interface OAuthTokensTable {
   created_at: string;
 }
 
+/** An event of the account's (GET /v1/me/events), written in the transaction of the change it reports (migration 012). */
+export interface AccountEventsTable {
+  /** `evt_…`, a ULID: sortable by creation time. */
+  id: string;
+  account_id: string;
+  type: string;
+  /** The key the event is about, or whose call caused it; null for account-wide events. */
+  api_key_id: string | null;
+  created_at: string;
+  /** JSON text: the event's `data` as the contract declares it for its type. */
+  data: string;
+  /** Unique when set: a second insert of the same situation's event does nothing. */
+  dedupe_key: string | null;
+}
+
 export interface Database {
+  account_events: AccountEventsTable;
   accounts: AccountsTable;
   credit_ledger: CreditLedgerTable;
   credentials: CredentialsTable;

@@ -23,7 +23,8 @@ export const WRITE_SQL = {
     'do update set spent = key_spend.spent + excluded.spent where key_spend.spent + excluded.spent <= ?',
   // The guarded update is the whole concurrency story: it never takes the balance below zero. It also numbers the
   // ledger entry (migration 008) and says the balance it leaves.
-  charge: 'update accounts set balance = balance - ?, ledger_seq = ledger_seq + 1 where id = ? and balance >= ? returning balance, ledger_seq',
+  charge:
+    'update accounts set balance = balance - ?, ledger_seq = ledger_seq + 1 where id = ? and balance >= ? returning balance, ledger_seq, low_balance_threshold',
   balance: 'select balance from accounts where id = ?',
   ledger:
     'insert into credit_ledger (id, account_id, amount, kind, usage_id, note, created_at, balance_after, seq) ' +
@@ -37,6 +38,12 @@ export const WRITE_SQL = {
   rollup: rollupUpsert('usage_rollups', 'usage_records', BATCH_RECORDS),
   rollupAllKeys: rollupUpsert('usage_rollups_all_keys', 'usage_records', BATCH_RECORDS),
   touch: 'update credentials set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)',
+  // The charge path's events (server/events.ts): a dedupe key already there makes the insert do nothing.
+  event:
+    'insert into account_events (id, account_id, type, api_key_id, created_at, data, dedupe_key) values (?, ?, ?, ?, ?, ?, ?) ' +
+    'on conflict (dedupe_key) do nothing',
+  // The first refusal for want of credits since the last grant (which clears depleted_at) is the one to report.
+  deplete: 'update accounts set depleted_at = ? where id = ? and depleted_at is null',
   // An answer kept under its Idempotency-Key: an expired record under the key makes room; a live one refuses.
   idempotencyExpired: 'delete from idempotency_records where account_id = ? and key_hash = ? and expires_at <= ?',
   idempotencyClaim:
@@ -113,9 +120,23 @@ function writeItem(s, record, options) {
         s.rollbackToSavepoint.run();
         s.release.run();
       }
+      // What the refusal says to the account's owner, written with the batch (the call itself writes nothing).
+      if (refusal[0] === 'budget') {
+        const data = JSON.stringify({ budget_amount: budget.amount, period_start: budget.periodStart, required: charge.amount });
+        const dedupe = 'budget.exhausted:' + budget.credentialId + ':' + budget.periodStart + ':' + budget.amount;
+        s.event.run(charge.eventId, record.account_id, 'budget.exhausted', record.credential_id, record.created_at, data, dedupe);
+      } else if (s.deplete.run(record.created_at, record.account_id).changes === 1) {
+        const data = JSON.stringify({ balance: refusal[1], required: charge.amount });
+        s.event.run(charge.eventId, record.account_id, 'credits.depleted', record.credential_id, record.created_at, data, null);
+      }
       return refusal;
     }
     s.ledger.run(charge.ledgerId, record.account_id, -charge.amount, record.id, record.created_at, charged.balance, charged.ledger_seq);
+    const threshold = charged.low_balance_threshold;
+    if (threshold !== null && charged.balance < threshold && charged.balance + charge.amount >= threshold) {
+      const data = JSON.stringify({ ledger_entry_id: charge.ledgerId, balance_after: charged.balance, threshold });
+      s.event.run(charge.eventId, record.account_id, 'credits.low', record.credential_id, record.created_at, data, null);
+    }
   }
   s.usage.run(record);
   if (touchCredentialIfUsedBefore && record.credential_id) s.touch.run(record.created_at, record.credential_id, touchCredentialIfUsedBefore);

@@ -3,6 +3,7 @@
 import type { Selectable } from 'kysely';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type {
+  AccountEventsTable,
   AccountsTable,
   CreditLedgerTable,
   CredentialsTable,
@@ -18,7 +19,9 @@ import type {
 } from './schema.ts';
 
 /** An account as the server sees it (its ledger counter is the store's own business). */
-export type AccountRow = Omit<Selectable<AccountsTable>, 'ledger_seq'>;
+export type AccountRow = Omit<Selectable<AccountsTable>, 'ledger_seq' | 'low_balance_threshold' | 'depleted_at'>;
+/** An event as stored (server/events.ts makes and reads them). */
+export type EventRow = Selectable<AccountEventsTable>;
 export type CredentialRow = Selectable<CredentialsTable>;
 export type UsageRow = Selectable<UsageRecordsTable>;
 export type IdempotencyRow = Selectable<IdempotencyRecordsTable>;
@@ -67,6 +70,12 @@ export interface Charge {
   ledgerId: string;
   /** Credits to take, > 0. */
   amount: number;
+  /**
+   * Id for the event this charge may write in its transaction: credits.low (it took the balance below the account's
+   * threshold), credits.depleted (refused for want of credits, the first since the last grant) or budget.exhausted
+   * (refused by the key's budget, the first in the period at this amount). At most one of them per charge.
+   */
+  eventId: string;
 }
 
 export interface BudgetCharge {
@@ -142,6 +151,18 @@ export interface UsageAggregateRow {
   credits: number;
 }
 
+/** Which events: every field given must hold. */
+export interface EventPage {
+  limit: number;
+  type?: string;
+  credentialId?: string;
+  /** ISO instants: created_at in [from, to). */
+  from?: string;
+  to?: string;
+  /** Only events older than this one (an event of the account's, looked up by the caller). */
+  startingAfter?: Pick<EventRow, 'id' | 'created_at'>;
+}
+
 export interface RateLimiterOptions {
   /** Separates this limiter's counters from the others'. */
   keyPrefix: string;
@@ -157,6 +178,8 @@ export interface MaintenanceResult {
   deletedRecords: number;
   /** Whole monthly partitions dropped past the retention period (PostgreSQL). */
   droppedPartitions: string[];
+  /** key.expiring and key.expired events written by this run (with `eventIds`). */
+  expiryEvents?: number;
 }
 
 export interface Store {
@@ -168,7 +191,7 @@ export interface Store {
    * Housekeeping, run at start-up and periodically: makes the coming months' usage partitions (PostgreSQL) and
    * drops or deletes usage records older than `retentionDays`.
    */
-  maintain(now: Date, options: { retentionDays?: number }): Promise<MaintenanceResult>;
+  maintain(now: Date, options: { retentionDays?: number; eventIds?: () => string }): Promise<MaintenanceResult>;
   /** A rate limiter whose counters live where every instance sees them (in memory for SQLite: one instance). */
   rateLimiter(options: RateLimiterOptions): RateLimiterAbstract;
   /** Throws when the database cannot be reached. */
@@ -188,8 +211,22 @@ export interface Store {
    * (concurrent first sessions of one subject end up with the same single account).
    */
   sessionAccount(subject: string, create?: AccountRow): Promise<AccountRow | undefined>;
-  /** Appends a grant to the ledger and returns the new balance. */
-  grantCredits(grant: { ledgerId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number>;
+  /**
+   * Appends a grant to the ledger and returns the new balance; its credits.granted event (id `eventId`) is written
+   * in the same transaction, and the account's depleted state is cleared.
+   */
+  grantCredits(grant: { ledgerId: string; eventId: string; accountId: string; amount: number; note: string | null; createdAt: string }): Promise<number>;
+  /**
+   * Marks the account depleted (a call refused for want of credits) unless it is already, and then writes its
+   * credits.depleted event in the same transaction; false when it was depleted already (nothing written).
+   */
+  markDepleted(event: EventRow): Promise<boolean>;
+  /** The account's low-balance threshold (null: none); undefined when there is no such account. */
+  getLowBalanceThreshold(accountId: string): Promise<number | null | undefined>;
+  setLowBalanceThreshold(accountId: string, threshold: number | null): Promise<void>;
+  /** The account's events, newest first (created_at, then id). */
+  listEvents(accountId: string, page: EventPage): Promise<EventRow[]>;
+  getEvent(accountId: string, eventId: string): Promise<EventRow | undefined>;
   getBalance(accountId: string): Promise<number | undefined>;
   /** Sum of the account's ledger entries: equals getBalance, always. */
   sumLedger(accountId: string): Promise<number>;
@@ -202,8 +239,9 @@ export interface Store {
   /**
    * Inserts a credential. With an idempotency record, both are written in one transaction; if another request
    * already stored a record for the same (account, key hash), nothing is written and IdempotencyConflictError is thrown.
+   * Its key.created event, when given, is written in the same transaction.
    */
-  createCredential(credential: CredentialRow, idempotency?: IdempotencyRow): Promise<void>;
+  createCredential(credential: CredentialRow, idempotency?: IdempotencyRow, event?: EventRow): Promise<void>;
   /** The live (unexpired at `now`) idempotency record, if any. */
   findIdempotencyRecord(accountId: string, keyHash: string, now: string): Promise<IdempotencyRow | undefined>;
   /** The credential whose current secret, or whose previous (rotated) secret, has this hash. */
@@ -217,14 +255,24 @@ export interface Store {
    * Sets revoked_at unless already set, and ends any rotated secret; undefined when the account has no such
    * credential. With `answer`, the answer made of the row as it then is is kept under its Idempotency-Key in the
    * same transaction (IdempotencyConflictError, nothing changed, when another request's answer is kept there).
+   * `event`: the event made of the row as it then is, written in the same transaction when the key was not
+   * revoked already (a second revoke writes none).
    */
-  revokeCredential(accountId: string, credentialId: string, now: string, by: string, answer?: (row: CredentialRow) => IdempotencyRow): Promise<CredentialRow | undefined>;
-  /** Changes the given columns; undefined when the account has no such credential. `answer`: as for revokeCredential. */
+  revokeCredential(
+    accountId: string,
+    credentialId: string,
+    now: string,
+    by: string,
+    answer?: (row: CredentialRow) => IdempotencyRow,
+    event?: (row: CredentialRow) => EventRow,
+  ): Promise<CredentialRow | undefined>;
+  /** Changes the given columns; undefined when the account has no such credential. `answer`, `event`: as for revokeCredential. */
   updateCredential(
     accountId: string,
     credentialId: string,
     changes: Partial<Omit<CredentialRow, 'id' | 'account_id'>>,
     answer?: (row: CredentialRow) => IdempotencyRow,
+    event?: (row: CredentialRow) => EventRow,
   ): Promise<CredentialRow | undefined>;
 
   /**
@@ -278,7 +326,7 @@ export interface Store {
   decideOAuthAuthorization(
     id: string,
     guard: { sessionHash: string; csrfHash: string; now: string },
-    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow },
+    approval?: { credential: CredentialRow; grant: OAuthGrantRow; code: OAuthCodeRow; event: EventRow },
   ): Promise<boolean>;
   /** The code by its hash, with the grant's key. */
   findOAuthCode(codeHash: string): Promise<{ code: OAuthCodeRow; credential: CredentialRow } | undefined>;
@@ -293,8 +341,11 @@ export interface Store {
   findOAuthAccessToken(tokenHash: string): Promise<OAuthAccessTokenLookup | undefined>;
   /** Rotates a refresh token: one guarded update (unused, unexpired) and the new tokens, in one transaction. */
   rotateOAuthRefreshToken(tokenHash: string, now: string, tokens: OAuthTokenRow[]): Promise<boolean>;
-  /** Revokes a grant: sets its key's revoked_at (unless set), so every token of it stops. */
-  revokeOAuthGrant(credentialId: string, now: string): Promise<void>;
+  /**
+   * Revokes a grant: sets its key's revoked_at (unless set), so every token of it stops; its key.revoked event is
+   * written in the same transaction when this revoked it.
+   */
+  revokeOAuthGrant(credentialId: string, now: string, event: (row: CredentialRow) => EventRow): Promise<void>;
   /** Deletes one token (RFC 7009 for an access token). */
   deleteOAuthToken(tokenHash: string): Promise<void>;
   /** The grants of these keys (those that are grants), by key id. */

@@ -10,7 +10,7 @@
 // and is charged nothing; the key with other arguments is a 409. Kept before the balance is checked, so a retry is
 // answered even once the credits are gone. Of two concurrent calls under one key, one is charged, the other replays it.
 import type { Caller } from '../context.ts';
-import { type Call, insufficientCredits, type Metering } from '../metering.ts';
+import { type Call, type Metering } from '../metering.ts';
 import { type AccessNeed, insufficientScope, missingScope, refusal } from '../permissions.ts';
 import { Problem } from '../problem.ts';
 import type { Clock } from '../clock.ts';
@@ -93,7 +93,7 @@ export function createToolCaller(deps: ToolCallDeps): CallTool {
     // charge itself is still the atomic, guarded one.
     if (tool.credits > 0) {
       const balance = await deps.store.getBalance(caller.accountId);
-      if (balance !== undefined && balance < tool.credits) throw insufficientCredits(tool.credits, balance);
+      if (balance !== undefined && balance < tool.credits) throw await deps.metering.refuseForCredits(caller, tool.credits, balance);
     }
     const output = await tool.handler(args, { accountId: caller.accountId, requestId, caller });
     const upstreamCostUsd = output.upstreamCostUsd ?? 0;

@@ -230,6 +230,36 @@ describe('Activity and Billing', () => {
     expect(await notice.innerText()).toContain(`openrush credits grant ${session.server.account.accountId} CREDITS`);
   });
 
+  it('Billing sets a low-balance alert; the charge that crosses it shows in Activity\'s events, which filter by type in the URL', async () => {
+    suite.check();
+    const { balance } = (await (await session.server.call('/v1/me/credits')).json()) as { balance: number };
+    await openPage(page, base, '/dashboard/billing');
+    await page.getByLabel('Alert below (credits)').fill(String(balance));
+    await page.getByRole('button', { name: 'Save alert' }).click();
+    await expectText(page.getByText(/a "Balance low" event is written/), `below ${balance.toLocaleString()} credits`);
+    expect(await (await session.server.call('/v1/me/credits/low-balance-alert')).json()).toEqual({ threshold: balance });
+
+    expect((await callTool(agent.api_key, 'alert.example.com')).status).toBe(200);
+    await openPage(page, base, '/dashboard/activity?event_type=credits.low');
+    const rows = page.locator('table.events tbody tr');
+    await expectVisible(rows);
+    expect(await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-event-type')))).toEqual(['credits.low']);
+    expect(await rows.first().innerText()).toMatch(/Balance low[\s\S]*below the alert at/);
+    expect(await rows.first().innerText()).toContain('Agent');
+
+    await page.getByLabel('Event', { exact: true }).selectOption('key.created');
+    await expect.poll(() => new URL(page.url()).searchParams.get('event_type')).toBe('key.created');
+    await expect.poll(() => rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-event-type')))).not.toContain('credits.low');
+    const created = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-event-type')));
+    expect(new Set(created)).toEqual(new Set(['key.created']));
+    expect(await page.locator('table.events').innerText()).toContain('Agent');
+
+    await openPage(page, base, '/dashboard/billing');
+    await page.getByRole('button', { name: 'Remove alert' }).click();
+    await expectText(page.getByText('No alert is set.'), 'No alert is set.');
+    expect(await (await session.server.call('/v1/me/credits/low-balance-alert')).json()).toEqual({ threshold: null });
+  });
+
   it('shows a 429 from the API with its problem detail on both pages', async () => {
     suite.check();
     const limited = await apiKeysOf(session.server).created(session.server.account.key, {

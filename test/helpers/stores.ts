@@ -1,7 +1,7 @@
 // The store a test runs on: a SQLite file in a temp folder, or — with OPENRUSH_TEST_STORE=postgres — a fresh
 // schema of the PostgreSQL server at TEST_DATABASE_URL. Both are real databases; nothing is imitated.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -14,7 +14,14 @@ import type { Store } from '../../server/store/types.ts';
 export const TEST_STORE: Store['kind'] = process.env.OPENRUSH_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
+/** Every migration, in the order they apply: the files of server/store/migrations/ (each is one). */
+export const MIGRATIONS = readdirSync(new URL('../../server/store/migrations/', import.meta.url))
+  .filter((name) => /^\d{3}_.*\.ts$/.test(name))
+  .map((name) => name.replace(/\.ts$/, ''))
+  .sort();
+
 const TABLES = [
+  'account_events',
   'accounts', 'credit_ledger', 'credentials', 'usage_records', 'idempotency_records', 'key_spend', 'sign_in_links', 'dashboard_sessions',
   'oauth_clients', 'oauth_authorizations', 'oauth_codes', 'oauth_grants', 'oauth_tokens',
 ];

@@ -113,7 +113,7 @@ async function inspectOverMcp(key: string): Promise<string> {
 }
 
 async function grant(account: NewAccount, amount: number): Promise<void> {
-  await server.store.grantCredits({ ledgerId: ids('led'), accountId: account.accountId, amount, note: 'granted by test', createdAt: new Date().toISOString() });
+  await server.store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account.accountId, amount, note: 'granted by test', createdAt: new Date().toISOString() });
 }
 
 async function connect(key: string): Promise<Client> {

@@ -102,7 +102,7 @@ describe('an Idempotency-Key on a charged call', () => {
     const { key, accountId } = await server.newAccount(0);
     const idempotencyKey = randomUUID();
     expect((await inspect(key, 'example.com', idempotencyKey)).status).toBe(402);
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId, amount: 10, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId, amount: 10, note: 'test', createdAt: new Date().toISOString() });
     const paid = await inspect(key, 'example.com', idempotencyKey);
     expect(paid.status).toBe(200);
     expect(paid.headers.get('idempotent-replayed')).toBeNull();

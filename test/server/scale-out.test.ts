@@ -111,7 +111,7 @@ describe.skipIf(!TEST_DATABASE_URL)(
     it('the ledger of calls and grants spread over both instances is in the order they were applied: each balance_after the running sum', async () => {
       const account = await a.newAccount(200 * PRICE);
       const grants = (server: TestServer, amount: number) =>
-        server.store.grantCredits({ ledgerId: ledgerIds('led'), accountId: account.accountId, amount, note: null, createdAt: new Date().toISOString() });
+        server.store.grantCredits({ ledgerId: ledgerIds('led'), eventId: ledgerIds('evt'), accountId: account.accountId, amount, note: null, createdAt: new Date().toISOString() });
       await Promise.all([
         ...Array.from({ length: 40 }, (_, i) => inspect(i % 2 ? b : a, account.key).then(statusOf)),
         ...Array.from({ length: 6 }, (_, i) => grants(i % 2 ? a : b, 5)),

@@ -133,7 +133,7 @@ describe('sessions verified with a JWKS URL and an HS256 secret', () => {
     const sub = randomUUID();
     expect((await server.call('/v1/me/credits', bearer(await token({ sub })))).status).toBe(200);
     const account = await server.store.sessionAccount(sub);
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId: account!.id, amount: 250, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId: account!.id, amount: 250, note: 'test', createdAt: new Date().toISOString() });
     // A different token (other key, later iat) for the same user.
     const later = await token({ sub, iat: Math.floor(Date.now() / 1000) + 1 }, { alg: 'ES256' });
     const response = await server.call('/v1/me/credits', bearer(later));
@@ -159,7 +159,7 @@ describe('sessions verified with a JWKS URL and an HS256 secret', () => {
     const { key, api_credential } = (await created.json()) as Created;
     const account = await server.store.sessionAccount(sub);
     expect(api_credential.account_id).toBe(account!.id);
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId: account!.id, amount: 42, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId: account!.id, amount: 42, note: 'test', createdAt: new Date().toISOString() });
     expect(await (await server.call('/v1/me/credits', { key })).json()).toEqual({ balance: 42 });
     expect(await (await server.call('/v1/me/credits', bearer(session))).json()).toEqual({ balance: 42 });
   });
@@ -171,7 +171,7 @@ describe('sessions verified with a JWKS URL and an HS256 secret', () => {
     expect(first.response.status).toBe(200);
     expect(first.data).toEqual({ balance: 0 });
     const account = await server.store.sessionAccount(sub);
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId: account!.id, amount: 7, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId: account!.id, amount: 7, note: 'test', createdAt: new Date().toISOString() });
     expect((await client.GET('/v1/me/credits')).data).toEqual({ balance: 7 });
   });
 
@@ -180,7 +180,7 @@ describe('sessions verified with a JWKS URL and an HS256 secret', () => {
     const session = await token({ sub });
     await server.call('/v1/me/credits', bearer(session));
     const account = await server.store.sessionAccount(sub);
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId: account!.id, amount: 10, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId: account!.id, amount: 10, note: 'test', createdAt: new Date().toISOString() });
     const response = await server.call('/v1/tools/inspect_domain', jsonInit({ domain: 'example.com' }, { key: session }));
     expect(response.status).toBe(200);
     const balance = (await (await server.call('/v1/me/credits', bearer(session))).json()) as { balance: number };
@@ -282,7 +282,7 @@ describe('sessions with autoprovisioning switched off', () => {
       session_subject: sub,
       created_at: new Date().toISOString(),
     });
-    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, accountId: account!.id, amount: 9, note: 'test', createdAt: new Date().toISOString() });
+    await server.store.grantCredits({ ledgerId: `led_${randomUUID()}`, eventId: `evt_${randomUUID()}`, accountId: account!.id, amount: 9, note: 'test', createdAt: new Date().toISOString() });
     const response = await server.call('/v1/me/credits', bearer(await token({ sub }, { alg: 'HS256' })));
     expect(await response.json()).toEqual({ balance: 9 });
   });

@@ -96,7 +96,7 @@ describe('aggregates reconcile with the records and the ledger', () => {
     // A person's session makes the account; it gets credits and two keys.
     expect((await server.call('/v1/me/credits', { key: session })).status).toBe(200);
     accountId = (await server.store.sessionAccount(sub))!.id;
-    await server.store.grantCredits({ ledgerId: createIdGenerator(clock)('led'), accountId, amount: 1000, note: 'test', createdAt: clock.now().toISOString() });
+    await server.store.grantCredits({ ledgerId: createIdGenerator(clock)('led'), eventId: createIdGenerator(clock)('evt'), accountId, amount: 1000, note: 'test', createdAt: clock.now().toISOString() });
     for (const name of ['first', 'second']) {
       const created = await server.call('/v1/me/api-credentials', jsonInit({ name }, { key: session }));
       expect(created.status).toBe(201);
@@ -262,7 +262,7 @@ describe('filters, the export, and the rollups of random records', () => {
     }
     await Promise.all(
       written.map((record) =>
-        server.store.recordUsage(record, record.credits_charged > 0 ? { charge: { ledgerId: ids('led'), amount: record.credits_charged } } : {}),
+        server.store.recordUsage(record, record.credits_charged > 0 ? { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: record.credits_charged } } : {}),
       ),
     );
     return written;

@@ -466,7 +466,7 @@ describe('credits', () => {
 
     const ids = createIdGenerator(server.clock);
     const after = await server.store.grantCredits({
-      ledgerId: ids('led'),
+      ledgerId: ids('led'), eventId: ids('evt'),
       accountId: account.accountId,
       amount: 25,
       note: 'test grant',

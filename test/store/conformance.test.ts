@@ -11,7 +11,7 @@ import { BalanceLimitError, BudgetExceededError, IdempotencyConflictError, Insuf
 import { WATCHED_CREDENTIAL_COLUMNS } from '../../server/store/migrations/005_credential_changes.ts';
 import * as m008 from '../../server/store/migrations/008_ledger_balance_and_request_ids.ts';
 import type { CredentialRow, IdempotencyRow, Store, UsageRow } from '../../server/store/types.ts';
-import { migrationConnection, openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
+import { MIGRATIONS, migrationConnection, openTestStore, TEST_DATABASE_URL, type TestStore } from '../helpers/stores.ts';
 
 const ids = createIdGenerator(systemClock);
 const SQLITE_MODULE = new URL('../../server/store/sqlite.ts', import.meta.url).href;
@@ -19,20 +19,6 @@ const DAY = 86_400_000;
 const FUTURE = '2099-01-01T00:00:00.000Z';
 
 const iso = (millis: number) => new Date(millis).toISOString();
-/** Every migration, in the order they apply. */
-const MIGRATIONS = [
-  '001_initial',
-  '002_api_key_administration',
-  '003_shared_counters',
-  '004_usage_channel_and_legacy_keys',
-  '005_credential_changes',
-  '006_usage_rpc_method',
-  '007_usage_rollups',
-  '008_ledger_balance_and_request_ids',
-  '009_dashboard_sessions',
-  '010_oauth',
-  '011_usage_oauth_client',
-];
 
 /**
  * Migrates one SQLite file from `count` Node processes at the same moment: each opens its store, says it is ready,
@@ -110,7 +96,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
     async function newAccount(credits = 0): Promise<string> {
       const id = ids('acct');
       await store.createAccount({ id, name: 'Conformance', balance: 0, session_subject: null, created_at: iso(Date.now()) });
-      if (credits > 0) await store.grantCredits({ ledgerId: ids('led'), accountId: id, amount: credits, note: 'start', createdAt: iso(Date.now()) });
+      if (credits > 0) await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: id, amount: credits, note: 'start', createdAt: iso(Date.now()) });
       return id;
     }
 
@@ -147,7 +133,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
     /** A metered call's write: the usage record and its charge. */
     function charge(accountId: string, amount: number, options: { budget?: { credentialId: string; periodStart: string; amount: number } } = {}) {
       const record = usage(accountId, iso(Date.now()), { credits_charged: amount, credential_id: options.budget?.credentialId ?? null });
-      return store.recordUsage(record, { charge: { ledgerId: ids('led'), amount }, budget: options.budget }).then(() => record);
+      return store.recordUsage(record, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount }, budget: options.budget }).then(() => record);
     }
 
     function idempotencyRow(accountId: string, keyHash: string, createdAt: number, overrides: Partial<IdempotencyRow> = {}): IdempotencyRow {
@@ -206,8 +192,8 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         const account = await newAccount();
         expect(await store.getBalance(account)).toBe(0);
         expect(await store.sumLedger(account)).toBe(0);
-        expect(await store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 120, note: null, createdAt: iso(Date.now()) })).toBe(120);
-        expect(await store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 5, note: 'top-up', createdAt: iso(Date.now()) })).toBe(125);
+        expect(await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 120, note: null, createdAt: iso(Date.now()) })).toBe(120);
+        expect(await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 5, note: 'top-up', createdAt: iso(Date.now()) })).toBe(125);
         expect(await store.getBalance(account)).toBe(125);
         expect(await store.sumLedger(account)).toBe(125);
         expect((await store.getAccount(account))?.balance).toBe(125);
@@ -216,7 +202,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
       it('an unknown account has no balance, and a grant to it fails without writing', async () => {
         expect(await store.getBalance('acct_missing')).toBeUndefined();
         await expect(
-          store.grantCredits({ ledgerId: ids('led'), accountId: 'acct_missing', amount: 10, note: null, createdAt: iso(Date.now()) }),
+          store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: 'acct_missing', amount: 10, note: null, createdAt: iso(Date.now()) }),
         ).rejects.toThrow();
         expect(await store.sumLedger('acct_missing')).toBe(0);
       });
@@ -224,7 +210,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
       it('a grant past the largest balance the contract allows throws BalanceLimitError and writes nothing, even when concurrent', async () => {
         const maximum = Number.MAX_SAFE_INTEGER; // CreditBalance.balance.maximum
         const account = await newAccount(10);
-        const grant = (amount: number) => store.grantCredits({ ledgerId: ids('led'), accountId: account, amount, note: null, createdAt: iso(Date.now()) });
+        const grant = (amount: number) => store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount, note: null, createdAt: iso(Date.now()) });
         const error = await grant(maximum - 9).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(BalanceLimitError);
         expect(error).toMatchObject({ balance: 10, amount: maximum - 9, maximum });
@@ -249,7 +235,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
       it('a charge above the balance throws InsufficientCreditsError and writes nothing', async () => {
         const account = await newAccount(30);
         const record = usage(account, iso(Date.now()), { credits_charged: 31 });
-        const error = await store.recordUsage(record, { charge: { ledgerId: ids('led'), amount: 31 } }).catch((e: unknown) => e);
+        const error = await store.recordUsage(record, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 31 } }).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(InsufficientCreditsError);
         expect(error).toMatchObject({ balance: 30, required: 31 });
         expect(await store.getUsageRecord(account, record.id)).toBeUndefined();
@@ -260,12 +246,12 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
       it('balance == sum of ledger entries after many grants and charges, concurrent ones included', async () => {
         const account = await newAccount(50);
         for (let i = 0; i < 10; i++) await charge(account, 3);
-        for (let i = 0; i < 5; i++) await store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 4, note: null, createdAt: iso(Date.now()) });
+        for (let i = 0; i < 5; i++) await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 4, note: null, createdAt: iso(Date.now()) });
         expect(await store.getBalance(account)).toBe(50 - 30 + 20);
 
         const charges = Array.from({ length: 40 }, () => charge(account, 5));
         const grants = Array.from({ length: 10 }, () =>
-          store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 7, note: null, createdAt: iso(Date.now()) }),
+          store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 7, note: null, createdAt: iso(Date.now()) }),
         );
         const { ok } = await settle(charges);
         await Promise.all(grants);
@@ -280,7 +266,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         const records = await Promise.all([
           ...Array.from({ length: 30 }, () => charge(account, 2)),
           ...Array.from({ length: 6 }, () =>
-            store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 5, note: 'top-up', createdAt: iso(Date.now()) }).then(() => undefined),
+            store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 5, note: 'top-up', createdAt: iso(Date.now()) }).then(() => undefined),
           ),
         ]);
         const ledger = await store.listLedger(account, { limit: 100 });
@@ -335,9 +321,9 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
           ]);
           expect((await fresh.store.listLedger(b, { limit: 10 })).map(({ seq, balance_after }) => [seq, balance_after])).toEqual([[1, 10]]);
           // New entries go on from there.
-          await fresh.store.recordUsage(usage(a, iso(Date.now()), { credits_charged: 4 }), { charge: { ledgerId: ids('led'), amount: 4 } });
+          await fresh.store.recordUsage(usage(a, iso(Date.now()), { credits_charged: 4 }), { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 4 } });
           expect((await fresh.store.listLedger(a, { limit: 1 }))[0]).toMatchObject({ seq: 5, balance_after: 95, amount: -4 });
-          await fresh.store.grantCredits({ ledgerId: ids('led'), accountId: b, amount: 1, note: null, createdAt: iso(Date.now()) });
+          await fresh.store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: b, amount: 1, note: null, createdAt: iso(Date.now()) });
           expect((await fresh.store.listLedger(b, { limit: 1 }))[0]).toMatchObject({ seq: 2, balance_after: 11, amount: 1 });
         } finally {
           await kysely.destroy();
@@ -370,7 +356,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         await charge(account, 10, { budget });
         await charge(account, 10, { budget });
         const record = usage(account, iso(Date.now()), { credits_charged: 10, credential_id: key.id });
-        const error = await store.recordUsage(record, { charge: { ledgerId: ids('led'), amount: 10 }, budget }).catch((e: unknown) => e);
+        const error = await store.recordUsage(record, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 10 }, budget }).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(BudgetExceededError);
         expect(error).toMatchObject({ amount: 25, periodStart });
         expect(await store.getUsageRecord(account, record.id)).toBeUndefined();
@@ -399,7 +385,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         await store.createCredential(key);
         const budget = { credentialId: key.id, periodStart, amount: 10 };
         await expect(charge(account, 10, { budget })).rejects.toBeInstanceOf(InsufficientCreditsError);
-        await store.grantCredits({ ledgerId: ids('led'), accountId: account, amount: 5, note: null, createdAt: iso(Date.now()) });
+        await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 5, note: null, createdAt: iso(Date.now()) });
         await charge(account, 10, { budget });
         expect(await store.getBalance(account)).toBe(0);
       });
@@ -414,6 +400,54 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         for (const error of failed) expect(error).toBeInstanceOf(BudgetExceededError);
         expect(await store.getBalance(account)).toBe(970);
         expect(await store.sumLedger(account)).toBe(970);
+      });
+    });
+
+    describe('events of the charge path', () => {
+      const eventsOf = async (accountId: string, type: string) =>
+        (await store.listEvents(accountId, { limit: 500, type })).map((row) => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> }));
+
+      it('concurrent charges write one credits.low on the crossing and one credits.depleted for all the refusals, in their batches', async () => {
+        const account = await newAccount(5);
+        await store.setLowBalanceThreshold(account, 3);
+        expect(await store.getLowBalanceThreshold(account)).toBe(3);
+        const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => charge(account, 1)));
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
+        expect(outcomes.filter((outcome) => outcome.status === 'rejected').every((outcome) => (outcome as PromiseRejectedResult).reason instanceof InsufficientCreditsError)).toBe(true);
+        const low = await eventsOf(account, 'credits.low');
+        expect(low).toHaveLength(1);
+        expect(low[0]!.data).toMatchObject({ balance_after: 2, threshold: 3 });
+        const entry = await store.getLedgerEntry(account, low[0]!.data.ledger_entry_id as string);
+        expect(entry).toMatchObject({ balance_after: 2, amount: -1 });
+        const depleted = await eventsOf(account, 'credits.depleted');
+        expect(depleted).toHaveLength(1);
+        expect(depleted[0]!.data).toEqual({ balance: 0, required: 1 });
+        // A refusal on a depleted account is no news; markDepleted (the refusal before a call runs) agrees.
+        await expect(charge(account, 1)).rejects.toBeInstanceOf(InsufficientCreditsError);
+        expect(await store.markDepleted({ ...depleted[0]!, id: ids('evt'), data: '{}' })).toBe(false);
+        expect(await eventsOf(account, 'credits.depleted')).toHaveLength(1);
+        // A grant arms it again.
+        await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account, amount: 1, note: null, createdAt: iso(Date.now()) });
+        await expect(charge(account, 2)).rejects.toBeInstanceOf(InsufficientCreditsError);
+        expect(await eventsOf(account, 'credits.depleted')).toHaveLength(2);
+        expect(await eventsOf(account, 'credits.granted')).toHaveLength(2);
+      });
+
+      it('concurrent charges past a key budget write one budget.exhausted for the key, period and amount', async () => {
+        const account = await newAccount(100);
+        const key = credential(account);
+        await store.createCredential(key);
+        const budget = { credentialId: key.id, periodStart: '2026-01-01T00:00:00.000Z', amount: 2 };
+        const outcomes = await Promise.allSettled(Array.from({ length: 6 }, () => charge(account, 1, { budget })));
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(2);
+        await expect(charge(account, 1, { budget })).rejects.toBeInstanceOf(BudgetExceededError);
+        const exhausted = await eventsOf(account, 'budget.exhausted');
+        expect(exhausted).toHaveLength(1);
+        expect(exhausted[0]).toMatchObject({ api_key_id: key.id, data: { budget_amount: 2, period_start: budget.periodStart, required: 1 } });
+        await expect(charge(account, 1, { budget: { ...budget, amount: 3 } })).resolves.toBeDefined();
+        await expect(charge(account, 1, { budget: { ...budget, amount: 3 } })).rejects.toBeInstanceOf(BudgetExceededError);
+        expect(await eventsOf(account, 'budget.exhausted')).toHaveLength(2);
+        expect(await eventsOf(account, 'credits.depleted')).toHaveLength(0);
       });
     });
 
@@ -467,7 +501,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         try {
           const through = (instance: Store) => {
             const record = usage(account, iso(Date.now()), { credits_charged: 7 });
-            return instance.recordUsage(record, { charge: { ledgerId: ids('led'), amount: 7 } });
+            return instance.recordUsage(record, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 7 } });
           };
           const { ok, failed } = await settle(Array.from({ length: 80 }, (_, i) => through(i % 2 ? other : store)));
           // 300 / 7: 42 charges fit, 6 credits are left over.
@@ -489,7 +523,7 @@ describe.each(STORES)('%s store conformance', (_name, kind, available) => {
         const others = Array.from({ length: 5 }, () => usage(account, iso(Date.now())));
         // Submitted in the same turn: one batch, which the second copy of one id makes fail as a whole.
         const { ok, failed } = await settle([
-          store.recordUsage(others[0]!, { charge: { ledgerId: ids('led'), amount: 5 } }),
+          store.recordUsage(others[0]!, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 5 } }),
           store.recordUsage(duplicate),
           ...others.slice(1).map((record) => store.recordUsage(record)),
           store.recordUsage(duplicate),

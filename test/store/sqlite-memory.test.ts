@@ -45,12 +45,12 @@ describe('SQLite in memory', () => {
   it('charges and refuses by the same rules as the writer thread: never below zero, a refusal leaves nothing', async () => {
     const now = new Date().toISOString();
     const account = await store.createAccount({ id: ids('acct'), name: 'memory', balance: 0, session_subject: null, created_at: now });
-    await store.grantCredits({ ledgerId: ids('led'), accountId: account.id, amount: 25, note: null, createdAt: now });
+    await store.grantCredits({ ledgerId: ids('led'), eventId: ids('evt'), accountId: account.id, amount: 25, note: null, createdAt: now });
     const results = await Promise.allSettled([
       ...Array.from({ length: 5 }, () => store.recordUsage(record(account.id, 0))),
       ...Array.from({ length: 10 }, () => {
         const charged = record(account.id, 3);
-        return store.recordUsage(charged, { charge: { ledgerId: ids('led'), amount: 3 } });
+        return store.recordUsage(charged, { charge: { ledgerId: ids('led'), eventId: ids('evt'), amount: 3 } });
       }),
     ]);
     expect(results.slice(0, 5).every((result) => result.status === 'fulfilled')).toBe(true);

@@ -1,6 +1,7 @@
 // Activity: the account's API and MCP requests, newest first (GET /v1/me/usage, paged by its cursor), filtered by
 // channel, tool, key, status class and time range, the filters kept in the query string; the last 30 days per day
-// (GET /v1/me/usage/aggregates); a record's details; and the filtered records as CSV (GET /v1/me/usage/export).
+// (GET /v1/me/usage/aggregates); a record's details; the filtered records as CSV (GET /v1/me/usage/export); and the
+// account's events (GET /v1/me/events, activity/Events.tsx).
 import type { UsageRecord } from '@openrush/client';
 import { type FormEvent, lazy, Suspense, useMemo, useState } from 'react';
 import { $api, openrush } from '../api.ts';
@@ -22,6 +23,7 @@ import {
   usageQuery,
   writeFilters,
 } from './activity/filters.ts';
+import { Events } from './activity/Events.tsx';
 import { RecordDetails, useRecordLookup } from './activity/RecordDetails.tsx';
 import { useLinkPaged } from './paged.ts';
 import './pages.css';
@@ -315,6 +317,7 @@ export function Activity() {
           {usage.isFetchNextPageError ? <ProblemMessage error={usage.error} /> : null}
         </>
       )}
+      <Events search={search} keyName={keyName} />
     </>
   );
 }

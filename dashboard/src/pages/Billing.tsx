@@ -2,7 +2,7 @@
 // usage record that caused it, opened in Activity's details), each budgeted key's spend this period against its
 // amount, and "Buy credits", which says how credits are granted on a server with no purchase flow.
 import type { components } from '@openrush/client';
-import { useQueries } from '@tanstack/react-query';
+import { useQueries, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useId, useMemo, useState } from 'react';
 import { $api, openrush } from '../api.ts';
 import { enumLabel, formatDateTime, formatNumber } from '../format.ts';
@@ -97,6 +97,69 @@ function BuyCredits() {
           </div>
         ) : null}
       </div>
+    </section>
+  );
+}
+
+/** The low-balance alert (GET/PUT /v1/me/credits/low-balance-alert): below it, a charge writes a credits.low event. */
+function LowBalanceAlert() {
+  const alert = $api.useQuery('get', '/v1/me/credits/low-balance-alert');
+  const queryClient = useQueryClient();
+  const save = $api.useMutation('put', '/v1/me/credits/low-balance-alert', {
+    onSuccess: (data) => queryClient.setQueryData(['get', '/v1/me/credits/low-balance-alert'], data),
+  });
+  const [text, setText] = useState<string | null>(null);
+  const id = useId();
+  const current = alert.data?.threshold ?? null;
+  const value = text ?? (current === null ? '' : String(current));
+  const threshold = Number(value);
+  const valid = value !== '' && Number.isSafeInteger(threshold) && threshold >= 1;
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (valid) save.mutate({ body: { threshold } }, { onSuccess: () => setText(null) });
+  };
+  return (
+    <section aria-labelledby="alert-heading">
+      <h2 id="alert-heading">Low-balance alert</h2>
+      <QueryState query={alert} what="the low-balance alert">
+        {(data) => (
+          <>
+            <p role="status">
+              {data.threshold === null
+                ? 'No alert is set.'
+                : `When a charge takes the balance below ${formatNumber(data.threshold)} credits, a "Balance low" event is written (see Activity).`}
+            </p>
+            <form className="buy" onSubmit={submit} noValidate>
+              <div className="field">
+                <label htmlFor={`${id}-threshold`}>Alert below (credits)</label>
+                <input
+                  id={`${id}-threshold`}
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  step={1}
+                  value={value}
+                  aria-invalid={value !== '' && !valid}
+                  onChange={(event) => setText(event.target.value)}
+                />
+              </div>
+              <div className="field field-button">
+                <button type="submit" disabled={!valid || save.isPending}>
+                  Save alert
+                </button>
+              </div>
+              {data.threshold !== null ? (
+                <div className="field field-button">
+                  <button type="button" disabled={save.isPending} onClick={() => save.mutate({ body: { threshold: null } }, { onSuccess: () => setText(null) })}>
+                    Remove alert
+                  </button>
+                </div>
+              ) : null}
+            </form>
+            {save.isError ? <ProblemMessage error={save.error} /> : null}
+          </>
+        )}
+      </QueryState>
     </section>
   );
 }
@@ -298,6 +361,7 @@ export function Billing() {
         <Balance />
         <BuyCredits />
       </div>
+      <LowBalanceAlert />
       <Budgets />
       <Ledger />
     </>

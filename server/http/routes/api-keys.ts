@@ -6,6 +6,7 @@ import { type ApiKey, KeyStatus, keyStatus, newCredential, settingsFromPowers, t
 import { confineToCaller, requireNoMorePowerful } from '../../permissions.ts';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
+import { keyChangedEvent } from '../../events.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { generateKey } from '../../keys.ts';
 import { notFound, Problem, validationFailed } from '../../problem.ts';
@@ -135,7 +136,7 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
         });
         // A key made here is no OAuth grant.
         const created = withSecret(issued.key, issued.row, now, undefined);
-        await store.createCredential(issued.row, seal?.(created));
+        await store.createCredential(issued.row, seal?.(created), keyChangedEvent(ids, 'key.created', issued.row, issued.row.created_at));
         return created;
       },
     );
@@ -162,8 +163,12 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     if (body.name !== undefined) changes.name = body.name;
     if (body.status !== undefined) changes.disabled_at = body.status === KeyStatus.DISABLED ? (row.disabled_at ?? now.toISOString()) : null;
     const grant = (await store.oauthGrants([row.id])).get(row.id);
+    const changed = (['name', 'status', 'constraints'] as const).filter((field) => body[field] !== undefined);
+    const event = changed.length > 0 ? (updated: CredentialRow) => keyChangedEvent(ids, 'key.updated', updated, now.toISOString(), changed) : undefined;
     return answerOnce(req, `PATCH /v2/api-keys/${row.id}`, body, NO_HEADERS, (seal) =>
-      store.updateCredential(caller.accountId, row.id, changes, seal && ((updated) => seal(toApiKey(updated, now, grant)))).then((updated) => toApiKey(updated!, now, grant)),
+      store
+        .updateCredential(caller.accountId, row.id, changes, seal && ((updated) => seal(toApiKey(updated, now, grant))), event)
+        .then((updated) => toApiKey(updated!, now, grant)),
     );
   });
 
@@ -174,7 +179,14 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
     const grant = (await store.oauthGrants([row.id])).get(row.id);
     return answerOnce(req, `POST /v2/api-keys/${row.id}/revoke`, null, NO_HEADERS, (seal) =>
       store
-        .revokeCredential(caller.accountId, row.id, now.toISOString(), principalOf(caller), seal && ((revoked) => seal(toApiKey(revoked, now, grant))))
+        .revokeCredential(
+          caller.accountId,
+          row.id,
+          now.toISOString(),
+          principalOf(caller),
+          seal && ((revoked) => seal(toApiKey(revoked, now, grant))),
+          (revoked) => keyChangedEvent(ids, 'key.revoked', revoked, now.toISOString()),
+        )
         .then((revoked) => toApiKey(revoked!, now, grant)),
     );
   });
@@ -206,6 +218,7 @@ export function apiKeyRoutes(router: Operations, deps: Deps): void {
             updated_by_id: principalOf(caller),
           },
           seal && ((rotated) => seal(withSecret(key, rotated, now, grant))),
+          (rotated) => keyChangedEvent(ids, 'key.rotated', rotated, now.toISOString()),
         )
         .then((rotated) => withSecret(key, rotated!, now, grant)),
     );

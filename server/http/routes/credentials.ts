@@ -4,6 +4,7 @@ import { newCredential, settingsFromPowers, toApiCredential } from '../../creden
 import { confineToCaller } from '../../permissions.ts';
 import type { Operations } from '../dispatch.ts';
 import type { Deps } from '../../deps.ts';
+import { keyChangedEvent } from '../../events.ts';
 import { oncePerIdempotencyKey } from '../../idempotency.ts';
 import { notFound } from '../../problem.ts';
 import { readFutureTimestamp } from '../../timestamps.ts';
@@ -41,7 +42,7 @@ export function credentialRoutes(router: Operations, deps: Deps): void {
           ...settingsFromPowers(powers),
         });
         const created: Created = { key: issued.key, api_credential: toApiCredential(issued.row, now) };
-        await store.createCredential(issued.row, seal?.(created));
+        await store.createCredential(issued.row, seal?.(created), keyChangedEvent(ids, 'key.created', issued.row, issued.row.created_at));
         return created;
       },
     );
@@ -53,7 +54,8 @@ export function credentialRoutes(router: Operations, deps: Deps): void {
     const existing = await store.getCredential(caller.accountId, params.credential_id);
     const scope = projectScopeOf(caller);
     if (!existing || (scope !== undefined && existing.project_id !== scope)) throw notFound('No API credential with this id.');
-    const row = await store.revokeCredential(caller.accountId, existing.id, clock.now().toISOString(), principalOf(caller));
+    const at = clock.now().toISOString();
+    const row = await store.revokeCredential(caller.accountId, existing.id, at, principalOf(caller), undefined, (revoked) => keyChangedEvent(ids, 'key.revoked', revoked, at));
     return { status: 200, body: toApiCredential(row!, clock.now()) };
   });
 }
