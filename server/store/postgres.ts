@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type DatabaseIntrospector, type DatabaseMetadata, Kysely, PostgresDialect, type SchemaMetadata, sql, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from './schema.ts';
@@ -61,7 +61,7 @@ export function openPostgresStore(connectionString: string, options: PostgresOpt
   // dead client on release and connects anew.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new SearchPathDialect({ pool }) });
   return new PostgresStore(db, pool, options, {
     kind: 'postgres',
     async migrationSchema(kysely) {
@@ -108,6 +108,41 @@ export function openPostgresStore(connectionString: string, options: PostgresOpt
       return { deletedRecords: Number(stray.numDeletedRows), droppedPartitions };
     },
   });
+}
+
+/**
+ * What Kysely's migrator asks the database: which tables exist. Kysely's own PostgreSQL introspector reads every
+ * schema of the database and calls pg_get_serial_sequence on each column by name, which fails ("relation … does not
+ * exist") when another schema's table is dropped meanwhile: another instance's retention dropping a usage partition,
+ * or another tenant's schema going away. This one lists the tables of the connection's search path only, by the
+ * catalog alone; it leaves their columns out, which nothing here reads.
+ */
+class SearchPathIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<any>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(this.db);
+    return rows;
+  }
+
+  async getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ name: string; schema: string; kind: string }>`
+      select c.relname as name, ns.nspname as schema, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
+      where c.relkind in ('r', 'v', 'p') and ns.nspname = any(current_schemas(false))
+      order by ns.nspname, c.relname`.execute(this.db);
+    return rows.map((row) => ({ name: row.name, schema: row.schema, isView: row.kind === 'v', columns: [] }));
+  }
+
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
+  }
+}
+
+class SearchPathDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new SearchPathIntrospector(db);
+  }
 }
 
 // The hot path's statements, as named (server-side prepared, once per connection) pg queries.
